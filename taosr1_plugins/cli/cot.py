@@ -1,0 +1,90 @@
+"""`taosr1 cot generate`: teacher chain-of-thought with retrieval augmentation and label-consistency filtering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``key=value`` strings -> dict; each teacher validates and converts its own options."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--option")
+        options[key.strip()] = value
+    return options
+
+
+@app.command("generate")
+def generate(
+    data: Path = typer.Option(..., "--data", help="Labelled records (JSONL) to write CoT for."),
+    out: Path = typer.Option(..., "--out", help="Output JSONL: the records whose trace was kept, with `cot` set."),
+    teacher: str = typer.Option("template", "--teacher", help="Registered teacher: template, openai, hf, or a plugin's."),
+    pool: Path | None = typer.Option(None, "--pool", help="Labelled reference pool for retrieval (default: --data)."),
+    k: int = typer.Option(3, "--k", min=0, help="Similar labelled examples in each teacher prompt (0: none)."),
+    retries: int = typer.Option(2, "--retries", min=0, help="Extra tries when a trace is malformed or disagrees with the gold label."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Records per teacher call."),
+    hint: bool = typer.Option(True, "--hint/--no-hint", help="Give the gold label as a hint on retries."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Teacher option key=value (repeatable), e.g. -o model=gpt-4o."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Generate CoT for labelled records; rerun the same command to resume an interrupted run."""
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from ..cot import CotOptions, OutputExistsError, generate_cot, load_records, output_paths
+    from ..errors import DataError
+    from ..teachers import TeacherError, get_teacher
+    from . import fail
+
+    teacher_options = parse_options(option)
+    try:
+        records = load_records(data)
+        pool_records = load_records(pool, require_label=False, unique_ids=False) if pool else None
+    except DataError as exc:
+        fail(str(exc), 2)
+    except OSError as exc:
+        fail(f"cannot read input: {exc}", 2)
+    try:
+        teacher_impl = get_teacher(teacher, **teacher_options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "options"
+        fail(f"teacher {teacher!r} option {where!r}: {err['msg']}")
+    except (TeacherError, TypeError) as exc:
+        fail(f"teacher {teacher!r}: {exc}")
+
+    options = CotOptions(k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint)
+    try:
+        report = generate_cot(
+            records, teacher_impl, out, pool=pool_records, options=options,
+            teacher_name=teacher, overwrite=overwrite, progress=progress,
+        )
+    except OutputExistsError as exc:
+        fail(f"{exc} (use --overwrite)")
+    except TeacherError as exc:
+        fail(f"{exc}\nFinished records are saved; rerun the same command to resume.")
+
+    console = Console(stderr=True)
+    console.print(report_table(report))
+    paths = output_paths(out)
+    console.print(f"wrote {report.kept} records to {paths['out']}; report {paths['report']}; ledger {paths['ledger']}")
+
+
+def report_table(report):
+    from rich.table import Table
+
+    table = Table(title=f"CoT ({report.teacher}): {report.kept}/{report.total} kept")
+    for column in ("scheme", "level", "total", "kept first try", "kept after retry", "dropped"):
+        table.add_column(column, justify="left" if column in ("scheme", "level") else "right")
+    for c in report.per_level:
+        table.add_row(c.scheme, f"{c.level} ({c.name})", str(c.total), str(c.kept_first), str(c.kept_retry), str(c.dropped))
+    table.add_section()
+    table.add_row("all", "", str(report.total), str(report.kept_first), str(report.kept_retry), str(report.dropped))
+    return table

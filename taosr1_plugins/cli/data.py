@@ -1,0 +1,137 @@
+"""`taosr1 data import | validate | split`: raw judgement files -> checked, split records.
+
+Thin on purpose: the logic lives in importing.py, validation.py and splits.py. Every output is written
+atomically, so a command that fails leaves no output file behind, not even a partial one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+SCHEME_HELP = "Label scheme: a registered name or a YAML file."
+
+
+class GroupBy(str, Enum):
+    query = "query"
+    id = "id"
+
+
+@contextlib.contextmanager
+def errors_reported() -> Iterator[None]:
+    """Turn known failures into one line on stderr and a non-zero exit status, without a traceback."""
+    from ..errors import DataError
+    from ..importing import UnknownImporter
+    from ..schemes import SchemeError
+
+    try:
+        yield
+    except DataError as exc:
+        _fail(str(exc), 2)
+    except (SchemeError, UnknownImporter) as exc:
+        _fail(str(exc), 1)
+    except OSError as exc:  # missing input, unwritable output directory
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _echo_label_counts(counts: Counter, title: str) -> None:
+    """One line per (scheme, label), in the scheme's level order when the scheme is known."""
+    from ..schemes import SchemeError, get_scheme
+
+    typer.echo(title)
+    for scheme_name in sorted({scheme for scheme, _ in counts}):
+        try:
+            order = {key: i for i, key in enumerate(get_scheme(scheme_name).keys)}
+        except (SchemeError, ValueError):
+            order = {}
+        labels = sorted(
+            (label for scheme, label in counts if scheme == scheme_name),
+            key=lambda label: (label is None, order.get(label, len(order)), str(label)),
+        )
+        for label in labels:
+            shown = "(unlabelled)" if label is None else label
+            typer.echo(f"  {scheme_name} {shown}: {counts[scheme_name, label]}")
+
+
+@app.command("import")
+def import_(
+    source: str = typer.Option(..., "--source", help="Importer name (see `taosr1 plugins`)."),
+    input_path: Path = typer.Option(..., "--input", help="Raw file (CSV/JSONL, optionally .gz)."),
+    out: Path = typer.Option(..., "--out", help="Records file to write (.jsonl)."),
+    scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: the importer's own."),
+    limit: int | None = typer.Option(None, "--limit", min=0, help="Import at most N records."),
+) -> None:
+    """Import a raw relevance file into records, mapping its labels to a scheme."""
+    from ..importing import import_records
+    from ..jsonl import write_jsonl
+
+    counts: Counter = Counter()
+
+    def counted(records):
+        for record in records:
+            counts[record.scheme, record.label] += 1
+            yield record
+
+    with errors_reported():
+        written = write_jsonl(out, counted(import_records(source, input_path, scheme, limit)))
+        _echo_label_counts(counts, f"wrote {written} records to {out}")
+
+
+@app.command("validate")
+def validate(
+    file: Path = typer.Argument(..., help="Records file (.jsonl)."),
+    scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: each record's own."),
+) -> None:
+    """Check every record, and that each label is a level of its record's scheme; print label counts."""
+    from ..schemes import get_scheme
+    from ..validation import validate_records
+
+    with errors_reported():
+        counts = validate_records(file, get_scheme(scheme) if scheme else None)
+        _echo_label_counts(counts, f"{file}: {sum(counts.values())} valid records")
+
+
+@app.command("split")
+def split(
+    file: Path = typer.Argument(..., help="Records file (.jsonl)."),
+    by: GroupBy = typer.Option(GroupBy.query, "--by", help="Keep each group in one split."),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Directory for NAME.jsonl files."),
+    ratios: str = typer.Option("0.8,0.1,0.1", "--ratios", help="Relative split sizes, in records."),
+    seed: int = typer.Option(0, "--seed"),
+    names: str = typer.Option("train,dev,test", "--names", help="Split names, one per ratio."),
+) -> None:
+    """Split records into train/dev/test with no group (query) in two splits; deterministic per seed."""
+    from ..jsonl import read_jsonl, write_jsonl
+    from ..records import Record
+    from ..splits import GROUP_KEYS, parse_ratios, split_groups
+
+    split_names = [name.strip() for name in names.split(",")]
+    try:
+        parsed = parse_ratios(ratios)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ratios") from None
+    if len(split_names) != len(parsed) or len(set(split_names)) != len(split_names) or not all(split_names):
+        raise typer.BadParameter(
+            f"need {len(parsed)} distinct names, one per ratio; got {names!r}", param_hint="--names"
+        )
+
+    with errors_reported():
+        records = read_jsonl(file, Record)  # all of it first: a bad line must stop us before any write
+        key = GROUP_KEYS[by.value]
+        parts = split_groups(records, key, parsed, seed)
+        for name, part in zip(split_names, parts):
+            path = out_dir / f"{name}.jsonl"
+            write_jsonl(path, part)
+            typer.echo(f"{name}: {len(part)} records, {len({key(r) for r in part})} {by.value} groups -> {path}")

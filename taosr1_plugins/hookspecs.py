@@ -1,0 +1,45 @@
+"""The hooks a taosr1 plugin can implement.
+
+Each hook receives a ``register`` callable, the way simonw/llm's hooks do, so a plugin can provide any
+number of things per hook. Built-in plugins implement these hooks exactly like third-party ones.
+"""
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("taosr1_plugins")
+hookimpl = HookimplMarker("taosr1_plugins")
+
+
+@hookspec
+def register_label_schemes(register):
+    """Register label schemes: ``register(scheme)`` with a :class:`taosr1_plugins.schemes.LabelScheme`."""
+
+
+@hookspec
+def register_importers(register):
+    """Register dataset importers: ``register(name, importer)``.
+
+    ``importer(path, scheme) -> Iterator[Record]`` reads a raw judgement file; ``importer.default_scheme``
+    names the scheme its raw labels belong to.
+    """
+
+
+@hookspec
+def register_teachers(register):
+    """Register CoT teachers: ``register(name, factory)``; ``factory(**options)`` returns a teacher
+    with ``generate(requests: list[TeacherRequest]) -> list[str]``."""
+
+
+@hookspec
+def register_reward_functions(register):
+    """Register reward functions: ``register(name, reward_fn)`` (GRPO stage)."""
+
+
+@hookspec
+def register_prompt_samplers(register):
+    """Register prompt samplers: ``register(name, sampler_factory)`` (difficulty-based dynamic sampling)."""
+
+
+@hookspec
+def register_deployment_adapters(register):
+    """Register deployment adapters: ``register(name, adapter_factory)`` (label probabilities, CumPT)."""

@@ -1,0 +1,97 @@
+"""The main job's YAML config (`taosr1 run CONFIG`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import DataError, field_path
+from ..formats import ResponseFormat
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSection(_Section):
+    source: str = "esci"
+    input: str | None = Field(None, description="raw judgement file; null = the ESCI sample shipped in the package")
+    scheme: str | None = Field(None, description="label scheme name or YAML; null = the importer's own")
+    limit: int | None = None
+
+
+class SplitSection(_Section):
+    by: Literal["query", "id"] = "query"
+    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+
+
+class CotSection(_Section):
+    teacher: str = "template"
+    options: dict[str, Any] = Field(default_factory=dict)
+    k: int = Field(3, ge=0, description="retrieved labelled neighbours in the teacher prompt")
+    retries: int = Field(2, ge=0)
+    batch_size: int = 8
+
+
+class ModelSection(_Section):
+    base: str = Field("smollm2", description="'smollm2', 'tiny', or a checkpoint path/name")
+
+
+class SftSection(_Section):
+    framework: Literal["llamafactory"] = "llamafactory"
+    launcher: Literal["cli", "module"] = Field(
+        "cli", description="cli: the patched `llamafactory-cli train`; module: our `python -m` entry point"
+    )
+    recipe: str = "../recipes/cpu/sft_cot_smollm2.yaml"
+    overrides: dict[str, Any] = Field(default_factory=dict, description="LLaMA-Factory arguments on top of the recipe")
+
+
+class EvalSection(_Section):
+    split: Literal["dev", "test"] = "test"
+    limit: int | None = None
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    zero_shot_baseline: bool = Field(True, description="also evaluate the base model before SFT")
+
+
+class RunConfig(_Section):
+    run_dir: str = "runs/quickstart"
+    seed: int = 0
+    format: ResponseFormat = ResponseFormat.THINK_ANSWER
+    data: DataSection = Field(default_factory=DataSection)
+    split: SplitSection = Field(default_factory=SplitSection)
+    cot: CotSection = Field(default_factory=CotSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    sft: SftSection = Field(default_factory=SftSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+    # where the config file lives: relative paths inside it resolve from there
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve(self, path: str | Path) -> Path:
+        path = Path(path)
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(str(path), None, None, f"cannot read config: {exc}") from exc
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DataError(str(path), None, field_path(err["loc"]), err["msg"]) from exc
+    config.base_dir = path.resolve().parent
+    return config

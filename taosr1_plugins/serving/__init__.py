@@ -1,0 +1,1 @@
+"""Serving helpers: an OpenAI-compatible HTTP server over a local transformers model."""

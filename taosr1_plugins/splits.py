@@ -1,0 +1,67 @@
+"""Group splits: every record of a group (e.g. one query) lands in the same split.
+
+Splitting by row would put the same query in train and test and overstate test scores, since a model
+learns per-query quirks of the labels. Assignment depends only on the set of groups, the ratios and the
+seed, never on the order of records in the file.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from .records import Record
+
+T = TypeVar("T")
+
+GROUP_KEYS: dict[str, Callable[[Record], str]] = {
+    # Case and spacing variants of one query are one query for leakage purposes.
+    "query": lambda record: " ".join(record.query.casefold().split()),
+    "id": lambda record: record.id,
+}
+
+
+def parse_ratios(text: str) -> list[float]:
+    """'0.8,0.1,0.1' -> [0.8, 0.1, 0.1]; non-negative, not all zero (they are normalised later)."""
+    try:
+        ratios = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"ratios must be comma-separated numbers, got {text!r}") from None
+    if any(not r >= 0 for r in ratios) or sum(ratios) <= 0:  # `not r >= 0` also rejects NaN
+        raise ValueError(f"ratios must be >= 0 and not all zero, got {text!r}")
+    return ratios
+
+
+def split_groups(items: Sequence[T], key: Callable[[T], str], ratios: Sequence[float], seed: int = 0) -> list[list[T]]:
+    """Split ``items`` into len(ratios) lists with whole groups, sizes close to the ratios (in items).
+
+    Groups are sorted, shuffled with ``seed``, then laid end to end; a group goes to the split whose
+    share of the line holds the group's midpoint. Items keep their input order inside each split.
+    """
+    if not ratios or sum(ratios) <= 0:
+        raise ValueError("need at least one positive ratio")
+    sizes: dict[str, int] = {}
+    for item in items:
+        group = key(item)
+        sizes[group] = sizes.get(group, 0) + 1
+    groups = sorted(sizes)
+    random.Random(seed).shuffle(groups)
+
+    total, scale = len(items), sum(ratios)
+    bounds, running = [], 0.0
+    for ratio in ratios:
+        running += ratio
+        bounds.append(total * running / scale)
+
+    split_of: dict[str, int] = {}
+    position = 0
+    for group in groups:
+        midpoint = position + sizes[group] / 2
+        split_of[group] = next((i for i, bound in enumerate(bounds) if midpoint < bound), len(bounds) - 1)
+        position += sizes[group]
+
+    splits: list[list[T]] = [[] for _ in ratios]
+    for item in items:
+        splits[split_of[key(item)]].append(item)
+    return splits

@@ -1,0 +1,114 @@
+"""Test helpers: real HTTP servers on 127.0.0.1 (in a thread, or a subprocess), never a mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not up after {timeout}s")
+
+
+@contextlib.contextmanager
+def serve_in_thread(app) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free loopback port; yields the base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("loopback server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serve_model_subprocess(model_dir: Path, *, name: str = "tiny", lifetime: float = 240) -> Iterator[str]:
+    """Our OpenAI-compatible server over a local model, in its own process; it exits by itself after ``lifetime``."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taosr1_plugins.serving.openai_server", "--model", str(model_dir),
+         "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--exit-after", str(lifetime)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/v1/models", timeout=90, proc=proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def chat_app(respond: Callable[[list[dict], int], tuple], log: list | None = None):
+    """A minimal OpenAI chat endpoint.
+
+    ``respond(messages, request_number)`` returns ``(status, content)`` or ``(status, content, delay_s)``;
+    the delay is awaited, so slow answers do not block other requests.
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    lock = threading.Lock()
+    received = log if log is not None else []
+
+    async def completions(request: Request):
+        body = await request.json()
+        with lock:
+            received.append(body)
+            number = len(received)
+        status, content, *delay = respond(body["messages"], number)
+        if delay:
+            await asyncio.sleep(delay[0])
+        if status != 200:
+            return JSONResponse({"error": {"message": content, "type": "server_error"}}, status_code=status)
+        return JSONResponse({
+            "id": f"chatcmpl-{number}", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })
+
+    async def models(request: Request):
+        return JSONResponse({"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "t"}]})
+
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]), Route("/v1/models", models)])
+    app.state.received = received
+    return app

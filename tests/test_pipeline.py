@@ -1,0 +1,72 @@
+"""The main job end to end on CPU with the tiny model: every stage, the manifest, skipping and --from."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _taosr1(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "taosr1_plugins.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.mark.slow
+def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_model_dir):
+    config = {
+        "run_dir": str(tmp_path / "run"),
+        "data": {"source": "esci", "limit": 40},
+        "model": {"base": str(tiny_model_dir)},
+        "sft": {
+            "launcher": "module",
+            "recipe": str(REPO / "recipes/cpu/sft_cot_smollm2.yaml"),
+            "overrides": {
+                "max_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1
+            },
+        },
+        "eval": {"limit": 4, "max_new_tokens": 8, "zero_shot_baseline": False},
+    }
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    first = _taosr1("run", str(config_path), cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    stages = manifest["stages"]
+    assert [name for name, s in stages.items() if s["status"] == "done"] == [
+        "import", "split", "cot", "export", "sft", "eval"
+    ]
+    assert stages["import"]["outputs"]["records"] == 40
+    sizes = stages["split"]["outputs"]
+    assert sum(sizes.values()) == 40 and min(sizes.values()) > 0
+    sft = stages["sft"]["outputs"]
+    assert sft["steps"] == 2 and math.isfinite(sft["last_loss"]) and math.isfinite(sft["train_loss"])
+    assert manifest["versions"]["llamafactory"] == "0.9.5"
+    metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert metrics["SFT-CoT"]["n"] == 4
+    predictions = (tmp_path / "run" / "eval" / "predictions_sft_cot.jsonl").read_text().splitlines()
+    assert len(predictions) == 4
+
+    second = _taosr1("run", str(config_path), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("unchanged, skipped") == 6
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["sft"] == stages["sft"]
+
+    third = _taosr1("run", str(config_path), "--from", "eval", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert third.stdout.count("unchanged, skipped") == 5
+
+
+def test_bad_config_names_the_field(tmp_path):
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text("split:\n  by: query\n  ratioz: [1, 0, 0]\n")
+    result = _taosr1("run", str(config_path), cwd=tmp_path)
+    assert result.returncode != 0
+    assert str(config_path) in result.stderr and "split.ratioz" in result.stderr

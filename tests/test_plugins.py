@@ -1,0 +1,182 @@
+"""The plugin system: a light core, built-ins listed like any plugin, and a real third-party plugin
+package installed with pip and found through its entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from taosr1_plugins.data_files import esci_sample_path
+
+FIXTURE = Path(__file__).parent / "fixtures" / "taosr1_plugin_example"
+HEAVY = ("torch", "transformers", "llamafactory", "openrlhf", "vllm", "deepspeed")
+
+
+def python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], check=False, capture_output=True, text=True, env=env
+    )
+
+
+def taosr1(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "taosr1_plugins.cli", *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_core_imports_no_training_framework():
+    """Importing the package, its plugin manager and CLI, and loading every plugin, stays light."""
+    result = python(
+        f"""
+        import sys
+        import taosr1_plugins, taosr1_plugins.plugins, taosr1_plugins.cli
+        from taosr1_plugins import plugins
+        plugins.load_plugins()
+        plugins.label_schemes(); plugins.importers(); plugins.teachers()
+        print(sorted(name for name in {HEAVY!r} if name in sys.modules))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_plugins_json_lists_the_builtins():
+    result = taosr1("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["schemes"]["module"] == "taosr1_plugins.builtin.schemes"
+    assert set(rows["schemes"]["provides"]["label schemes"]) >= {
+        "taosr1",
+        "esci",
+        "crowdflower",
+        "home_depot",
+        "kuaisearch",
+    }
+    assert rows["importers"]["provides"]["dataset importers"] == ["crowdflower", "home_depot", "esci", "kuaisearch"]
+    assert rows["teachers"]["provides"]["teachers"]
+    # the built-ins arrive through the same entry points as third-party plugins
+    assert rows["importers"]["distribution"].startswith("taosr1-plugins ")
+
+
+def test_plugins_table():
+    result = taosr1("plugins", env={**os.environ, "COLUMNS": "200"})  # rich wraps at the terminal width
+    assert result.returncode == 0, result.stderr
+    assert "dataset importers: crowdflower, home_depot, esci, kuaisearch" in result.stdout
+
+
+def test_a_name_registered_twice_is_refused():
+    result = python(
+        """
+        from taosr1_plugins import plugins
+        from taosr1_plugins.builtin.schemes import ESCI
+        from taosr1_plugins.hookspecs import hookimpl
+
+        class Clash:
+            @hookimpl
+            def register_label_schemes(self, register):
+                register(ESCI)
+
+        plugins.load_plugins().register(Clash(), name="clash")
+        try:
+            plugins.label_schemes()
+        except plugins.PluginError as exc:
+            print("refused:", exc)
+        """
+    )
+    assert "refused: label schemes: 'esci' is registered twice (again by plugin 'clash')" in result.stdout, (
+        result.stderr
+    )
+
+
+@pytest.fixture(scope="module")
+def example_plugin_env(tmp_path_factory) -> dict:
+    """pip-install tests/fixtures/taosr1_plugin_example into a temporary --target directory (the venv
+    stays clean) and return an environment that puts it on sys.path."""
+    work = tmp_path_factory.mktemp("example_plugin")
+    source = work / "src"
+    shutil.copytree(FIXTURE, source)  # building writes egg-info/build beside the sources: not in the repo
+    target = work / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if install.returncode != 0:
+        pytest.fail(f"pip install of the example plugin failed:\n{install.stdout}\n{install.stderr}")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_example_plugin_is_not_installed_in_the_venv():
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.distribution("taosr1-plugin-example")
+
+
+def test_example_plugin_is_listed(example_plugin_env):
+    result = taosr1("plugins", "--json", env=example_plugin_env)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["example"] == {
+        "name": "example",
+        "module": "taosr1_plugin_example",
+        "distribution": "taosr1-plugin-example 0.1.0",
+        "provides": {"label schemes": ["esci_binary"]},
+    }
+    assert "schemes" in rows and "importers" in rows  # built-ins still there
+
+
+def test_import_with_the_example_plugins_scheme(example_plugin_env, tmp_path):
+    out = tmp_path / "esci_binary.jsonl"
+    result = taosr1(
+        "data",
+        "import",
+        "--source",
+        "esci",
+        "--scheme",
+        "esci_binary",
+        "--input",
+        esci_sample_path(),
+        "--out",
+        out,
+        env=example_plugin_env,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {row["scheme"] for row in rows} == {"esci_binary"}
+    # Exact 138 + Substitute 49 -> 1; Irrelevant 12 + Complement 1 -> 0
+    assert Counter(row["label"] for row in rows) == {"1": 187, "0": 13}
+
+    result = taosr1("data", "validate", out, env=example_plugin_env)
+    assert result.returncode == 0, result.stderr
+    assert "esci_binary 1: 187" in result.stdout and "esci_binary 0: 13" in result.stdout
+    # without the plugin the scheme is unknown, and validation says so
+    result = taosr1("data", "validate", out)
+    assert result.returncode != 0 and "esci_binary" in result.stderr
