@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench cpu-recipe-data clean
 
 install: $(STAMP)
 
@@ -40,6 +40,14 @@ test-fast: install
 
 bench: install
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# What recipes/cpu/sft_cot_tiny.yaml reads, so `llamafactory-cli train recipes/cpu/sft_cot_tiny.yaml` runs by hand.
+CPU_DATA := $(TAOSR1_CACHE_DIR)/data
+cpu-recipe-data: install
+	$(BIN)/taosr1 models prepare tiny
+	$(BIN)/taosr1 data import --source esci --input taosr1_plugins/data/esci_sample/esci_200_with_titles.csv.gz --out $(CPU_DATA)/esci.jsonl
+	$(BIN)/taosr1 cot generate --data $(CPU_DATA)/esci.jsonl --out $(CPU_DATA)/esci_cot.jsonl --teacher template --overwrite
+	$(BIN)/taosr1 export llamafactory --data $(CPU_DATA)/esci_cot.jsonl --out-dir $(CPU_DATA)/lf_esci --name esci_cot
 
 clean:
 	rm -rf $(VENV) .cache runs

@@ -21,11 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from .errors import DataError, field_path
+from .errors import DataError
 from .formats import ResponseFormat, parse_response
-from .jsonl import ResumableJsonl, atomic_write, open_text, write_jsonl
+from .jsonl import ResumableJsonl, atomic_write, iter_numbered_jsonl, write_jsonl
 from .records import Record
 from .schemes import LabelScheme, get_scheme
 from .teachers import Teacher, TeacherError, build_request
@@ -58,29 +56,12 @@ def output_paths(out: str | Path) -> dict[str, Path]:
 # Input
 
 
-def iter_numbered_records(path: str | Path) -> Iterator[tuple[int, Record]]:
-    """Like jsonl.iter_jsonl, but yields line numbers too, so later checks can name the line."""
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(str(path), lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
-            try:
-                yield lineno, Record.model_validate(data)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise DataError(str(path), lineno, field_path(err["loc"]), err["msg"]) from exc
-
-
 def load_records(path: str | Path, *, require_label: bool = True, unique_ids: bool = True) -> list[Record]:
     """Read and check records: known scheme, a label of that scheme, and (for CoT input) unique ids."""
     schemes: dict[str, LabelScheme] = {}
     seen: dict[str, int] = {}
     records = []
-    for lineno, record in iter_numbered_records(path):
+    for lineno, record in iter_numbered_jsonl(path, Record):
         if record.scheme not in schemes:
             try:
                 schemes[record.scheme] = get_scheme(record.scheme)

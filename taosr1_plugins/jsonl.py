@@ -26,8 +26,8 @@ def open_text(path: str | Path) -> IO[str]:
     return open(path, encoding="utf-8", newline="")
 
 
-def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[M]:
-    """Yield validated objects; the first bad line raises DataError naming file, line and field."""
+def iter_numbered_jsonl(path: str | Path, model: type[M]) -> Iterator[tuple[int, M]]:
+    """Yield (line number, validated object); the first bad line raises DataError naming file, line and field."""
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -37,10 +37,15 @@ def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[M]:
             except json.JSONDecodeError as exc:
                 raise DataError(str(path), lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
             try:
-                yield model.model_validate(data)
+                yield lineno, model.model_validate(data)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 raise DataError(str(path), lineno, field_path(err["loc"]), err["msg"]) from exc
+
+
+def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[M]:
+    for _, obj in iter_numbered_jsonl(path, model):
+        yield obj
 
 
 def read_jsonl(path: str | Path, model: type[M]) -> list[M]:

@@ -35,3 +35,19 @@ def tiny_model_dir(smollm2_dir) -> Path:
     from taosr1_plugins.models import prepare_tiny
 
     return prepare_tiny(base=smollm2_dir)
+
+
+@pytest.fixture(scope="session")
+def esci_records(shared_data) -> list:
+    """All 200 real ESCI records (English), through the esci importer."""
+    from taosr1_plugins.importing import import_records
+
+    return list(import_records("esci", shared_data / "esci_sample" / "esci_200_with_titles.csv.gz"))
+
+
+@pytest.fixture(scope="session")
+def kuaisearch_records(shared_data) -> list:
+    """All 200 real KuaiSearch demo records (Chinese), through the kuaisearch importer."""
+    from taosr1_plugins.importing import import_records
+
+    return list(import_records("kuaisearch", shared_data / "kuaisearch_zh" / "relevance_demo.jsonl.gz"))

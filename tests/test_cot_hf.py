@@ -7,7 +7,6 @@ import json
 import pytest
 
 from taosr1_plugins.cot import CotOptions, generate_cot, output_paths
-from taosr1_plugins.plugins import importers
 from taosr1_plugins.teachers import TeacherRequest, get_teacher
 
 
@@ -31,8 +30,8 @@ def test_sampling_options_are_validated(tiny_model_dir):
         get_teacher("hf", model=str(tiny_model_dir), temperature=-1)
 
 
-def test_pipeline_with_hf_teacher_drops_garbage(teacher, shared_data, tmp_path):
-    records = list(importers()["esci"](shared_data / "esci_sample" / "esci_200_with_titles.csv.gz"))[:4]
+def test_pipeline_with_hf_teacher_drops_garbage(teacher, esci_records, tmp_path):
+    records = esci_records[:4]
     out = tmp_path / "cot.jsonl"
     report = generate_cot(records, teacher, out, options=CotOptions(retries=1, batch_size=4, k=2), teacher_name="hf")
     assert (report.total, report.dropped, report.teacher_requests) == (4, 4, 8)

@@ -10,7 +10,6 @@ import pytest
 from loopback import chat_app, serve_in_thread, serve_model_subprocess
 
 from taosr1_plugins.cot import CotOptions, generate_cot, output_paths
-from taosr1_plugins.plugins import importers
 from taosr1_plugins.teachers import TeacherError, get_teacher
 
 GOOD = "<think>\nmatches\n</think>\n<answer>E</answer>"
@@ -98,9 +97,9 @@ def test_model_server_speaks_openai(model_server):
     assert bad.status_code == 400 and "n=1" in bad.json()["error"]["message"]
 
 
-def test_garbage_teacher_is_retried_then_dropped(model_server, shared_data, tmp_path):
+def test_garbage_teacher_is_retried_then_dropped(model_server, esci_records, tmp_path):
     """The tiny random model writes garbage: every record is tried 1 + R times, then dropped."""
-    records = list(importers()["esci"](shared_data / "esci_sample" / "esci_200_with_titles.csv.gz"))[:6]
+    records = esci_records[:6]
     before = httpx.get(f"{model_server}/health").json()["chat_completions"]
     teacher = get_teacher("openai", model="tiny", base_url=f"{model_server}/v1", api_key_env="TAOSR1_TEST_NO_KEY",
                           max_tokens=8, temperature=0.7, concurrency=4)

@@ -15,7 +15,6 @@ from loopback import chat_app, serve_in_thread
 
 from taosr1_plugins.cot import output_paths
 from taosr1_plugins.jsonl import read_jsonl, write_jsonl
-from taosr1_plugins.plugins import importers
 from taosr1_plugins.records import Record
 from taosr1_plugins.schemes import get_scheme
 
@@ -33,8 +32,8 @@ def slow_teacher(msgs, n):
     return 200, f"<think>\nreasoning about it\n</think>\n<answer>{label}</answer>", 0.05
 
 
-def test_sigkill_and_resume(shared_data, tmp_path):
-    records = list(importers()["esci"](shared_data / "esci_sample" / "esci_200_with_titles.csv.gz"))[:60]
+def test_sigkill_and_resume(esci_records, tmp_path):
+    records = esci_records[:60]
     # Queries identify records in the server's log; the sample has one product per query.
     assert len({r.query for r in records}) == len(records)
     data = tmp_path / "in.jsonl"

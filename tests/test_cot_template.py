@@ -11,20 +11,19 @@ from taosr1_plugins.cli import app as cli_app
 from taosr1_plugins.cot import CotOptions, OutputExistsError, generate_cot, output_paths
 from taosr1_plugins.formats import parse_response, render_response
 from taosr1_plugins.jsonl import read_jsonl, write_jsonl
-from taosr1_plugins.plugins import importers
 from taosr1_plugins.records import Record
 from taosr1_plugins.schemes import get_scheme
 from taosr1_plugins.teachers import get_teacher
 
 
 @pytest.fixture(scope="module")
-def esci(shared_data):
-    return list(importers()["esci"](shared_data / "esci_sample" / "esci_200_with_titles.csv.gz"))
+def esci(esci_records):
+    return esci_records
 
 
 @pytest.fixture(scope="module")
-def kuai(shared_data):
-    return list(importers()["kuaisearch"](shared_data / "kuaisearch_zh" / "relevance_demo.jsonl.gz"))
+def kuai(kuaisearch_records):
+    return kuaisearch_records
 
 
 @pytest.mark.parametrize("dataset", ["esci", "kuai"])

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taosr1_plugins.plugins import importers
 from taosr1_plugins.records import Item, Record
 from taosr1_plugins.retrieval import BM25Index, tokenize
 from taosr1_plugins.schemes import get_scheme
@@ -18,13 +17,13 @@ def rec(id: str, query: str, title: str, label: str = "E", scheme: str = "esci")
 
 
 @pytest.fixture(scope="module")
-def esci(shared_data):
-    return list(importers()["esci"](shared_data / "esci_sample" / "esci_200_with_titles.csv.gz"))
+def esci(esci_records):
+    return esci_records
 
 
 @pytest.fixture(scope="module")
-def kuai(shared_data):
-    return list(importers()["kuaisearch"](shared_data / "kuaisearch_zh" / "relevance_demo.jsonl.gz"))
+def kuai(kuaisearch_records):
+    return kuaisearch_records
 
 
 def test_tokenize_english_and_chinese():
