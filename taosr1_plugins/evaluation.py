@@ -90,3 +90,26 @@ def metrics_table(rows: dict[str, Metrics], scheme: LabelScheme, title: str = "e
             *(f"{m.per_level[level.key]['f1']:.3f}" for level in scheme.levels),
         )
     return table
+
+
+def compute_slices(
+    gold: Sequence[str],
+    predicted: Sequence[str | None],
+    tags: Sequence[Sequence[str]],
+    scheme: LabelScheme,
+    slice_names: Sequence[str] | None = None,
+) -> dict[str, Metrics]:
+    """The same metrics on each tag slice (pairs carrying that tag); slices with no pairs are left out.
+
+    ``slice_names`` defaults to every tag present. Our tags are rule-derived (``tags.RULES``), not human
+    annotations, so slice figures describe those rules' slices.
+    """
+    if not (len(gold) == len(predicted) == len(tags)):
+        raise ValueError(f"{len(gold)} gold labels, {len(predicted)} predictions and {len(tags)} tag lists")
+    names = list(slice_names) if slice_names is not None else sorted({t for pair_tags in tags for t in pair_tags})
+    slices: dict[str, Metrics] = {}
+    for name in names:
+        index = [i for i, pair_tags in enumerate(tags) if name in pair_tags]
+        if index:
+            slices[name] = compute_metrics([gold[i] for i in index], [predicted[i] for i in index], scheme)
+    return slices

@@ -79,8 +79,13 @@ def generate_chat(
     top_p: float = 1.0,
     batch_size: int = 8,
     seed: int | None = None,
+    num_return_sequences: int = 1,
 ) -> list[Reply]:
-    """Generate one reply per conversation, in order."""
+    """Generate ``num_return_sequences`` replies per conversation, grouped by conversation, in order.
+
+    With several sequences each prompt is encoded once and expanded inside ``generate``; a batch of
+    ``batch_size`` prompts then holds ``batch_size * num_return_sequences`` rows.
+    """
     import torch
 
     if seed is not None:
@@ -103,10 +108,11 @@ def generate_chat(
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=stop_ids or None,
+                num_return_sequences=num_return_sequences,
                 **sampling,
             )
         new_tokens = out[:, enc["input_ids"].shape[1] :]
-        prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
+        prompt_lengths = enc["attention_mask"].sum(dim=1).repeat_interleave(num_return_sequences).tolist()
         for row, prompt_tokens in zip(new_tokens.tolist(), prompt_lengths):
             # Rows that stopped early are padded after their stop token.
             stop_at = next((i for i, t in enumerate(row) if t in stop_ids), None)

@@ -31,6 +31,11 @@ def register_teachers(register):
 
 
 @hookspec
+def register_generation_backends(register):
+    """Register response samplers for pass@N: ``register(name, factory)`` (e.g. hf, vllm, openai)."""
+
+
+@hookspec
 def register_reward_functions(register):
     """Register reward functions: ``register(name, reward_fn)`` (GRPO stage)."""
 

@@ -18,6 +18,10 @@ DEFAULT_PLUGINS = (
     "taosr1_plugins.builtin.schemes",
     "taosr1_plugins.builtin.importers",
     "taosr1_plugins.builtin.teachers",
+    "taosr1_plugins.builtin.generation_backends",
+    "taosr1_plugins.builtin.rewards",
+    "taosr1_plugins.builtin.prompt_samplers",
+    "taosr1_plugins.builtin.deployment",
 )
 
 # hook name -> what it provides, in words for `taosr1 plugins`
@@ -25,6 +29,7 @@ HOOKS = {
     "register_label_schemes": "label schemes",
     "register_importers": "dataset importers",
     "register_teachers": "teachers",
+    "register_generation_backends": "generation backends",
     "register_reward_functions": "reward functions",
     "register_prompt_samplers": "prompt samplers",
     "register_deployment_adapters": "deployment adapters",
@@ -79,6 +84,10 @@ def importers() -> dict[str, Any]:
 
 def teachers() -> dict[str, Any]:
     return _collect("register_teachers")
+
+
+def generation_backends() -> dict[str, Any]:
+    return _collect("register_generation_backends")
 
 
 def reward_functions() -> dict[str, Any]:

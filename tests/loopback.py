@@ -55,17 +55,20 @@ def serve_in_thread(app) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_model_subprocess(model_dir: Path, *, name: str = "tiny", lifetime: float = 240) -> Iterator[str]:
-    """Our OpenAI-compatible server over a local model, in its own process; it exits by itself after ``lifetime``."""
-    port = free_port()
+def serve_module_subprocess(module: str, args: list[str], *, health_path: str, port: int | None = None,
+                            lifetime: float = 240, startup_timeout: float = 90) -> Iterator[str]:
+    """``python -m module --host 127.0.0.1 --port P --exit-after LIFETIME *args`` in its own process.
+
+    Yields the base URL once ``health_path`` answers 200; the server also exits by itself after ``lifetime``.
+    """
+    port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "taosr1_plugins.serving.openai_server", "--model", str(model_dir),
-         "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--exit-after", str(lifetime)],
+        [sys.executable, "-m", module, *args, "--host", "127.0.0.1", "--port", str(port), "--exit-after", str(lifetime)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{base}/v1/models", timeout=90, proc=proc)
+        wait_until_up(f"{base}{health_path}", timeout=startup_timeout, proc=proc)
         yield base
     finally:
         proc.terminate()
@@ -74,6 +77,16 @@ def serve_model_subprocess(model_dir: Path, *, name: str = "tiny", lifetime: flo
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def serve_model_subprocess(model_dir: Path, *, name: str = "tiny", lifetime: float = 240) -> Iterator[str]:
+    """Our OpenAI-compatible server over a local model, in its own process; it exits by itself after ``lifetime``."""
+    with serve_module_subprocess(
+        "taosr1_plugins.serving.openai_server", ["--model", str(model_dir), "--served-model-name", name],
+        health_path="/v1/models", lifetime=lifetime,
+    ) as base:
+        yield base
 
 
 def chat_app(respond: Callable[[list[dict], int], tuple], log: list | None = None):

@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# every LLaMA-Factory recipe: the GPU ones and the CPU SFT ones
+# every LLaMA-Factory recipe: the GPU ones and the CPU SFT and DPO ones
 RECIPES = [
     *sorted((REPO / "recipes" / "llamafactory").glob("*.yaml")),
     *sorted((REPO / "recipes" / "cpu").glob("sft_*.yaml")),
+    *sorted((REPO / "recipes" / "cpu").glob("dpo_*.yaml")),
 ]
 
 
@@ -30,7 +31,7 @@ def llamafactory_train_fields() -> set[str]:
 def test_recipe_keys_are_llamafactory_arguments(recipe):
     config = yaml.safe_load(recipe.read_text())
     assert set(config) - llamafactory_train_fields() == set()
-    assert config["stage"] == "sft"
+    assert config["stage"] == ("dpo" if "dpo" in recipe.name else "sft")
     if "deepspeed" in config:
         ds = json.loads((REPO / config["deepspeed"]).read_text())
         assert ds["zero_optimization"]["stage"] == 3

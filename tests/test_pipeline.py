@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from taosr1_plugins.pipeline.runner import STAGE_NAMES
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -31,6 +33,12 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
                 "max_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1
             },
         },
+        "passn": {"n": 2, "max_new_tokens": 8, "limit": 4, "batch_size": 4},
+        "dpo": {
+            "launcher": "cli",
+            "recipe": str(REPO / "recipes/cpu/dpo_smollm2.yaml"),
+            "overrides": {"max_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1},
+        },
         "eval": {"limit": 4, "max_new_tokens": 8, "zero_shot_baseline": False},
     }
     config_path = tmp_path / "config.yaml"
@@ -40,28 +48,30 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     stages = manifest["stages"]
-    assert [name for name, s in stages.items() if s["status"] == "done"] == [
-        "import", "split", "cot", "export", "sft", "eval"
-    ]
+    assert [name for name, s in stages.items() if s["status"] == "done"] == list(STAGE_NAMES)
     assert stages["import"]["outputs"]["records"] == 40
     sizes = stages["split"]["outputs"]
     assert sum(sizes.values()) == 40 and min(sizes.values()) > 0
     sft = stages["sft"]["outputs"]
     assert sft["steps"] == 2 and math.isfinite(sft["last_loss"]) and math.isfinite(sft["train_loss"])
     assert manifest["versions"]["llamafactory"] == "0.9.5"
+    # the tiny model writes garbage: every sample is wrong, so every pair's chosen side is the gold CoT
+    assert stages["passn"]["outputs"]["prompts"] == 4
+    assert stages["pairs"]["outputs"]["pairs"] > 0
+    assert stages["dpo"]["outputs"]["steps"] == 1 and math.isfinite(stages["dpo"]["outputs"]["train_loss"])
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
-    assert metrics["SFT-CoT"]["n"] == 4
-    predictions = (tmp_path / "run" / "eval" / "predictions_sft_cot.jsonl").read_text().splitlines()
+    assert metrics["SFT-CoT"]["n"] == 4 and metrics["+DPO"]["n"] == 4
+    predictions = (tmp_path / "run" / "eval" / "predictions_sft.jsonl").read_text().splitlines()
     assert len(predictions) == 4
 
     second = _taosr1("run", str(config_path), cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert second.stdout.count("unchanged, skipped") == 6
+    assert second.stdout.count("unchanged, skipped") == len(STAGE_NAMES)
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["sft"] == stages["sft"]
 
     third = _taosr1("run", str(config_path), "--from", "eval", cwd=tmp_path)
     assert third.returncode == 0, third.stderr[-3000:]
-    assert third.stdout.count("unchanged, skipped") == 5
+    assert third.stdout.count("unchanged, skipped") == len(STAGE_NAMES) - 1
 
 
 def test_bad_config_names_the_field(tmp_path):

@@ -17,6 +17,7 @@ GROUPS = (
     ("taosr1_plugins.cli.export", "app", "export", "Export records for a training framework."),
     ("taosr1_plugins.cli.models", "app", "models", "Prepare local model checkpoints."),
     ("taosr1_plugins.cli.patch", "app", "patch", "Apply the minimal upstream patches in patches/."),
+    ("taosr1_plugins.cli.passn", "app", "passn", "Stage 2: pass@N sampling, difficulty, DPO pairs."),
 )
 for module_name, attr, name, help_text in GROUPS:
     try:
@@ -27,7 +28,14 @@ for module_name, attr, name, help_text in GROUPS:
         continue
     app.add_typer(getattr(module, attr), name=name, help=help_text)
 
-for module_name in ("taosr1_plugins.cli.run", "taosr1_plugins.cli.plugins"):
+# modules that add top-level commands: register(app)
+COMMAND_MODULES = (
+    "taosr1_plugins.cli.run",
+    "taosr1_plugins.cli.plugins",
+    "taosr1_plugins.cli.grpo",  # taosr1 grpo
+    "taosr1_plugins.cli.deploy",  # taosr1 score / calibrate / serve / eval
+)
+for module_name in COMMAND_MODULES:
     try:
         importlib.import_module(module_name).register(app)
     except ModuleNotFoundError as exc:

@@ -49,6 +49,29 @@ class SftSection(_Section):
     overrides: dict[str, Any] = Field(default_factory=dict, description="LLaMA-Factory arguments on top of the recipe")
 
 
+class PassnSection(_Section):
+    """Stage 2 sampling from the SFT model (its difficulty file also drives stage 3)."""
+
+    enabled: bool = True
+    backend: str = "hf"
+    n: int = Field(8, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    limit: int | None = Field(None, description="sample only the first N training prompts (CPU budgets)")
+
+
+class DpoSection(_Section):
+    enabled: bool = True
+    launcher: Literal["cli", "module"] = "cli"
+    recipe: str = "../recipes/cpu/dpo_smollm2.yaml"
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    max_pairs_per_prompt: int = Field(2, ge=1)
+    skip_all_correct: bool = True
+    gold_cot_when_all_wrong: bool = True
+
+
 class EvalSection(_Section):
     split: Literal["dev", "test"] = "test"
     limit: int | None = None
@@ -66,6 +89,8 @@ class RunConfig(_Section):
     cot: CotSection = Field(default_factory=CotSection)
     model: ModelSection = Field(default_factory=ModelSection)
     sft: SftSection = Field(default_factory=SftSection)
+    passn: PassnSection = Field(default_factory=PassnSection)
+    dpo: DpoSection = Field(default_factory=DpoSection)
     eval: EvalSection = Field(default_factory=EvalSection)
 
     # where the config file lives: relative paths inside it resolve from there

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 
 from ..jsonl import atomic_write, read_jsonl, write_jsonl
 from ..records import Record
 from .config import RunConfig
+from .llamafactory_launch import recipe_args, train
 from .manifest import Manifest, fingerprint
 
 console = Console()
@@ -30,6 +26,7 @@ class Stage:
     run: Callable[[RunContext], dict[str, Any]]
     settings: Callable[[RunConfig], Any]
     inputs: Callable[[RunContext], list[Path]]
+    enabled: Callable[[RunConfig], bool] = lambda config: True
 
 
 class RunContext:
@@ -64,8 +61,8 @@ class RunContext:
             return prepare_tiny()
         return base
 
-    def sft_model(self) -> Path:
-        return self.path("sft", "model")
+    def model_dir(self, stage: str) -> Path:
+        return self.path(stage, "model")
 
 
 # --- stages -----------------------------------------------------------------------------------------
@@ -128,63 +125,94 @@ def run_export(ctx: RunContext) -> dict[str, Any]:
     return {"dataset": result.name, "dataset_dir": str(ctx.path("lf_data")), "records": result.records}
 
 
-def _llamafactory_args(ctx: RunContext) -> dict[str, Any]:
+def run_sft(ctx: RunContext) -> dict[str, Any]:
     sft = ctx.config.sft
-    recipe = ctx.config.resolve(sft.recipe)
-    args = yaml.safe_load(recipe.read_text()) or {}
-    args.update(sft.overrides)
-    args.update(
-        model_name_or_path=str(ctx.base_model()),
-        dataset_dir=str(ctx.path("lf_data")),
+    args = recipe_args(
+        ctx.config.resolve(sft.recipe),
+        sft.overrides,
+        model_name_or_path=ctx.base_model(),
+        dataset_dir=ctx.path("lf_data"),
         dataset=ctx.manifest.stage("export").get("outputs", {}).get("dataset", "taosr1_train"),
-        output_dir=str(ctx.sft_model()),
+        output_dir=ctx.model_dir("sft"),
         seed=ctx.config.seed,
     )
-    return args
+    return train(ctx.path("sft"), args, sft.launcher)
 
 
-def _launcher_command(launcher: str, args_file: Path) -> list[str]:
-    bin_dir = Path(sys.executable).parent
-    if launcher == "cli":
-        cli = bin_dir / "llamafactory-cli"
-        return [str(cli) if cli.exists() else (shutil.which("llamafactory-cli") or "llamafactory-cli"), "train", str(args_file)]
-    return [sys.executable, "-m", "taosr1_plugins.integrations.llamafactory.train", str(args_file)]
+def run_passn(ctx: RunContext) -> dict[str, Any]:
+    from ..passn import SamplingSettings, sample_passn
+
+    passn = ctx.config.passn
+    prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
+    settings = SamplingSettings(
+        backend=passn.backend,
+        n=passn.n,
+        temperature=passn.temperature,
+        top_p=passn.top_p,
+        max_new_tokens=passn.max_new_tokens,
+        seed=ctx.config.seed,
+        fmt=ctx.config.format,
+    )
+    return sample_passn(
+        str(ctx.model_dir("sft")),
+        prompts,
+        ctx.path("passn", "samples.jsonl"),
+        settings,
+        backend_options={"batch_size": passn.batch_size},
+        # a re-run of this stage means its settings or inputs changed: the old samples are stale
+        overwrite=True,
+        progress=True,
+    )
 
 
-def run_sft(ctx: RunContext) -> dict[str, Any]:
-    args = _llamafactory_args(ctx)
-    args_file = ctx.path("sft", "train.yaml")
-    with atomic_write(args_file) as fh:
-        yaml.safe_dump(args, fh, sort_keys=False)
-    command = _launcher_command(ctx.config.sft.launcher, args_file)
-    console.print(f"[bold]SFT[/bold]: {' '.join(command)}  (log: {ctx.path('sft', 'train.log')})")
-    started = time.perf_counter()
-    with open(ctx.path("sft", "train.log"), "w") as log:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ)
-        assert process.stdout is not None
-        for line in process.stdout:
-            log.write(line)
-            if "'loss'" in line or "Error" in line:
-                console.print("  " + line.strip()[-160:], highlight=False)
-        code = process.wait()
-    if code != 0:
-        raise RuntimeError(f"llamafactory training failed (exit {code}); see {ctx.path('sft', 'train.log')}")
-    return {**_training_summary(ctx.sft_model()), "wall_seconds": round(time.perf_counter() - started, 1)}
+def run_pairs(ctx: RunContext) -> dict[str, Any]:
+    from ..pairs import PairOptions, build_pairs, pairs_table
+    from ..passn import write_difficulty
+
+    pairs = ctx.config.dpo
+    samples = ctx.path("passn", "samples.jsonl")
+    difficulty = write_difficulty(samples, ctx.path("pairs", "difficulty.jsonl"))
+    summary = build_pairs(
+        samples,
+        read_jsonl(ctx.path("cot", "train.jsonl"), Record),
+        ctx.path("pairs"),
+        PairOptions(
+            max_pairs_per_prompt=pairs.max_pairs_per_prompt,
+            skip_all_correct=pairs.skip_all_correct,
+            gold_cot_when_all_wrong=pairs.gold_cot_when_all_wrong,
+        ),
+    )
+    console.print(pairs_table(summary))
+    return {"pairs": summary["pairs"], "difficulty": difficulty["buckets"]}
 
 
-def _training_summary(output_dir: Path) -> dict[str, Any]:
-    state = json.loads((output_dir / "trainer_state.json").read_text())
-    losses = [entry["loss"] for entry in state.get("log_history", []) if "loss" in entry]
-    final = next((e for e in reversed(state.get("log_history", [])) if "train_runtime" in e), {})
-    steps = state.get("global_step") or 0
-    return {
-        "steps": steps,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "train_loss": final.get("train_loss"),
-        "train_runtime": final.get("train_runtime"),
-        "seconds_per_step": round(final["train_runtime"] / steps, 2) if steps and "train_runtime" in final else None,
-    }
+def run_dpo(ctx: RunContext) -> dict[str, Any]:
+    dpo = ctx.config.dpo
+    args = recipe_args(
+        ctx.config.resolve(dpo.recipe),
+        dpo.overrides,
+        model_name_or_path=ctx.model_dir("sft"),
+        dataset_dir=ctx.path("pairs"),
+        dataset="taosr1_dpo",
+        output_dir=ctx.model_dir("dpo"),
+        seed=ctx.config.seed,
+    )
+    return train(ctx.path("dpo"), args, dpo.launcher)
+
+
+# (stage, row label in tables) for every model the main job may train, in training order
+TRAINED_MODELS = (("sft", "SFT-CoT"), ("dpo", "+DPO"))
+
+
+def evaluated_models(ctx: RunContext) -> dict[str, tuple[str, Path | str]]:
+    """slug -> (label, model) for the base model (optional) and every enabled training stage."""
+    models: dict[str, tuple[str, Path | str]] = {}
+    if ctx.config.eval.zero_shot_baseline:
+        models["base"] = ("base (zero-shot)", ctx.base_model())
+    for stage, label in TRAINED_MODELS:
+        if stage_enabled(ctx.config, stage):
+            models[stage] = (label, ctx.model_dir(stage))
+    return models
 
 
 def run_eval(ctx: RunContext) -> dict[str, Any]:
@@ -193,14 +221,9 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
 
     ev = ctx.config.eval
     records = read_jsonl(ctx.split_path(ev.split), Record)[: ev.limit]
-    models: dict[str, Path | str] = {}
-    if ev.zero_shot_baseline:
-        models["base (zero-shot)"] = ctx.base_model()
-    models["SFT-CoT"] = ctx.sft_model()
-    results, summary = {}, {}
-    for label, model in models.items():
-        slug = label.split()[0].lower().replace("-", "_")
-        metrics = evaluate_model(
+    results = {}
+    for slug, (label, model) in evaluated_models(ctx).items():
+        results[label] = evaluate_model(
             model,
             records,
             ctx.scheme,
@@ -209,23 +232,20 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
             max_new_tokens=ev.max_new_tokens,
             batch_size=ev.batch_size,
         )
-        results[label] = metrics
-        summary[label] = metrics.to_dict()
     with atomic_write(ctx.path("eval", "metrics.json")) as fh:
-        json.dump(summary, fh, indent=2)
+        json.dump({label: m.to_dict() for label, m in results.items()}, fh, indent=2)
     console.print(metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)"))
     return {label: {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "n": m.n} for label, m in results.items()}
+
+
+def _weights(ctx: RunContext, stage: str) -> list[Path]:
+    return [ctx.model_dir(stage) / "model.safetensors"]
 
 
 STAGES = (
     Stage("import", run_import, lambda c: c.data.model_dump(), lambda ctx: [_input_file(ctx.config)]),
     Stage("split", run_split, lambda c: [c.split.model_dump(), c.seed], lambda ctx: [ctx.path("data", "all.jsonl")]),
-    Stage(
-        "cot",
-        run_cot,
-        lambda c: [c.cot.model_dump(), str(c.format)],
-        lambda ctx: [ctx.split_path("train")],
-    ),
+    Stage("cot", run_cot, lambda c: [c.cot.model_dump(), str(c.format)], lambda ctx: [ctx.split_path("train")]),
     Stage("export", run_export, lambda c: str(c.format), lambda ctx: [ctx.path("cot", "train.jsonl")]),
     Stage(
         "sft",
@@ -234,13 +254,41 @@ STAGES = (
         lambda ctx: [ctx.path("lf_data"), ctx.config.resolve(ctx.config.sft.recipe)],
     ),
     Stage(
+        "passn",
+        run_passn,
+        lambda c: [c.passn.model_dump(), str(c.format), c.seed],
+        lambda ctx: [ctx.path("cot", "train.jsonl"), *_weights(ctx, "sft")],
+        enabled=lambda c: c.passn.enabled or c.dpo.enabled,
+    ),
+    Stage(
+        "pairs",
+        run_pairs,
+        lambda c: c.dpo.model_dump(include={"max_pairs_per_prompt", "skip_all_correct", "gold_cot_when_all_wrong"}),
+        lambda ctx: [ctx.path("passn", "samples.jsonl"), ctx.path("cot", "train.jsonl")],
+        enabled=lambda c: c.dpo.enabled,
+    ),
+    Stage(
+        "dpo",
+        run_dpo,
+        lambda c: [c.dpo.model_dump(), c.seed],
+        lambda ctx: [ctx.path("pairs"), ctx.config.resolve(ctx.config.dpo.recipe), *_weights(ctx, "sft")],
+        enabled=lambda c: c.dpo.enabled,
+    ),
+    Stage(
         "eval",
         run_eval,
-        lambda c: c.eval.model_dump(),
-        lambda ctx: [ctx.split_path(ctx.config.eval.split), ctx.sft_model() / "model.safetensors"],
+        lambda c: [c.eval.model_dump(), [s for s, _ in TRAINED_MODELS if stage_enabled(c, s)]],
+        lambda ctx: [
+            ctx.split_path(ctx.config.eval.split),
+            *(w for s, _ in TRAINED_MODELS if stage_enabled(ctx.config, s) for w in _weights(ctx, s)),
+        ],
     ),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+
+def stage_enabled(config: RunConfig, name: str) -> bool:
+    return next(stage for stage in STAGES if stage.name == name).enabled(config) if name in STAGE_NAMES else False
 
 
 def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None) -> Manifest:
@@ -250,6 +298,9 @@ def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stag
     forced = False
     for stage in STAGES:
         forced = forced or stage.name == from_stage
+        if not stage.enabled(config):
+            console.print(f"[dim]- {stage.name}: disabled in the config[/dim]")
+            continue
         stage_fingerprint = fingerprint(stage.settings(config), stage.inputs(ctx))
         if not forced and ctx.manifest.is_done(stage.name, stage_fingerprint):
             console.print(f"[dim]✓ {stage.name}: unchanged, skipped[/dim]")

@@ -1,0 +1,107 @@
+"""Answer-first scoring + CumPT vs think-then-answer generation, on the same model and pairs, in one run.
+
+    .venv/bin/python benchmarks/bench_scoring.py [--model DIR] [--pairs 16] [--max-new-tokens 192]
+
+Measures (one model load, same pairs, same batch size):
+- answer-first scoring (one forward pass per pair, label probabilities, CumPT tiers) in pairs/s;
+- think-then-answer generation (decode the reasoning, parse the label) in pairs/s; and their ratio;
+- the hf adapter's overhead over a raw model forward on the same tokenised batches (ratio of times);
+- macro-F1 of both modes on the held-out half of the pairs (CumPT thresholds fitted on the other half,
+  split by query). With a handful of pairs and an untrained model these F1 figures are noisy; the speed
+  ratios are the point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ESCI = REPO.parent / "shared" / "data" / "esci_sample" / "esci_200_with_titles.csv.gz"
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="checkpoint (default: SmolLM2-135M-Instruct, prepared offline)")
+    parser.add_argument("--data", default=str(SHARED_ESCI), help="ESCI CSV (default: ../shared/data sample)")
+    parser.add_argument("--pairs", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=192)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from taosr1_plugins.cumpt import CumPT, argmax_tier, fit_thresholds
+    from taosr1_plugins.evaluation import compute_metrics
+    from taosr1_plugins.formats import ResponseFormat, parse_response
+    from taosr1_plugins.hf_chat import generate_chat, load_chat_model
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.models import prepare_smollm2
+    from taosr1_plugins.prompts import build_messages
+    from taosr1_plugins.scorers.hf import HFLabelScorer
+    from taosr1_plugins.scoring import records_scheme, scoring_prompt
+    from taosr1_plugins.splits import GROUP_KEYS, split_groups
+
+    model = args.model or str(prepare_smollm2(progress=False))
+    records = list(import_records("esci", args.data))[: args.pairs]
+    scheme = records_scheme(records)
+    dev, test = split_groups(records, GROUP_KEYS["query"], [0.5, 0.5], seed=0)
+    chat = load_chat_model(model, device=args.device)
+    scorer = HFLabelScorer(chat, scheme, batch_size=args.batch_size)
+    print(f"model {model}; {len(records)} ESCI pairs ({len(dev)} dev / {len(test)} test, split by query); "
+          f"batch size {args.batch_size}; torch threads {torch.get_num_threads()}")
+
+    scorer.probabilities(records[:1])  # warm-up: first-call allocations are not what we measure
+
+    # 1. raw forward: the same tokenised batches, model call only
+    texts = [scoring_prompt(chat.tokenizer, r, scheme) for r in records]
+    batches = [scorer.encode(texts[i : i + args.batch_size]) for i in range(0, len(texts), args.batch_size)]
+
+    def raw_forward():
+        with torch.inference_mode():
+            for enc in batches:
+                chat.model(**enc, logits_to_keep=1)
+
+    _, raw_s = timed(raw_forward)
+
+    # 2. answer-first scoring + CumPT (prompt rendering, tokenising, forward, softmax, tiers)
+    probs, score_s = timed(lambda: scorer.probabilities(records))
+    by_id = dict(zip((r.id for r in records), probs))
+    fit = fit_thresholds([by_id[r.id] for r in dev], [scheme.keys.index(r.label) for r in dev])
+    cumpt = CumPT(scheme.keys, fit.thresholds)
+    (tiers, argmax), tier_s = timed(lambda: ([cumpt.tier(by_id[r.id]) for r in test],
+                                             [scheme.keys[argmax_tier(by_id[r.id])] for r in test]))
+    score_s += tier_s
+
+    # 3. think-then-answer generation on the same pairs
+    conversations = [build_messages(r, scheme, ResponseFormat.THINK_ANSWER) for r in records]
+    generate_chat(chat, conversations[:1], max_new_tokens=4, batch_size=1)  # warm-up
+    replies, generate_s = timed(lambda: generate_chat(chat, conversations, max_new_tokens=args.max_new_tokens,
+                                                      batch_size=args.batch_size))
+    generated = {r.id: parse_response(reply.text, scheme).label for r, reply in zip(records, replies)}
+
+    gold = [r.label for r in test]
+    f1_cumpt = compute_metrics(gold, tiers, scheme).macro_f1
+    f1_argmax = compute_metrics(gold, argmax, scheme).macro_f1
+    f1_generate = compute_metrics(gold, [generated[r.id] for r in test], scheme).macro_f1
+    parsed = sum(label is not None for label in generated.values())
+    n = len(records)
+    print(f"answer-first + CumPT : {n / score_s:8.2f} pairs/s ({score_s:.1f} s)")
+    print(f"think-then-answer    : {n / generate_s:8.2f} pairs/s ({generate_s:.1f} s, {args.max_new_tokens} max new "
+          f"tokens, {parsed}/{n} labels parsed)")
+    print(f"speed-up (answer-first / generation)  : {generate_s / score_s:.1f}x")
+    print(f"adapter overhead (adapter / raw forward): {score_s / raw_s:.3f}x (raw forward {raw_s:.1f} s)")
+    print(f"macro-F1 on {len(test)} test pairs: answer-first CumPT {f1_cumpt:.3f} (argmax {f1_argmax:.3f}); "
+          f"think-then-answer {f1_generate:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Stage 3 of TaoSR1 on one 8-GPU node: GRPO with OpenRLHF 0.11.2 (Ray + vLLM), our relevance reward,
+# difficulty-mixed prompt files and OpenRLHF's dynamic filtering of zero-variance groups.
+#
+#   taosr1 grpo prepare --data RUN/data/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf
+#   ray start --head --num-gpus 8
+#   POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
+#
+# DRY_RUN=1 prints the command instead of submitting it (the CPU test checks it against OpenRLHF's parser).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+POLICY=${POLICY:?set POLICY to the SFT/DPO checkpoint to start from}
+GRPO_DIR=${GRPO_DIR:?set GRPO_DIR to the folder written by taosr1 grpo prepare}
+OUTPUT_DIR=${OUTPUT_DIR:-$GRPO_DIR/checkpoint}
+RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
+# OpenRLHF imports this file inside every vLLM rollout actor and calls reward_func(queries, prompts, labels).
+REWARD_FILE=${REWARD_FILE:-$REPO/taosr1_plugins/integrations/openrlhf/reward_func.py}
+REWARD_CONFIG=${REWARD_CONFIG:-$HERE/taosr1_reward.yaml}
+
+# PROMPT_DATASET (one JSONL per difficulty bucket) and PROMPT_PROBS (each bucket's share of the weight).
+source "$GRPO_DIR/openrlhf_prompts.env"
+
+# Workers find taosr1_plugins through PYTHONPATH (or a pip install on the node) and the reward weights
+# through TAOSR1_REWARD_CONFIG; no working_dir upload, so run folders are not copied around.
+RUNTIME_ENV=$(printf '{"env_vars": {"PYTHONPATH": "%s", "TAOSR1_REWARD_CONFIG": "%s"}}' "$REPO" "$REWARD_CONFIG")
+
+CMD=(
+  ray job submit --address="$RAY_ADDRESS" --runtime-env-json="$RUNTIME_ENV"
+  -- python3 -m openrlhf.cli.train_ppo_ray
+  # Placement: policy and reference share the 8 GPUs with 4 vLLM engines of 2 GPUs each; vLLM and
+  # DeepSpeed sleep in turn (colocate_all), so one node holds generation and training.
+  --ref.num_nodes 1 --ref.num_gpus_per_node 8
+  --actor.num_nodes 1 --actor.num_gpus_per_node 8
+  --vllm.num_engines 4 --vllm.tensor_parallel_size 2 --vllm.gpu_memory_utilization 0.6
+  --train.colocate_all --vllm.enable_sleep --ds.enable_sleep
+  --vllm.sync_backend nccl --vllm.enforce_eager
+  --actor.model_name_or_path "$POLICY"
+  # Reward: a Python file, not an HTTP server; shaped reward as `rewards`, 0/1 correctness as `scores`.
+  --reward.remote_url "$REWARD_FILE"
+  # Prompts: chat messages under `prompt`, {"gold", "scheme"} under `label` (passed to the reward as is);
+  # one file per difficulty bucket, drawn with the bucket probabilities (the offline difficulty mix).
+  --data.prompt_dataset "$PROMPT_DATASET" --data.prompt_probs "$PROMPT_PROBS"
+  --data.input_key prompt --data.label_key label --data.apply_chat_template
+  --data.max_len 2048 --rollout.max_new_tokens 512
+  # GRPO: G=8 rollouts per prompt, group-normalised advantages, no critic, KL to the reference as a
+  # loss term with the k3 estimator.
+  --rollout.n_samples_per_prompt 8 --rollout.temperature 1.0
+  --rollout.batch_size 128 --rollout.micro_batch_size 16
+  --train.batch_size 128 --train.micro_batch_size 8 --train.max_epochs 1 --train.num_episodes 1
+  --algo.advantage.estimator group_norm
+  --algo.kl.use_loss --algo.kl.estimator k3 --algo.kl.init_coef 1e-3
+  # Online dynamic sampling: drop a prompt's group unless its mean score is strictly inside (0, 1),
+  # i.e. all-right and all-wrong groups (zero advantage), and draw replacement prompts.
+  --algo.dynamic_filtering_enable --algo.dynamic_filtering_range 0 1
+  --actor.adam.lr 1e-6
+  # DeepSpeed ZeRO-3 in bf16; packing needs flash-attn on the node.
+  --ds.zero_stage 3 --ds.param_dtype bf16 --ds.packing_samples --actor.gradient_checkpointing_enable
+  --ckpt.output_dir "$OUTPUT_DIR" --ckpt.save_hf --ckpt.save_steps 50
+  --logger.logging_steps 1
+)
+
+if [[ "${DRY_RUN:-0}" == 1 ]]; then
+  printf '%q ' "${CMD[@]}"
+  echo
+else
+  exec "${CMD[@]}"
+fi

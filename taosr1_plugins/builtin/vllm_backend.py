@@ -1,0 +1,84 @@
+"""The `vllm` generation backend (GPU): one request per prompt with ``SamplingParams(n=N)``.
+
+vLLM is optional and GPU-only; it is imported when the backend is created, and a missing or too old
+installation fails with a message saying what to install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from taosr1_plugins.generation import (
+    Completion,
+    GenerationError,
+    Messages,
+    SamplingParams,
+    check_shape,
+)
+
+# LLM.chat with a list of conversations and one SamplingParams per conversation, and per-request
+# seeds, are what this backend relies on; both are in vLLM 0.6.4 and later.
+MIN_VLLM = "0.6.4"
+
+
+def require_vllm():
+    try:
+        import vllm
+    except ImportError as exc:
+        raise GenerationError(
+            f"the vllm backend needs vLLM >= {MIN_VLLM} on a CUDA machine: pip install 'vllm>={MIN_VLLM}' "
+            f"(or use --backend hf / openai); import failed: {exc}"
+        ) from exc
+    from packaging.version import Version
+
+    if Version(vllm.__version__).release < Version(MIN_VLLM).release:
+        raise GenerationError(f"vLLM {vllm.__version__} is too old for the vllm backend; need >= {MIN_VLLM}")
+    return vllm
+
+
+class VLLMBackendOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="local checkpoint directory or Hub name")
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    dtype: str = Field("auto")
+    max_model_len: int | None = Field(None, ge=1, description="prompt + completion tokens; None: the model's")
+    enforce_eager: bool = False
+    trust_remote_code: bool = False
+
+
+class VLLMBackend:
+    def __init__(self, **options):
+        vllm = require_vllm()
+        self.options = opts = VLLMBackendOptions(**options)
+        self._vllm = vllm
+        self.llm = vllm.LLM(
+            model=opts.model,
+            tensor_parallel_size=opts.tensor_parallel_size,
+            gpu_memory_utilization=opts.gpu_memory_utilization,
+            dtype=opts.dtype,
+            max_model_len=opts.max_model_len,
+            enforce_eager=opts.enforce_eager,
+            trust_remote_code=opts.trust_remote_code,
+        )
+
+    def sample(self, conversations: Sequence[Messages], params: SamplingParams) -> list[list[Completion]]:
+        if not conversations:
+            return []
+        # One request per prompt drawing all N samples; a per-prompt seed keeps reruns reproducible.
+        sampling = [
+            self._vllm.SamplingParams(
+                n=params.n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_new_tokens,
+                seed=None if params.seed is None else params.seed + i,
+            )
+            for i in range(len(conversations))
+        ]
+        outputs = self.llm.chat([list(c) for c in conversations], sampling_params=sampling, use_tqdm=False)
+        results = [[Completion(o.text, o.finish_reason or "stop") for o in out.outputs] for out in outputs]
+        return check_shape(results, len(conversations), params.n, "vllm")

@@ -1,0 +1,124 @@
+"""`taosr1 calibrate`: fit CumPT thresholds on a labelled dev split and compare with argmax there.
+
+The output (cumpt.json) records the thresholds, the split they were fitted on (file, size, sha256), the
+objective and the value reached, and the same metrics for argmax on the same pairs, so whoever deploys
+the thresholds sees what they buy over the plain most-probable level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .cumpt import CumPT, argmax_tier, fit_thresholds
+from .errors import DataError, field_path
+from .evaluation import Metrics, compute_metrics
+from .jsonl import atomic_write
+from .schemes import get_scheme
+from .scoring import ScoreSet, read_scores
+
+SCORE_DESCRIPTION = "expected level scaled to [0, 1] (1: all mass on the most relevant level); rank by (tier, score)"
+
+
+class CumptFile(BaseModel):
+    """What cumpt.json must hold for scoring and serving (the rest is a record of the fit)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scheme: str
+    levels: list[str] = Field(min_length=2, description="most relevant first")
+    thresholds: dict[str, float]
+
+    @model_validator(mode="after")
+    def _check(self) -> CumptFile:
+        wanted = set(self.levels[:-1])
+        if set(self.thresholds) != wanted:
+            raise ValueError(f"thresholds must be given for levels {self.levels[:-1]}, got {sorted(self.thresholds)}")
+        return self
+
+    def to_cumpt(self) -> CumPT:
+        return CumPT(list(self.levels), [self.thresholds[key] for key in self.levels[:-1]])
+
+
+def load_cumpt(path: str | Path) -> CumptFile:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(str(path), None, None, f"cannot read CumPT file: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(str(path), exc.lineno, None, f"invalid JSON: {exc.msg}") from exc
+    try:
+        found = CumptFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DataError(str(path), None, field_path(err["loc"]), err["msg"]) from exc
+    scheme = get_scheme(found.scheme)
+    if found.levels != scheme.keys:
+        raise DataError(str(path), None, "levels", f"{found.levels} are not scheme {scheme.name!r}'s levels {scheme.keys}")
+    return found
+
+
+def _summary(metrics: Metrics) -> dict[str, Any]:
+    return {
+        "macro_f1": metrics.macro_f1,
+        "accuracy": metrics.accuracy,
+        "qwk": metrics.qwk,
+        "per_level": metrics.per_level,
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fit_cumpt(
+    scores: ScoreSet | str | Path,
+    *,
+    objective: str = "macro_f1",
+    precision_targets: Mapping[str, float] | None = None,
+    split: str = "dev",
+) -> dict[str, Any]:
+    """Fit thresholds on the labelled rows of ``scores``; returns the cumpt.json content."""
+    scores = scores if isinstance(scores, ScoreSet) else read_scores(scores, require_gold=True)
+    scheme = scores.scheme
+    rows = scores.labelled
+    if not rows:
+        raise DataError(str(scores.path), None, "gold", "no labelled rows to calibrate on")
+    probs = [[row.probs[key] for key in scheme.keys] for row in rows]
+    gold = [row.gold for row in rows]
+    targets = {scheme.keys.index(key): value for key, value in (precision_targets or {}).items()}
+    fit = fit_thresholds(probs, [scheme.keys.index(g) for g in gold], objective=objective, precision_targets=targets)
+    cumpt = CumPT(scheme.keys, fit.thresholds)
+    calibrated = compute_metrics(gold, [cumpt.tier(p) for p in probs], scheme)
+    argmax = compute_metrics(gold, [scheme.keys[argmax_tier(p)] for p in probs], scheme)
+    return {
+        "scheme": scheme.name,
+        "levels": scheme.keys,
+        "thresholds": dict(zip(scheme.keys[:-1], fit.thresholds)),
+        "fallback": scheme.keys[-1],
+        "rule": "walk levels most->least relevant; first level whose cumulative probability >= its threshold, "
+        "else the fallback",
+        "score": SCORE_DESCRIPTION,
+        "objective": objective,
+        "precision_targets": {scheme.keys[int(k)]: v for k, v in fit.precision_targets.items()},
+        "targets_met": {scheme.keys[int(k)]: v for k, v in fit.targets_met.items()},
+        "value": calibrated.macro_f1,
+        "split": {"name": split, "file": str(scores.path), "n": len(rows), "sha256": _sha256(Path(scores.path))},
+        "cumpt": _summary(calibrated),
+        "argmax": _summary(argmax),
+        "macro_f1_gain_over_argmax": calibrated.macro_f1 - argmax.macro_f1,
+        "search_evaluations": fit.evaluations,
+    }
+
+
+def write_cumpt(result: Mapping[str, Any], out: str | Path) -> Path:
+    out = Path(out)
+    with atomic_write(out) as fh:
+        fh.write(json.dumps(result, indent=2) + "\n")
+    return out

@@ -1,0 +1,140 @@
+"""Deployment commands: `taosr1 score`, `calibrate`, `serve`, `eval` and `post-cot`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def score(
+    model: str = typer.Option(..., "--model", help="Answer-first checkpoint (directory or Hub name)."),
+    data: Path = typer.Option(..., "--data", help="Records JSONL (labels optional; gold is copied when present)."),
+    out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, score."),
+    backend: str = typer.Option("hf", "--backend", help="Deployment adapter: hf (CPU/GPU), vllm (GPU), or a plugin's."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    explain: bool = typer.Option(False, "--explain", help="Also decode the reasoning after the label (slow)."),
+    max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
+    device: str = typer.Option("auto", "--device"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Score only the first N records."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Label probabilities in one forward pass per pair; rerun the same command to resume."""
+    from ..cot import load_records
+    from ..scoring import OutputExistsError, ScoreSettings, score_records
+    from . import fail
+
+    records = load_records(data, require_label=False)[:limit]
+    settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=explain,
+                             max_explain_tokens=max_explain_tokens, device=device, overwrite=overwrite,
+                             progress=progress)
+    try:
+        score_records(model, records, out, settings)
+    except OutputExistsError as exc:
+        fail(f"{exc} (use --overwrite)")
+    except (ValueError, RuntimeError) as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {len(records)} scores to {out}")
+
+
+def calibrate(
+    scores: Path = typer.Option(..., "--scores", help="Scores of a labelled dev split (from `taosr1 score`)."),
+    out: Path = typer.Option(..., "--out", help="cumpt.json: thresholds, split, objective, value, argmax comparison."),
+    objective: str = typer.Option("macro_f1", "--objective", help="macro_f1, or precision (needs --precision-targets)."),
+    precision_targets: str | None = typer.Option(None, "--precision-targets", help="e.g. 4=0.9,3=0.7 (level=min precision)."),
+    split: str = typer.Option("dev", "--split", help="Name of the split, recorded in the output."),
+) -> None:
+    """Fit CumPT thresholds on labelled scores and compare them with argmax on the same pairs."""
+    from ..calibration import fit_cumpt, write_cumpt
+    from ..cumpt import parse_precision_targets
+    from ..scoring import read_scores
+    from . import fail
+
+    score_set = read_scores(scores, require_gold=True)
+    try:
+        targets = parse_precision_targets(precision_targets, score_set.scheme.keys) if precision_targets else None
+        result = fit_cumpt(score_set, objective=objective, precision_targets=targets, split=split)
+    except ValueError as exc:
+        fail(str(exc))
+    write_cumpt(result, out)
+    gain = result["macro_f1_gain_over_argmax"]
+    typer.echo(f"{split} ({result['split']['n']} pairs): CumPT macro-F1 {result['cumpt']['macro_f1']:.3f}, "
+               f"argmax {result['argmax']['macro_f1']:.3f} ({gain:+.3f}); thresholds {result['thresholds']} -> {out}")
+    if gain < 0:
+        typer.secho("warning: the fitted thresholds are below argmax on their own dev split", fg="yellow", err=True)
+
+
+def serve(
+    model: str = typer.Option(..., "--model"),
+    cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json from `taosr1 calibrate` (default: argmax tiers)."),
+    scheme: str | None = typer.Option(None, "--scheme", help="Label scheme (default: the CumPT file's, else taosr1)."),
+    backend: str = typer.Option("hf", "--backend"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8080, "--port"),
+    device: str = typer.Option("auto", "--device"),
+    max_batch: int = typer.Option(16, "--max-batch", min=1, help="Pairs per forward pass."),
+    max_wait: float = typer.Option(0.01, "--max-wait", min=0, help="Seconds to wait for a batch to fill."),
+    max_pairs: int = typer.Option(64, "--max-pairs", min=1, help="Pairs per request."),
+    max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1),
+    exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
+) -> None:
+    """Serve POST /v1/score (pairs -> probabilities, label, tier, score) and GET /healthz."""
+    from ..serving.score_server import Limits
+    from ..serving.score_server import serve as run_server
+
+    run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
+               port=port, device=device, max_batch=max_batch, max_wait=max_wait,
+               limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after)
+
+
+def evaluate(
+    scores: list[Path] = typer.Option(..., "--scores", help="Score files, in stage order (repeat the option)."),
+    report: Path = typer.Option(..., "--report", help="HTML report to write."),
+    cumpt: Path | None = typer.Option(None, "--cumpt", help="Decide by CumPT tiers (else argmax)."),
+    name: list[str] = typer.Option([], "--name", help="Stage names, one per --scores (default: file names)."),
+) -> None:
+    """Macro-F1, accuracy, per-level P/R/F1, confusion, QWK and tag slices, with plots, as one HTML file."""
+    from rich.console import Console
+
+    from ..evaluation import metrics_table
+    from ..report import write_report
+    from . import fail
+
+    if name and len(name) != len(scores):
+        fail(f"{len(name)} --name values for {len(scores)} --scores files")
+    stages = write_report(scores, report, cumpt=cumpt, names=name or None)
+    console = Console(stderr=True)
+    console.print(metrics_table({s.name: s.metrics for s in stages}, stages[0].scores.scheme, title="scores"))
+    for stage in stages:
+        typer.echo(f"{stage.name}: {stage.decision} macro-F1 {stage.metrics.macro_f1:.3f} (argmax "
+                   f"{stage.argmax_metrics.macro_f1:.3f}), accuracy {stage.metrics.accuracy:.3f}, QWK {stage.metrics.qwk:.3f}")
+    console.print(f"report: {report}")
+
+
+def post_cot(
+    data: Path = typer.Option(..., "--data", help="Records with cot, or rows with responses (see --responses)."),
+    out: Path = typer.Option(..., "--out"),
+    responses: bool = typer.Option(False, "--responses", help="Reorder the chosen/rejected/response fields of each row."),
+    scheme: str | None = typer.Option(None, "--scheme", help="Scheme of the responses (with --responses)."),
+) -> None:
+    """Convert think-then-answer data to the answer-first (post-CoT) form."""
+    from ..post_cot import convert_records, convert_responses
+    from . import fail
+
+    if responses:
+        if not scheme:
+            fail("--responses needs --scheme")
+        result = convert_responses(data, out, scheme)
+    else:
+        result = convert_records(data, out)
+    typer.echo(f"{result.rows} rows, {result.converted} responses answer-first, "
+               f"{result.kept_as_is} left as they were (malformed) -> {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)
+    app.command("calibrate")(calibrate)
+    app.command("serve")(serve)
+    app.command("eval")(evaluate)
+    app.command("post-cot")(post_cot)

@@ -1,0 +1,95 @@
+"""`taosr1 grpo prepare | train`: stage 3, GRPO with the relevance reward and difficulty-based sampling.
+
+`prepare` writes the OpenRLHF prompt files (one per difficulty bucket, with their probabilities) that
+recipes/openrlhf/grpo_taosr1.sh reads; `train --backend trl` runs GRPO with TRL on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+DATA_HELP = "Records JSONL (taosr1 data import output), with gold labels."
+DIFFICULTY_HELP = "Per-prompt pass@N difficulty JSONL (taosr1 passn); without it every prompt is 'unknown'."
+CONFIG_HELP = "GRPO settings YAML (reward, sampling, dynamic_sampling, steps, ...); see recipes/cpu/grpo_tiny.yaml."
+
+
+def _load(data: Path, difficulty: Path | None):
+    from ..difficulty import DifficultyRow
+    from ..jsonl import read_jsonl
+    from ..records import Record
+
+    records = read_jsonl(data, Record)
+    rows = read_jsonl(difficulty, DifficultyRow) if difficulty else []
+    return records, rows
+
+
+def _resolve_model(model: str) -> str:
+    from ..models import prepare_smollm2, prepare_tiny
+
+    if model == "smollm2":
+        return str(prepare_smollm2())
+    if model == "tiny":
+        return str(prepare_tiny())
+    return model
+
+
+@app.command("prepare")
+def prepare(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help=DATA_HELP),
+    difficulty: Path = typer.Option(None, "--difficulty", exists=True, dir_okay=False, help=DIFFICULTY_HELP),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Folder for the OpenRLHF prompt files."),
+    config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help=CONFIG_HELP),
+) -> None:
+    """Choose GRPO prompts by difficulty and write OpenRLHF prompt JSONL files + probabilities."""
+    from ..grpo_prompts import write_openrlhf_prompts
+    from ..grpo_settings import load_grpo_settings
+    from ..plugins import prompt_samplers
+    from ..schemes import get_scheme
+
+    settings = load_grpo_settings(config)
+    records, rows = _load(data, difficulty)
+    labelled = [r for r in records if r.label is not None]
+    if not labelled:
+        raise typer.BadParameter(f"{data} has no labelled records", param_hint="--data")
+    sampler = prompt_samplers()[settings.sampler](**settings.sampling.model_dump())
+    selection = sampler.select([r.id for r in labelled], rows)
+    if not selection.chosen:
+        raise typer.BadParameter(f"no prompts kept: {json.dumps(selection.summary)}", param_hint="--config")
+    manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format)
+    typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs")} | {"selection": selection.summary}, indent=2))
+    typer.echo(f"wrote {out_dir}/openrlhf_prompts.env for recipes/openrlhf/grpo_taosr1.sh")
+
+
+@app.command("train")
+def train(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help=DATA_HELP),
+    difficulty: Path = typer.Option(None, "--difficulty", exists=True, dir_okay=False, help=DIFFICULTY_HELP),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Where the model, metrics.jsonl and summary.json go."),
+    model: str = typer.Option("smollm2", "--model", help="'smollm2', 'tiny', or a checkpoint path (e.g. the DPO model)."),
+    backend: str = typer.Option("trl", "--backend", help="trl (this machine). For OpenRLHF use `grpo prepare` + the recipe."),
+    config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help=CONFIG_HELP),
+    steps: int = typer.Option(None, "--steps", help="Override the number of GRPO steps."),
+    limit: int = typer.Option(None, "--limit", help="Use only the first N records."),
+) -> None:
+    """Run GRPO steps with the relevance reward and dynamic sampling; save the policy."""
+    if backend != "trl":
+        raise typer.BadParameter(
+            "only 'trl' runs here; for OpenRLHF run `taosr1 grpo prepare` and recipes/openrlhf/grpo_taosr1.sh",
+            param_hint="--backend",
+        )
+    from ..grpo_settings import load_grpo_settings
+    from ..integrations.trl.run import run_grpo_trl
+
+    settings = load_grpo_settings(config, steps=steps)
+    records, rows = _load(data, difficulty)
+    summary = run_grpo_trl(_resolve_model(model), records[:limit], rows, out_dir, settings)
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
+
+
+def register(app_: typer.Typer) -> None:
+    app_.add_typer(app, name="grpo", help="Stage 3: GRPO with the relevance reward and difficulty-based sampling.")

@@ -1,0 +1,136 @@
+"""`taosr1 passn sample | difficulty | pairs`: stage 2 pass@N sampling, the difficulty file, DPO pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .cot import parse_options
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@app.command("sample")
+def sample(
+    model: str = typer.Option(..., "--model", help="Checkpoint dir / Hub name (hf, vllm) or served model name (openai)."),
+    data: Path = typer.Option(..., "--data", help="Labelled records (JSONL), e.g. the SFT training prompts."),
+    out: Path = typer.Option(..., "--out", help="Output samples JSONL (one row per prompt)."),
+    n: int = typer.Option(8, "--n", min=1, help="Samples per prompt."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    seed: int = typer.Option(0, "--seed", help="Shard k is sampled with seed + k."),
+    backend: str = typer.Option("hf", "--backend", help="Registered generation backend: hf, vllm, openai, or a plugin's."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="hf: prompts per forward pass."),
+    shard_size: int = typer.Option(32, "--shard-size", min=1, help="Prompts per atomically committed shard."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Backend option key=value (repeatable), e.g. -o device=cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over: replace a finished OUT or an interrupted run."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
+) -> None:
+    """Sample N responses per prompt; rerun the same command to resume an interrupted run."""
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from ..cot import load_records
+    from ..errors import DataError
+    from ..generation import GenerationError
+    from ..passn import (
+        OutputExistsError,
+        SamplingSettings,
+        SettingsMismatchError,
+        sample_passn,
+    )
+    from . import fail
+
+    # strings: each backend's pydantic options convert them ("false", "4", ...)
+    backend_options: dict = parse_options(option)
+    if batch_size is not None:
+        backend_options["batch_size"] = batch_size
+    try:
+        records = load_records(data)
+    except DataError as exc:
+        fail(str(exc), 2)
+    except OSError as exc:
+        fail(f"cannot read input: {exc}", 2)
+    settings = SamplingSettings(
+        backend=backend, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+        seed=seed, shard_size=shard_size,
+    )
+    try:
+        summary = sample_passn(
+            model, records, out, settings, backend_options=backend_options, overwrite=overwrite, progress=progress
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"backend {backend!r} option {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}")
+    except (OutputExistsError, SettingsMismatchError) as exc:
+        fail(f"{exc} (use --overwrite)")
+    except GenerationError as exc:
+        fail(f"{exc}\nFinished shards are saved; rerun the same command to resume.")
+    Console(stderr=True).print(samples_table(summary))
+
+
+def samples_table(summary: dict):
+    from rich.table import Table
+
+    settings = summary["settings"]
+    table = Table(title=f"pass@{settings['n']} of {summary['model']} ({summary['prompts']} prompts, {summary['seconds']}s)")
+    for column in ("gold level", "prompts", "pass@1", f"pass@{settings['n']}", "majority acc."):
+        table.add_column(column, justify="left" if column == "gold level" else "right")
+    for level, s in summary["per_level"].items():
+        table.add_row(level, str(s["prompts"]), f"{s['pass@1']:.3f}", f"{s['pass@n']:.3f}", f"{s['majority_accuracy']:.3f}")
+    table.add_section()
+    table.add_row("all", str(summary["prompts"]), f"{summary['pass@1']:.3f}", f"{summary['pass@n']:.3f}",
+                  f"{summary['majority_accuracy']:.3f}")
+    table.caption = f"format ok {summary['format_ok_rate']:.3f}; buckets {summary['buckets']}"
+    return table
+
+
+@app.command("difficulty")
+def difficulty(
+    samples: Path = typer.Option(..., "--samples", help="Samples JSONL from `taosr1 passn sample`."),
+    out: Path = typer.Option(..., "--out", help="Difficulty JSONL (docs/difficulty.md)."),
+    easy: float = typer.Option(0.75, "--easy", help="pass rate >= this: easy."),
+    medium: float = typer.Option(0.25, "--medium", help="pass rate >= this: medium (below: hard)."),
+) -> None:
+    """Per-prompt difficulty (pass rate k/N and bucket) for stage 3's dynamic sampling."""
+    from pydantic import ValidationError
+
+    from ..difficulty import BucketThresholds
+    from ..passn import write_difficulty
+    from . import fail
+
+    try:
+        thresholds = BucketThresholds(easy=easy, medium=medium)
+    except ValidationError as exc:
+        fail(f"thresholds: {exc.errors()[0]['msg']}")
+    summary = write_difficulty(samples, out, thresholds)
+    typer.echo(f"wrote {summary['prompts']} rows to {out}; buckets {summary['buckets']}", err=True)
+
+
+@app.command("pairs")
+def pairs(
+    samples: Path = typer.Option(..., "--samples", help="Samples JSONL from `taosr1 passn sample`."),
+    sft_data: Path | None = typer.Option(None, "--sft-data", help="SFT records with gold CoT (cot.jsonl)."),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Directory for both datasets and dataset_info.json."),
+    name: str = typer.Option("taosr1_dpo", "--name", help="Dataset name (LLaMA-Factory entry, file stems)."),
+    max_pairs_per_prompt: int = typer.Option(2, "--max-pairs-per-prompt", min=1),
+    skip_all_correct: bool = typer.Option(True, "--skip-all-correct/--keep-all-correct",
+                                          help="Skip prompts whose samples all name the gold label."),
+    gold_cot: bool = typer.Option(True, "--gold-cot-when-all-wrong/--no-gold-cot",
+                                  help="Use the gold CoT as chosen when no sample is correct."),
+) -> None:
+    """Build DPO pairs: a LLaMA-Factory ranking dataset and OpenRLHF pairwise JSONL."""
+    from rich.console import Console
+
+    from ..cot import load_records
+    from ..pairs import PairOptions, build_pairs, pairs_table
+
+    sft_records = load_records(sft_data, unique_ids=False) if sft_data else []
+    options = PairOptions(max_pairs_per_prompt=max_pairs_per_prompt, skip_all_correct=skip_all_correct,
+                          gold_cot_when_all_wrong=gold_cot, name=name)
+    summary = build_pairs(samples, sft_records, out_dir, options)
+    console = Console(stderr=True)
+    console.print(pairs_table(summary))
+    console.print(f"LLaMA-Factory: dataset_dir={out_dir} dataset={name}; OpenRLHF: {summary['openrlhf']['file']}")

@@ -1,0 +1,81 @@
+"""GRPO prompt rows (chat messages + a label that names its scheme) and the OpenRLHF prompt files.
+
+Every row is ``{"id", "prompt": [messages], "label": {"gold": key, "scheme": name}}``: OpenRLHF reads it
+with ``--data.input_key prompt --data.label_key label --data.apply_chat_template`` and hands ``label``
+to our reward file unchanged; TRL reads ``prompt`` as a conversational prompt and passes ``label`` to
+the reward as a keyword column. One file per difficulty bucket plus the bucket probabilities express
+the offline difficulty mix without patching OpenRLHF (``--data.prompt_dataset a,b --data.prompt_probs p,q``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .formats import ResponseFormat
+from .jsonl import atomic_write, write_jsonl
+from .prompts import build_messages
+from .records import Record
+from .sampling import Selection
+from .schemes import LabelScheme
+
+OPENRLHF_ENV_FILE = "openrlhf_prompts.env"  # sourced by recipes/openrlhf/grpo_taosr1.sh
+ALL_PROMPTS_FILE = "prompts_all.jsonl"
+
+
+def grpo_prompt_row(record: Record, scheme: LabelScheme, fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER) -> dict[str, Any]:
+    if record.label is None:
+        raise ValueError(f"record {record.id!r} has no label; GRPO needs the gold level for its reward")
+    return {
+        "id": record.id,
+        "prompt": build_messages(record, scheme, fmt),
+        "label": {"gold": record.label, "scheme": scheme.name},
+    }
+
+
+def bucket_file(bucket: str) -> str:
+    return f"prompts_{bucket}.jsonl"
+
+
+def write_openrlhf_prompts(
+    records: Sequence[Record],
+    selection: Selection,
+    scheme: LabelScheme,
+    out_dir: str | Path,
+    fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+) -> dict[str, Any]:
+    """Write the chosen prompts: one file per kept bucket, all of them together, the bucket probabilities
+    as OpenRLHF arguments (``openrlhf_prompts.env``) and the selection summary. Returns the manifest."""
+    out_dir = Path(out_dir)
+    by_id = {record.id: record for record in records}
+    rows_by_bucket: dict[str, list[dict[str, Any]]] = {}
+    for choice in selection.chosen:
+        rows_by_bucket.setdefault(choice.bucket, []).append(grpo_prompt_row(by_id[choice.id], scheme, fmt))
+
+    probabilities = selection.bucket_probabilities()
+    files: dict[str, str] = {}
+    for bucket, rows in rows_by_bucket.items():
+        path = out_dir / bucket_file(bucket)
+        write_jsonl(path, rows)
+        files[bucket] = str(path.resolve())
+    write_jsonl(out_dir / ALL_PROMPTS_FILE, [row for rows in rows_by_bucket.values() for row in rows])
+
+    buckets = [b for b in probabilities if b in files]
+    manifest = {
+        "prompt_dataset": ",".join(files[b] for b in buckets),
+        "prompt_probs": ",".join(f"{probabilities[b]:.6f}" for b in buckets),
+        "files": files,
+        "all_prompts": str((out_dir / ALL_PROMPTS_FILE).resolve()),
+        "rows": {b: len(rows_by_bucket[b]) for b in buckets},
+        "selection": selection.summary,
+    }
+    with atomic_write(out_dir / "manifest.json") as fh:
+        json.dump(manifest, fh, indent=2)
+    with atomic_write(out_dir / OPENRLHF_ENV_FILE) as fh:
+        fh.write("# written by `taosr1 grpo prepare`; sourced by recipes/openrlhf/grpo_taosr1.sh\n")
+        fh.write(f"PROMPT_DATASET={shlex.quote(manifest['prompt_dataset'])}\n")
+        fh.write(f"PROMPT_PROBS={shlex.quote(manifest['prompt_probs'])}\n")
+    return manifest

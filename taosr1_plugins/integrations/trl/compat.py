@@ -1,0 +1,24 @@
+"""Make TRL 0.24 importable with transformers 5.
+
+TRL 0.24 stores ``_is_package_available("mergekit")`` as a bool, but transformers 5 returns a
+``(available, version)`` tuple, which is always truthy: TRL then imports optional packages that are not
+installed (``mergekit`` from ``trl.trainer.callbacks``) and every trainer import fails. We turn those
+tuples back into bools before any TRL trainer module is imported.
+"""
+
+from __future__ import annotations
+
+
+def fix_trl_availability_flags() -> None:
+    import trl.import_utils as flags
+
+    for name, value in list(vars(flags).items()):
+        if name.startswith("_") and name.endswith("_available") and isinstance(value, tuple):
+            setattr(flags, name, bool(value[0]))
+
+
+def add_warnings_issued(model):
+    """GRPOTrainer writes ``model.warnings_issued[...]``, a dict transformers 5 models no longer have."""
+    if not isinstance(getattr(model, "warnings_issued", None), dict):
+        model.warnings_issued = {}
+    return model

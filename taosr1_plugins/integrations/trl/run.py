@@ -1,0 +1,134 @@
+"""Run GRPO with TRL on CPU (or one GPU): our prompts, reward, offline selection and online refills."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ...difficulty import DifficultyRow
+from ...grpo_prompts import grpo_prompt_row
+from ...grpo_settings import GrpoSettings
+from ...jsonl import atomic_write, write_jsonl
+from ...records import Record
+from ...reward import RelevanceReward
+from ...schemes import LabelScheme, get_scheme
+
+
+def select_grpo_rows(
+    records: Sequence[Record], difficulty: Sequence[DifficultyRow], scheme: LabelScheme, settings: GrpoSettings
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Prompt rows, each repeated by its sampling weight, and the selection summary."""
+    from ...plugins import prompt_samplers
+
+    labelled = [r for r in records if r.label is not None]
+    sampler = prompt_samplers()[settings.sampler](**settings.sampling.model_dump())
+    selection = sampler.select([r.id for r in labelled], difficulty)
+    by_id = {r.id: r for r in labelled}
+    rows = [grpo_prompt_row(by_id[pid], scheme, settings.format) for pid in selection.weighted_ids(settings.seed)]
+    return rows, selection.summary
+
+
+def run_grpo_trl(
+    model: str | Path,
+    records: Sequence[Record],
+    difficulty: Sequence[DifficultyRow],
+    out_dir: str | Path,
+    settings: GrpoSettings | None = None,
+) -> dict[str, Any]:
+    """Train ``settings.steps`` GRPO steps, save the policy to ``out_dir/model``; returns a summary.
+
+    Also writes ``out_dir/metrics.jsonl`` (TRL's per-step logs), ``selection.json`` and ``summary.json``.
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .compat import add_warnings_issued
+    from .reward import TrlRelevanceReward
+    from .trainer import DynamicSamplingGRPOTrainer  # imported first: it makes trl's trainers importable
+
+    from trl import GRPOConfig  # noqa: I001
+
+    settings = settings or GrpoSettings()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scheme = get_scheme(records[0].scheme)
+    rows, selection = select_grpo_rows(records, difficulty, scheme, settings)
+    if not rows:
+        raise ValueError(f"no GRPO prompts left after selection: {json.dumps(selection)}")
+    with atomic_write(out_dir / "selection.json") as fh:
+        json.dump(selection, fh, indent=2)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    tokenizer.padding_side = "left"  # GRPOTrainer requires left padding for generation
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    on_gpu = torch.cuda.is_available()
+    config = GRPOConfig(
+        output_dir=str(out_dir / "trainer"),
+        max_steps=settings.steps,
+        per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
+        num_generations=settings.num_generations,
+        max_prompt_length=settings.max_prompt_length,
+        max_completion_length=settings.max_completion_length,
+        temperature=settings.temperature,
+        learning_rate=settings.learning_rate,
+        beta=settings.beta,
+        seed=settings.seed,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=not on_gpu,
+        bf16=on_gpu,
+        disable_tqdm=True,
+        **settings.extra_trl_args,
+    )
+    reward = RelevanceReward(settings.reward)
+    # loaded here, not by TRL, to add what TRL 0.24 expects of a transformers 4 model
+    policy = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.bfloat16 if on_gpu else torch.float32)
+    trainer = DynamicSamplingGRPOTrainer(
+        model=add_warnings_issued(policy),
+        reward_funcs=[TrlRelevanceReward(settings.reward)],
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        dynamic_sampling=settings.dynamic_sampling,
+        level_reward=reward,
+    )
+    started = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - started
+    trainer.save_model(str(out_dir / "model"))
+
+    history = [entry for entry in trainer.state.log_history if "reward" in entry]
+    write_jsonl(out_dir / "metrics.jsonl", history)
+    totals = trainer.dynamic_sampling_totals
+    steps = max(1.0, totals["steps"])
+    summary = {
+        "model": str(out_dir / "model"),
+        "steps": trainer.state.global_step,
+        "prompts": len({row["id"] for row in rows}),
+        "prompt_rows_weighted": len(rows),
+        "reward_first": history[0]["reward"] if history else None,
+        "reward_last": history[-1]["reward"] if history else None,
+        "frac_reward_zero_std_trl": _mean(e.get("frac_reward_zero_std") for e in history),
+        "frac_zero_std_before": totals["zero_std_before"] / steps,
+        "frac_zero_std_after": totals["zero_std_after"] / steps,
+        "frac_groups_filtered": totals["groups_filtered"] / totals["groups_generated"] if totals["groups_generated"] else None,
+        "groups_generated": int(totals["groups_generated"]),
+        "extra_rollouts": int(totals["extra_rollouts"]),
+        "accuracy_last": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("accuracy/")},
+        "wall_seconds": round(wall, 1),
+        "selection": selection,
+    }
+    with atomic_write(out_dir / "summary.json") as fh:
+        json.dump(summary, fh, indent=2)
+    return summary
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None

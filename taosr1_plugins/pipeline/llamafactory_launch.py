@@ -1,0 +1,74 @@
+"""Run one LLaMA-Factory training (SFT or DPO) for the main job, through the CLI or our entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from ..jsonl import atomic_write
+
+console = Console()
+
+
+def recipe_args(recipe: Path, overrides: dict[str, Any], **fixed: Any) -> dict[str, Any]:
+    """The recipe's arguments, then the config's overrides, then what the run itself decides (paths, model)."""
+    args = yaml.safe_load(recipe.read_text()) or {}
+    args.update(overrides)
+    args.update({key: str(value) if isinstance(value, Path) else value for key, value in fixed.items()})
+    return args
+
+
+def launcher_command(launcher: str, args_file: Path) -> list[str]:
+    if launcher == "cli":
+        cli = Path(sys.executable).parent / "llamafactory-cli"
+        return [str(cli) if cli.exists() else (shutil.which("llamafactory-cli") or "llamafactory-cli"), "train", str(args_file)]
+    return [sys.executable, "-m", "taosr1_plugins.integrations.llamafactory.train", str(args_file)]
+
+
+def train(stage_dir: Path, args: dict[str, Any], launcher: str) -> dict[str, Any]:
+    """Write ``stage_dir/train.yaml``, train, stream loss lines, and summarise the trainer state."""
+    args_file = stage_dir / "train.yaml"
+    log_file = stage_dir / "train.log"
+    with atomic_write(args_file) as fh:
+        yaml.safe_dump(args, fh, sort_keys=False)
+    command = launcher_command(launcher, args_file)
+    console.print(f"[bold]{args.get('stage', 'train')}[/bold]: {' '.join(command)}  (log: {log_file})")
+    started = time.perf_counter()
+    with open(log_file, "w") as log:
+        # unbuffered, so loss lines reach the console while training runs, not in 8 KiB bursts
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            if "'loss'" in line or "Error" in line:
+                console.print("  " + line.strip()[-160:], highlight=False)
+        code = process.wait()
+    if code != 0:
+        raise RuntimeError(f"LLaMA-Factory training failed (exit {code}); see {log_file}")
+    return {**training_summary(Path(args["output_dir"])), "wall_seconds": round(time.perf_counter() - started, 1)}
+
+
+def training_summary(output_dir: Path) -> dict[str, Any]:
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    history = state.get("log_history", [])
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    final = next((entry for entry in reversed(history) if "train_runtime" in entry), {})
+    steps = state.get("global_step") or 0
+    return {
+        "steps": steps,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "train_loss": final.get("train_loss"),
+        "train_runtime": final.get("train_runtime"),
+        "seconds_per_step": round(final["train_runtime"] / steps, 2) if steps and "train_runtime" in final else None,
+    }

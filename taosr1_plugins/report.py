@@ -1,0 +1,272 @@
+"""`taosr1 eval`: metrics of one or more score files and a self-contained HTML report with plots.
+
+Metrics come from scikit-learn through ``evaluation.compute_metrics`` / ``compute_slices``. Decisions are
+CumPT tiers when a cumpt.json is given (argmax is reported beside them), else argmax. Plots are rendered
+with matplotlib's Agg backend and embedded as base64 PNGs, so the report is one file that opens anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .calibration import CumptFile, load_cumpt
+from .cumpt import argmax_tier
+from .errors import DataError
+from .evaluation import Metrics, compute_metrics, compute_slices
+from .jsonl import atomic_write
+from .scoring import ScoreSet, read_scores
+from .tags import RULES
+
+SLICES = tuple(RULES)
+STYLE = (
+    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}figure{display:inline-block}</style>"
+)  # negation, alternative, qa, knowledge
+
+
+@dataclass
+class StageResult:
+    name: str
+    scores: ScoreSet
+    decision: str  # "cumpt" or "argmax"
+    predicted: list[str]
+    metrics: Metrics
+    argmax_metrics: Metrics
+    slices: dict[str, Metrics]
+
+
+def evaluate_scores(scores: ScoreSet, cumpt: CumptFile | None, name: str | None = None) -> StageResult:
+    scheme = scores.scheme
+    rows = scores.labelled
+    if not rows:
+        raise DataError(str(scores.path), None, "gold", "no labelled rows to evaluate")
+    if cumpt is not None and cumpt.scheme != scheme.name:
+        raise DataError(str(scores.path), None, "scheme", f"{scheme.name!r} but the CumPT file is for {cumpt.scheme!r}")
+    probs = [[row.probs[key] for key in scheme.keys] for row in rows]
+    gold = [row.gold for row in rows]
+    argmax = [scheme.keys[argmax_tier(p)] for p in probs]
+    predicted = [cumpt.to_cumpt().tier(p) for p in probs] if cumpt is not None else argmax
+    return StageResult(
+        name=name or Path(scores.path).name,
+        scores=scores,
+        decision="cumpt" if cumpt is not None else "argmax",
+        predicted=predicted,
+        metrics=compute_metrics(gold, predicted, scheme),
+        argmax_metrics=compute_metrics(gold, argmax, scheme),
+        slices=compute_slices(gold, predicted, [row.tags for row in rows], scheme, SLICES),
+    )
+
+
+# --- plots -------------------------------------------------------------------------------------------------
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(stage: StageResult) -> str:
+    plt = _pyplot()
+    m = stage.metrics
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    ax.imshow(m.confusion, cmap="Blues")
+    ax.set_xticks(range(len(m.confusion_labels)), m.confusion_labels)
+    ax.set_yticks(range(len(m.confusion_labels)), m.confusion_labels)
+    ax.set_xlabel(f"predicted ({stage.decision})")
+    ax.set_ylabel("gold")
+    for i, row in enumerate(m.confusion):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=9)
+    ax.set_title(f"confusion: {stage.name}")
+    return _png(fig)
+
+
+def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> list[tuple[float, float, int]]:
+    """(mean confidence, accuracy, count) per equal-width confidence bin that has pairs."""
+    out = []
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        index = [i for i, c in enumerate(confidence) if low <= c < high or (b == bins - 1 and c == 1.0)]
+        if index:
+            out.append((sum(confidence[i] for i in index) / len(index),
+                        sum(correct[i] for i in index) / len(index), len(index)))
+    return out
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    n = len(confidence)
+    return sum(count / n * abs(acc - conf) for conf, acc, count in reliability_bins(confidence, correct, bins))
+
+
+def _confidence(stage: StageResult) -> tuple[list[float], list[bool]]:
+    rows = stage.scores.labelled
+    confidence = [max(row.probs.values()) for row in rows]
+    correct = [row.label == row.gold for row in rows]
+    return confidence, correct
+
+
+def plot_reliability(stages: Sequence[StageResult]) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    for stage in stages:
+        conf, correct = _confidence(stage)
+        points = reliability_bins(conf, correct)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=stage.name)
+    ax.set_xlabel("confidence (max p(level))")
+    ax.set_ylabel("accuracy of argmax")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax.set_title("reliability")
+    return _png(fig)
+
+
+def plot_tiers(stage: StageResult) -> str:
+    """Predicted tier counts, split by gold level (stacked)."""
+    plt = _pyplot()
+    keys = stage.scores.scheme.keys
+    gold = [row.gold for row in stage.scores.labelled]
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    bottom = [0] * len(keys)
+    for g in keys:
+        counts = [sum(1 for p, y in zip(stage.predicted, gold) if p == tier and y == g) for tier in keys]
+        ax.bar(keys, counts, bottom=bottom, label=f"gold {g}")
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    ax.set_xlabel(f"tier ({stage.decision})")
+    ax.set_ylabel("pairs")
+    ax.legend(fontsize=7)
+    ax.set_title(f"tier distribution: {stage.name}")
+    return _png(fig)
+
+
+def plot_f1_per_stage(stages: Sequence[StageResult]) -> str:
+    plt = _pyplot()
+    keys = stages[0].scores.scheme.keys
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    x = range(len(stages))
+    ax.plot(x, [s.metrics.macro_f1 for s in stages], marker="o", linewidth=2.5, label="macro-F1")
+    for key in keys:
+        ax.plot(x, [s.metrics.per_level[key]["f1"] for s in stages], marker=".", linestyle=":", label=f"F1 {key}")
+    ax.set_xticks(list(x), [s.name for s in stages], rotation=20, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("F1")
+    ax.legend(fontsize=7)
+    ax.set_title("F1 per stage")
+    return _png(fig)
+
+
+# --- HTML --------------------------------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _img(name: str, data: str, alt: str) -> str:
+    return f'<figure><img class="plot" data-plot="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def _stage_section(stage: StageResult) -> str:
+    m, keys = stage.metrics, stage.scores.scheme.keys
+    parts = [f"<h2>{html.escape(stage.name)}</h2>",
+             f"<p>{m.n} labelled pairs from {html.escape(str(stage.scores.path))}; decisions: {stage.decision}.</p>"]
+    parts.append(_table(["level", "precision", "recall", "F1", "support"],
+                        [[k, m.per_level[k]["precision"], m.per_level[k]["recall"], m.per_level[k]["f1"],
+                          m.per_level[k]["support"]] for k in keys], "per-level"))
+    parts.append("<h3>Confusion (rows gold, columns predicted)</h3>")
+    parts.append(_table(["gold \\ predicted", *m.confusion_labels],
+                        [[label, *row] for label, row in zip(m.confusion_labels, m.confusion)], "confusion"))
+    parts.append("<h3>Tag slices (rule-derived tags, not human annotations)</h3>")
+    if stage.slices:
+        parts.append(_table(["slice", "n", "macro-F1", "accuracy", "QWK", *(f"F1 {k}" for k in keys)],
+                            [[name, s.n, s.macro_f1, s.accuracy, s.qwk, *(s.per_level[k]["f1"] for k in keys)]
+                             for name, s in stage.slices.items()], "slices"))
+    else:
+        parts.append("<p>No pair carries any of the tags " + ", ".join(SLICES) + ".</p>")
+    parts.append(_img("confusion", plot_confusion(stage), f"confusion matrix of {stage.name}"))
+    parts.append(_img("tiers", plot_tiers(stage), f"tier distribution of {stage.name}"))
+    return "\n".join(parts)
+
+
+def render_report(stages: Sequence[StageResult], cumpt: CumptFile | None) -> str:
+    scheme = stages[0].scores.scheme
+    headline = _table(
+        ["stage", "n", "decision", "macro-F1", "accuracy", "QWK", "argmax macro-F1", "ECE"],
+        [[s.name, s.metrics.n, s.decision, s.metrics.macro_f1, s.metrics.accuracy, s.metrics.qwk,
+          s.argmax_metrics.macro_f1, expected_calibration_error(*_confidence(s))] for s in stages],
+        "headline",
+    )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>taosr1 evaluation</title>",
+        STYLE,
+        "</head><body>",
+        f"<h1>taosr1 evaluation ({html.escape(scheme.name)})</h1>",
+        "<p>Headline: macro-F1 over the scheme's levels. Metrics from scikit-learn.</p>",
+        headline,
+    ]
+    if cumpt is not None:
+        thresholds = ", ".join(f"t<sub>{html.escape(k)}</sub> = {v:.3f}" for k, v in cumpt.thresholds.items())
+        parts.append(f"<p>CumPT thresholds: {thresholds}; fallback level {html.escape(cumpt.levels[-1])}.</p>")
+    parts.append(_img("reliability", plot_reliability(stages), "reliability diagram"))
+    if len(stages) > 1:
+        parts.append(_img("f1_per_stage", plot_f1_per_stage(stages), "F1 per stage"))
+    parts.extend(_stage_section(stage) for stage in stages)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _default_names(paths: Sequence[Path]) -> list[str]:
+    """File names, or parent/file when two stages share a file name (runs/sft/scores.jsonl, runs/dpo/...)."""
+    short = [p.name for p in paths]
+    if len(set(short)) == len(short):
+        return short
+    return [f"{p.parent.name}/{p.name}" for p in paths]
+
+
+def write_report(
+    score_files: Sequence[str | Path | ScoreSet],
+    out: str | Path,
+    *,
+    cumpt: str | Path | CumptFile | None = None,
+    names: Sequence[str] | None = None,
+) -> list[StageResult]:
+    """Evaluate each score file (in stage order) and write the HTML report to ``out``."""
+    if not score_files:
+        raise ValueError("no score files to report on")
+    cumpt_file = load_cumpt(cumpt) if isinstance(cumpt, str | Path) else cumpt
+    sets = [s if isinstance(s, ScoreSet) else read_scores(s) for s in score_files]
+    first = sets[0].scheme.name
+    for s in sets[1:]:
+        if s.scheme.name != first:
+            raise DataError(str(s.path), None, "scheme", f"{s.scheme.name!r} differs from {first!r} in {sets[0].path}")
+    names = list(names) if names else _default_names([Path(s.path) for s in sets])
+    stages = [evaluate_scores(s, cumpt_file, name) for s, name in zip(sets, names)]
+    document = render_report(stages, cumpt_file)
+    with atomic_write(out) as fh:
+        fh.write(document)
+    return stages

@@ -1,0 +1,188 @@
+"""The relevance reward for GRPO: a format part plus a correctness part, with optional ordinal partial credit.
+
+Framework-free: the TRL, OpenRLHF and verl adapters under ``integrations/`` only reshape their arguments
+and call :meth:`RelevanceReward.score`. The reward runs inside training loops (inside Ray actors for
+OpenRLHF, which swallows exceptions and then fails later with a misleading error), so scoring never
+raises, whatever the response or label, and always returns finite floats.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .formats import ResponseFormat, parse_response
+from .schemes import LabelScheme
+
+
+class RewardSettings(BaseModel):
+    """Weights of the reward; load from YAML with :func:`load_reward_settings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    format_weight: float = Field(0.2, description="added when the response is well formed (think + answer, label in the scheme)")
+    correct_weight: float = Field(1.0, description="added when the parsed label equals the gold label")
+    partial_credit: tuple[float, ...] = Field(
+        (),
+        description="share of correct_weight for a near miss, by ordinal distance: (0.5,) gives an off-by-one "
+        "answer half credit; empty = exact match only",
+    )
+    correct_requires_format: bool = Field(
+        True, description="count a right label as correct only in a well-formed response (as pass@N does)"
+    )
+    format: ResponseFormat | None = Field(
+        ResponseFormat.THINK_ANSWER, description="required order of think/answer; null accepts either"
+    )
+    scheme: str = Field("esci", description="label scheme used when a label does not name its own")
+
+    @field_validator("partial_credit")
+    @classmethod
+    def _credit_is_a_share(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 <= credit <= 1.0 for credit in value):
+            raise ValueError("partial credit values are shares of correct_weight, between 0 and 1")
+        return value
+
+
+def load_reward_settings(path: str | Path | None = None, **overrides: Any) -> RewardSettings:
+    """Settings from a YAML file (a mapping, or a mapping with a top-level ``reward:`` key)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = loaded.get("reward", loaded) if isinstance(loaded, dict) else {}
+    return RewardSettings.model_validate({**data, **overrides})
+
+
+class RewardResult(NamedTuple):
+    reward: float  # the shaped reward used for advantages
+    correct: float  # plain correctness, 0.0 or 1.0 (what dynamic filtering and pass rates use)
+    format_ok: bool
+    label: str | None  # the level the response names, if any
+    gold: str | None  # the gold level, if the label could be resolved
+
+
+ZERO = RewardResult(0.0, 0.0, False, None, None)
+
+
+@functools.lru_cache(maxsize=64)
+def _scheme_named(name: str) -> LabelScheme | None:
+    from .schemes import get_scheme
+
+    try:
+        return get_scheme(name)
+    except Exception:  # an unknown scheme scores zero; it must not stop training
+        return None
+
+
+def _gold_key(scheme: LabelScheme, gold: str) -> str | None:
+    for level in scheme.levels:  # the common case, without building scheme.keys
+        if level.key == gold:
+            return gold
+    try:  # raw labels ("exact"), level names, numeric ratings
+        return scheme.to_key(gold)
+    except Exception:
+        return None
+
+
+def resolve_label(label: Any, default_scheme: str) -> tuple[LabelScheme | None, str | None]:
+    """(scheme, gold level key) from a label as frameworks pass it: a level key, a raw label, or a dict
+    ``{"gold": ..., "scheme": ...}`` (also as a JSON string). Unusable parts come back as None."""
+    scheme_ref: Any = default_scheme
+    gold: Any = label
+    if isinstance(label, str) and label.startswith("{"):
+        try:
+            gold = json.loads(label)
+        except ValueError:
+            pass
+    if isinstance(gold, Mapping):
+        scheme_ref = gold.get("scheme") or default_scheme
+        gold = gold.get("gold", gold.get("label"))
+    if isinstance(scheme_ref, LabelScheme):
+        scheme = scheme_ref
+    elif isinstance(scheme_ref, str):
+        scheme = _scheme_named(scheme_ref)
+    else:
+        scheme = None
+    if scheme is None or gold is None or isinstance(gold, bool | Mapping | list | tuple | set):
+        return scheme, None
+    return scheme, _gold_key(scheme, str(gold).strip())
+
+
+class RelevanceReward:
+    """``reward(response, label) -> float``; :meth:`score` gives the parts as well."""
+
+    def __init__(self, settings: RewardSettings | None = None):
+        self.settings = settings or RewardSettings()
+
+    def __call__(self, response: Any, label: Any) -> float:
+        return self.score(response, label).reward
+
+    def score(self, response: Any, label: Any) -> RewardResult:
+        try:
+            return self._score(response, label)
+        except Exception:  # defensive: parse_response never raises, but labels come from anywhere
+            return ZERO
+
+    def _score(self, response: Any, label: Any) -> RewardResult:
+        s = self.settings
+        scheme, gold = resolve_label(label, s.scheme)
+        if scheme is None:
+            return ZERO
+        parsed = parse_response(response, scheme, s.format)
+        reward = s.format_weight if parsed.format_ok else 0.0
+        correct = 0.0
+        if gold is not None and parsed.label is not None and (parsed.format_ok or not s.correct_requires_format):
+            if parsed.label == gold:
+                correct = 1.0
+                reward += s.correct_weight
+            elif s.partial_credit:
+                distance = abs(scheme.rank(parsed.label) - scheme.rank(gold))
+                if distance <= len(s.partial_credit):
+                    reward += s.correct_weight * s.partial_credit[distance - 1]
+        return RewardResult(float(reward), correct, parsed.format_ok, parsed.label, gold)
+
+
+REWARD_CONFIG_ENV = "TAOSR1_REWARD_CONFIG"
+
+
+@functools.lru_cache(maxsize=8)
+def _reward_for_config(path: str | None) -> RelevanceReward:
+    return RelevanceReward(load_reward_settings(path))
+
+
+def reward_from_env() -> RelevanceReward:
+    """The reward configured by the YAML file named in ``$TAOSR1_REWARD_CONFIG`` (defaults without it).
+
+    Framework reward files (OpenRLHF, verl) are loaded by path inside workers and get no arguments, so
+    their settings travel in the environment (e.g. a Ray job's ``runtime_env.env_vars``).
+    """
+    return _reward_for_config(os.environ.get(REWARD_CONFIG_ENV) or None)
+
+
+# Responses decoded with their special tokens (OpenRLHF decodes with skip_special_tokens=False) end in
+# an end-of-turn marker that the strict format check would count as text outside the tags.
+_LITERAL_END_TOKENS = ("</s>", "<eos>", "<end_of_turn>")
+
+
+def strip_trailing_special_tokens(text: Any) -> Any:
+    """Remove trailing ``<|...|>``-style and common literal end tokens (a string scan, linear time)."""
+    if not isinstance(text, str):
+        return text
+    while True:
+        text = text.rstrip()
+        if text.endswith("|>"):
+            start = text.rfind("<|", max(0, len(text) - 48))
+            if start < 0 or "|" in text[start + 2 : -2] or "<" in text[start + 2 : -2]:
+                return text
+            text = text[:start]
+            continue
+        literal = next((t for t in _LITERAL_END_TOKENS if text.endswith(t)), None)
+        if literal is None:
+            return text
+        text = text[: -len(literal)]

@@ -1,0 +1,272 @@
+"""The relevance scoring server: POST /v1/score -> p(level), argmax label, CumPT tier and score per pair.
+
+    taosr1 serve --model DIR --cumpt cumpt.json [--host 127.0.0.1 --port 8080]
+    python -m taosr1_plugins.serving.score_server --model DIR ...   (the same, without the CLI)
+
+Request: ``{"pairs": [{"query": "...", "item": "title" | {"title": ..., "brand": ...}, "id": "optional"}]}``
+(a bare JSON list of pairs is accepted too). Response: ``{"results": [{"id", "probabilities", "label",
+"tier", "score"}], ...}`` in request order. GET /healthz reports the model, scheme and counters.
+
+Pairs from all concurrent requests go into one queue; a single worker thread (the model is not safe to
+call from several threads) takes up to ``max_batch`` pairs, waiting at most ``max_wait`` seconds for the
+batch to fill, and scores them in one padded forward pass. Bad requests (body too large, invalid JSON,
+missing or wrong fields, too many pairs) get a 4xx whose message names the problem; the server keeps
+serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..cumpt import CumPT, argmax_tier, expected_score
+from ..errors import field_path
+from ..records import Item, Record
+
+
+@dataclass
+class Limits:
+    max_pairs: int = 64  # pairs per request
+    max_body_bytes: int = 1 << 20
+    max_chars: int = 4000  # per query / item text field
+    max_pending: int = 4096  # pairs queued across requests before new requests get 429
+
+
+class ScorePair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    query: str = Field(min_length=1)
+    item: str | Item
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class PairJob:
+    record: Record
+    future: Future = field(default_factory=Future)
+
+
+class DynamicBatcher:
+    """One worker thread owns the scorer; pairs from any request share batches of up to ``max_batch``."""
+
+    def __init__(self, scorer, *, max_batch: int = 16, max_wait: float = 0.01):
+        self.scorer, self.max_batch, self.max_wait = scorer, max(1, max_batch), max_wait
+        self.jobs: queue.Queue[PairJob] = queue.Queue()
+        self.batches = 0
+        self.pairs = 0
+        self.largest_batch = 0
+        threading.Thread(target=self._work, name="score", daemon=True).start()
+
+    @property
+    def pending(self) -> int:
+        return self.jobs.qsize()
+
+    def submit(self, records: list[Record]) -> list[Future]:
+        jobs = [PairJob(record) for record in records]
+        for job in jobs:
+            self.jobs.put(job)
+        return [job.future for job in jobs]
+
+    def _work(self) -> None:
+        while True:
+            batch = [self.jobs.get()]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.jobs.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            try:
+                probs = self.scorer.probabilities([job.record for job in batch])
+                self.batches += 1
+                self.pairs += len(batch)
+                self.largest_batch = max(self.largest_batch, len(batch))
+                for job, p in zip(batch, probs):
+                    if not job.future.done():
+                        job.future.set_result(p)
+            except Exception as exc:  # fail these pairs, keep serving
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+
+
+def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
+    """Request body -> records, or RequestError naming what is wrong."""
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"invalid JSON: {exc}") from None
+    if isinstance(data, dict):
+        if set(data) - {"pairs"}:
+            raise RequestError(422, f"unknown fields {sorted(set(data) - {'pairs'})}; send {{\"pairs\": [...]}}")
+        if "pairs" not in data:
+            raise RequestError(422, "missing field 'pairs'")
+        data = data["pairs"]
+    if not isinstance(data, list):
+        raise RequestError(422, "'pairs' must be a list of {query, item} objects")
+    if not data:
+        raise RequestError(422, "'pairs' is empty")
+    if len(data) > limits.max_pairs:
+        raise RequestError(413, f"{len(data)} pairs in one request; the limit is {limits.max_pairs}")
+    records = []
+    for i, raw in enumerate(data):
+        try:
+            pair = ScorePair.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
+        if isinstance(pair.item, str) and not pair.item.strip():
+            raise RequestError(422, f"pairs[{i}].item: an empty string is not an item")
+        item = Item(title=pair.item) if isinstance(pair.item, str) else pair.item
+        texts = {"query": pair.query, "item": item.model_dump_json()}
+        for name, text in texts.items():
+            if len(text) > limits.max_chars:
+                raise RequestError(413, f"pairs[{i}].{name} has {len(text)} characters; the limit is {limits.max_chars}")
+        records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
+    return records
+
+
+async def read_body(request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model", max_batch: int = 16,
+               max_wait: float = 0.01, limits: Limits | None = None):
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    limits = limits or Limits()
+    scheme = scorer.scheme
+    app = FastAPI(title="taosr1 relevance scoring")
+    batcher = DynamicBatcher(scorer, max_batch=max_batch, max_wait=max_wait)
+    stats = {"requests": 0, "rejected": 0, "failed": 0}
+    app.state.batcher = batcher
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": {"message": message, "code": status}})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, exc):  # FastAPI's own validation (e.g. query parameters)
+        err = exc.errors()[0]
+        return error(422, f"{field_path(err['loc'])}: {err['msg']}")
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {
+            "status": "ok", "model": model_name, "scheme": scheme.name, "levels": scheme.keys,
+            "cumpt": cumpt is not None, "batches": batcher.batches, "pairs": batcher.pairs,
+            "largest_batch": batcher.largest_batch, "max_batch": batcher.max_batch, "pending": batcher.pending,
+            **stats,
+        }
+
+    async def score(request):  # a plain Starlette route: the raw body is parsed and checked by parse_pairs
+        try:
+            records = parse_pairs(await read_body(request, limits.max_body_bytes), limits, scheme.name)
+            if batcher.pending + len(records) > limits.max_pending:
+                raise RequestError(429, f"{batcher.pending} pairs are queued; retry later")
+        except RequestError as exc:
+            stats["rejected"] += 1
+            return error(exc.status, exc.message)
+        try:
+            probs = await asyncio.gather(*(asyncio.wrap_future(f) for f in batcher.submit(records)))
+        except Exception as exc:
+            stats["failed"] += 1
+            return error(500, f"scoring failed: {type(exc).__name__}: {exc}")
+        stats["requests"] += 1
+        results = []
+        for record, p in zip(records, probs):
+            argmax = scheme.keys[argmax_tier(p)]
+            results.append({
+                "id": record.id,
+                "probabilities": dict(zip(scheme.keys, p)),
+                "label": argmax,
+                "tier": cumpt.tier(p) if cumpt is not None else argmax,
+                "score": expected_score(p),
+            })
+        return JSONResponse({"model": model_name, "scheme": scheme.name, "tiering": "cumpt" if cumpt else "argmax",
+                             "results": results})
+
+    app.router.add_route("/v1/score", score, methods=["POST"])
+
+    return app
+
+
+def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = None, backend: str = "hf",
+          host: str = "127.0.0.1", port: int = 8080, device: str = "auto", max_batch: int = 16,
+          max_wait: float = 0.01, limits: Limits | None = None, exit_after: float | None = None,
+          log_level: str = "warning") -> None:
+    """Load the model and serve until interrupted (or for ``exit_after`` seconds)."""
+    import uvicorn
+
+    from ..calibration import load_cumpt
+    from ..schemes import get_scheme
+    from ..scoring import ScoreSettings, load_scorer
+
+    cumpt_file = load_cumpt(cumpt_path) if cumpt_path else None
+    if cumpt_file and scheme and scheme != cumpt_file.scheme:
+        raise ValueError(f"--scheme {scheme!r} differs from the CumPT file's scheme {cumpt_file.scheme!r}")
+    label_scheme = get_scheme(scheme or (cumpt_file.scheme if cumpt_file else "taosr1"))
+    scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch))
+    app = create_app(scorer, cumpt=cumpt_file.to_cumpt() if cumpt_file else None, model_name=str(model),
+                     max_batch=max_batch, max_wait=max_wait, limits=limits)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    if exit_after is not None:
+        timer = threading.Timer(exit_after, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True
+        timer.start()
+    print(f"scoring with {model} ({label_scheme.name}) on http://{host}:{port}/v1/score", flush=True)
+    server.run()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--cumpt", default=None, help="cumpt.json from `taosr1 calibrate` (default: argmax tiers)")
+    parser.add_argument("--scheme", default=None, help="label scheme (default: the CumPT file's, else taosr1)")
+    parser.add_argument("--backend", default="hf")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--max-wait", type=float, default=0.01, help="seconds to wait for a batch to fill")
+    parser.add_argument("--max-pairs", type=int, default=64, help="pairs per request")
+    parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    parser.add_argument("--exit-after", type=float, default=None, help="stop by itself after this many seconds")
+    parser.add_argument("--log-level", default="warning")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    serve(args.model, cumpt_path=args.cumpt, scheme=args.scheme, backend=args.backend, host=args.host,
+          port=args.port, device=args.device, max_batch=args.max_batch, max_wait=args.max_wait,
+          limits=Limits(max_pairs=args.max_pairs, max_body_bytes=args.max_body_bytes),
+          exit_after=args.exit_after, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""recipes/openrlhf/grpo_taosr1.sh against the pinned OpenRLHF: every flag it passes is defined (and
+parses) in openrlhf.cli.train_ppo_ray, and every file it names exists after our commands ran.
+
+train_ppo_ray imports ray and vllm at module level, so it cannot be imported on CPU; we read its source
+and execute only the statements of its ``__main__`` block that build the argparse parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from taosr1_plugins.data_files import esci_sample_path
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "recipes" / "openrlhf" / "grpo_taosr1.sh"
+OPENRLHF_VERSION = "0.11.2"
+
+
+def openrlhf_parser() -> argparse.ArgumentParser:
+    spec = importlib.util.find_spec("openrlhf")
+    source_path = Path(spec.submodule_search_locations[0]) / "cli" / "train_ppo_ray.py"
+    tree = ast.parse(source_path.read_text())
+    main = next(n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))
+    statements = []
+    for statement in main.body:
+        if "parse_args" in ast.unparse(statement):
+            break
+        statements.append(statement)
+    namespace = {"argparse": argparse, "datetime": datetime.datetime, "os": os}
+    exec(compile(ast.Module(body=statements, type_ignores=[]), str(source_path), "exec"), namespace)
+    return namespace["parser"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from taosr1_plugins.cli import app
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.jsonl import write_jsonl
+
+    tmp = tmp_path_factory.mktemp("grpo_recipe")
+    write_jsonl(tmp / "train.jsonl", list(import_records("esci", esci_sample_path()))[:30])
+    result = CliRunner().invoke(app, ["grpo", "prepare", "--data", str(tmp / "train.jsonl"), "--out-dir", str(tmp / "grpo")])
+    assert result.exit_code == 0, result.output
+    return tmp / "grpo"
+
+
+def dry_run(grpo_dir: Path) -> list[str]:
+    env = {**os.environ, "DRY_RUN": "1", "POLICY": "/models/dpo", "GRPO_DIR": str(grpo_dir)}
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    return shlex.split(result.stdout)
+
+
+def test_pinned_openrlhf():
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    assert metadata.version("openrlhf") == OPENRLHF_VERSION
+
+
+def test_script_flags_exist_in_train_ppo_ray_and_files_exist(prepared):
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    command = dry_run(prepared)
+    assert command[:3] == ["ray", "job", "submit"]
+    separator = command.index("--")
+    assert command[separator + 1 : separator + 4] == ["python3", "-m", "openrlhf.cli.train_ppo_ray"]
+    argv = command[separator + 4 :]
+
+    parser = openrlhf_parser()
+    passed = [arg for arg in argv if arg.startswith("--")]
+    undefined = [flag for flag in passed if flag not in parser._option_string_actions]
+    assert not undefined, f"flags not defined by openrlhf {OPENRLHF_VERSION}: {undefined}"
+    args = vars(parser.parse_args(argv))  # types, nargs and choices as OpenRLHF checks them
+
+    assert args["algo.advantage.estimator"] == "group_norm"
+    assert args["algo.kl.use_loss"] and args["algo.kl.estimator"] == "k3"
+    assert args["rollout.n_samples_per_prompt"] > 1
+    low, high = args["algo.dynamic_filtering_range"]
+    assert args["algo.dynamic_filtering_enable"] and 0 <= low < high <= 1
+    assert args["data.input_key"] == "prompt" and args["data.label_key"] == "label" and args["data.apply_chat_template"]
+
+    # every file the command names is ours and exists
+    reward_file = Path(args["reward.remote_url"])
+    assert reward_file.is_file() and reward_file == REPO / "taosr1_plugins" / "integrations" / "openrlhf" / "reward_func.py"
+    datasets = args["data.prompt_dataset"].split(",")
+    probs = [float(p) for p in args["data.prompt_probs"].split(",")]
+    assert len(datasets) == len(probs) and sum(probs) == pytest.approx(1.0, abs=1e-5)
+    assert all(Path(path).is_file() and Path(path).parent == prepared for path in datasets)
+    runtime_env = json.loads(next(a for a in command if a.startswith("--runtime-env-json=")).split("=", 1)[1])
+    assert Path(runtime_env["env_vars"]["TAOSR1_REWARD_CONFIG"]).is_file()
+    assert Path(runtime_env["env_vars"]["PYTHONPATH"]) == REPO
+
+
+def test_script_needs_prepared_prompts(tmp_path):
+    env = {**os.environ, "DRY_RUN": "1", "POLICY": "/models/dpo", "GRPO_DIR": str(tmp_path)}
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode != 0 and "openrlhf_prompts.env" in result.stderr
