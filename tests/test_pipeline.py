@@ -39,6 +39,7 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
             "recipe": str(REPO / "recipes/cpu/dpo_smollm2.yaml"),
             "overrides": {"max_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1},
         },
+        "grpo": {"recipe": str(REPO / "recipes/cpu/grpo_tiny.yaml"), "overrides": {"steps": 1}},
         "eval": {"limit": 4, "max_new_tokens": 8, "zero_shot_baseline": False},
     }
     config_path = tmp_path / "config.yaml"
@@ -59,8 +60,10 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     assert stages["passn"]["outputs"]["prompts"] == 4
     assert stages["pairs"]["outputs"]["pairs"] > 0
     assert stages["dpo"]["outputs"]["steps"] == 1 and math.isfinite(stages["dpo"]["outputs"]["train_loss"])
+    grpo = stages["grpo"]["outputs"]
+    assert grpo["steps"] == 1 and 0 <= grpo["frac_groups_filtered"] <= 1
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
-    assert metrics["SFT-CoT"]["n"] == 4 and metrics["+DPO"]["n"] == 4
+    assert metrics["SFT-CoT"]["n"] == metrics["+DPO"]["n"] == metrics["+GRPO"]["n"] == 4
     predictions = (tmp_path / "run" / "eval" / "predictions_sft.jsonl").read_text().splitlines()
     assert len(predictions) == 4
 

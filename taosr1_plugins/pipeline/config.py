@@ -72,6 +72,15 @@ class DpoSection(_Section):
     gold_cot_when_all_wrong: bool = True
 
 
+class GrpoSection(_Section):
+    """Stage 3 on CPU with TRL; on GPUs use recipes/openrlhf/grpo_taosr1.sh (see docs)."""
+
+    enabled: bool = True
+    backend: Literal["trl"] = "trl"
+    recipe: str = "../recipes/cpu/grpo_smollm2.yaml"
+    overrides: dict[str, Any] = Field(default_factory=dict, description="GRPO settings on top of the recipe")
+
+
 class EvalSection(_Section):
     split: Literal["dev", "test"] = "test"
     limit: int | None = None
@@ -91,6 +100,7 @@ class RunConfig(_Section):
     sft: SftSection = Field(default_factory=SftSection)
     passn: PassnSection = Field(default_factory=PassnSection)
     dpo: DpoSection = Field(default_factory=DpoSection)
+    grpo: GrpoSection = Field(default_factory=GrpoSection)
     eval: EvalSection = Field(default_factory=EvalSection)
 
     # where the config file lives: relative paths inside it resolve from there

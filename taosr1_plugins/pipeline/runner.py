@@ -140,7 +140,7 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
-    from ..passn import SamplingSettings, sample_passn
+    from ..passn import SamplingSettings, sample_passn, write_difficulty
 
     passn = ctx.config.passn
     prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
@@ -153,7 +153,7 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
         seed=ctx.config.seed,
         fmt=ctx.config.format,
     )
-    return sample_passn(
+    summary = sample_passn(
         str(ctx.model_dir("sft")),
         prompts,
         ctx.path("passn", "samples.jsonl"),
@@ -163,17 +163,16 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
         overwrite=True,
         progress=True,
     )
+    difficulty = write_difficulty(ctx.path("passn", "samples.jsonl"), ctx.path("passn", "difficulty.jsonl"))
+    return {**summary, "difficulty": difficulty["buckets"]}
 
 
 def run_pairs(ctx: RunContext) -> dict[str, Any]:
     from ..pairs import PairOptions, build_pairs, pairs_table
-    from ..passn import write_difficulty
 
     pairs = ctx.config.dpo
-    samples = ctx.path("passn", "samples.jsonl")
-    difficulty = write_difficulty(samples, ctx.path("pairs", "difficulty.jsonl"))
     summary = build_pairs(
-        samples,
+        ctx.path("passn", "samples.jsonl"),
         read_jsonl(ctx.path("cot", "train.jsonl"), Record),
         ctx.path("pairs"),
         PairOptions(
@@ -183,7 +182,7 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
         ),
     )
     console.print(pairs_table(summary))
-    return {"pairs": summary["pairs"], "difficulty": difficulty["buckets"]}
+    return {"pairs": summary["pairs"]}
 
 
 def run_dpo(ctx: RunContext) -> dict[str, Any]:
@@ -200,8 +199,31 @@ def run_dpo(ctx: RunContext) -> dict[str, Any]:
     return train(ctx.path("dpo"), args, dpo.launcher)
 
 
+def grpo_start_model(ctx: RunContext) -> Path:
+    return ctx.model_dir("dpo") if ctx.config.dpo.enabled else ctx.model_dir("sft")
+
+
+def run_grpo(ctx: RunContext) -> dict[str, Any]:
+    from ..difficulty import DifficultyRow
+    from ..grpo_settings import load_grpo_settings
+    from ..integrations.trl.run import run_grpo_trl
+
+    grpo = ctx.config.grpo
+    difficulty = ctx.path("passn", "difficulty.jsonl")
+    summary = run_grpo_trl(
+        grpo_start_model(ctx),
+        read_jsonl(ctx.path("cot", "train.jsonl"), Record),
+        read_jsonl(difficulty, DifficultyRow) if difficulty.exists() else [],
+        ctx.path("grpo"),
+        load_grpo_settings(ctx.config.resolve(grpo.recipe), **grpo.overrides),
+    )
+    keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
+            "reward_first", "reward_last", "wall_seconds")
+    return {key: summary[key] for key in keys}
+
+
 # (stage, row label in tables) for every model the main job may train, in training order
-TRAINED_MODELS = (("sft", "SFT-CoT"), ("dpo", "+DPO"))
+TRAINED_MODELS = (("sft", "SFT-CoT"), ("dpo", "+DPO"), ("grpo", "+GRPO"))
 
 
 def evaluated_models(ctx: RunContext) -> dict[str, tuple[str, Path | str]]:
@@ -273,6 +295,18 @@ STAGES = (
         lambda c: [c.dpo.model_dump(), c.seed],
         lambda ctx: [ctx.path("pairs"), ctx.config.resolve(ctx.config.dpo.recipe), *_weights(ctx, "sft")],
         enabled=lambda c: c.dpo.enabled,
+    ),
+    Stage(
+        "grpo",
+        run_grpo,
+        lambda c: [c.grpo.model_dump(), c.dpo.enabled, c.seed],
+        lambda ctx: [
+            ctx.path("cot", "train.jsonl"),
+            ctx.path("passn", "difficulty.jsonl"),
+            ctx.config.resolve(ctx.config.grpo.recipe),
+            grpo_start_model(ctx) / "model.safetensors",
+        ],
+        enabled=lambda c: c.grpo.enabled,
     ),
     Stage(
         "eval",
