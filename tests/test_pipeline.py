@@ -24,6 +24,7 @@ def _taosr1(*args, cwd):
 def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_model_dir):
     config = {
         "run_dir": str(tmp_path / "run"),
+        "format": "answer_first",
         "data": {"source": "esci", "limit": 40},
         "model": {"base": str(tiny_model_dir)},
         "sft": {
@@ -66,15 +67,23 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     assert metrics["SFT-CoT"]["n"] == metrics["+DPO"]["n"] == metrics["+GRPO"]["n"] == 4
     predictions = (tmp_path / "run" / "eval" / "predictions_sft.jsonl").read_text().splitlines()
     assert len(predictions) == 4
+    deploy = stages["deploy"]["outputs"]
+    assert deploy["model"] == "grpo" and list(deploy["test"]) == ["SFT-CoT", "+DPO", "+GRPO"]
+    report = (tmp_path / "run" / "deploy" / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 3
+    cumpt = json.loads((tmp_path / "run" / "deploy" / "cumpt.json").read_text())
+    assert cumpt["split"]["name"] == "dev" and set(cumpt["thresholds"]) == {"E", "S", "C"}
 
     second = _taosr1("run", str(config_path), cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("unchanged, skipped") == len(STAGE_NAMES)
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["sft"] == stages["sft"]
 
-    third = _taosr1("run", str(config_path), "--from", "eval", cwd=tmp_path)
+    third = _taosr1("run", str(config_path), "--from", "eval", "--until", "eval", cwd=tmp_path)
     assert third.returncode == 0, third.stderr[-3000:]
-    assert third.stdout.count("unchanged, skipped") == len(STAGE_NAMES) - 1
+    assert third.stdout.count("unchanged, skipped") == STAGE_NAMES.index("eval")
+    rerun = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    assert rerun["eval"]["updated_at"] >= stages["eval"]["updated_at"] and rerun["deploy"] == stages["deploy"]
 
 
 def test_bad_config_names_the_field(tmp_path):

@@ -51,5 +51,6 @@ def fail(message: str, code: int = 1) -> None:
 def main() -> None:
     try:
         app()
-    except DataError as exc:
-        fail(str(exc), 2)
+    except DataError as exc:  # raised outside a command's own handling, e.g. by the main job's stages
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None

@@ -81,6 +81,16 @@ class GrpoSection(_Section):
     overrides: dict[str, Any] = Field(default_factory=dict, description="GRPO settings on top of the recipe")
 
 
+class DeploySection(_Section):
+    """Post-CoT scoring (label probabilities in one forward pass), CumPT fitted on dev, HTML report on test."""
+
+    enabled: bool = True
+    backend: str = "hf"
+    batch_size: int = 8
+    objective: Literal["macro_f1", "precision"] = "macro_f1"
+    precision_targets: dict[str, float] = Field(default_factory=dict)
+
+
 class EvalSection(_Section):
     split: Literal["dev", "test"] = "test"
     limit: int | None = None
@@ -101,6 +111,7 @@ class RunConfig(_Section):
     passn: PassnSection = Field(default_factory=PassnSection)
     dpo: DpoSection = Field(default_factory=DpoSection)
     grpo: GrpoSection = Field(default_factory=GrpoSection)
+    deploy: DeploySection = Field(default_factory=DeploySection)
     eval: EvalSection = Field(default_factory=EvalSection)
 
     # where the config file lives: relative paths inside it resolve from there

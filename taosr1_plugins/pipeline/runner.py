@@ -107,7 +107,9 @@ def run_cot(ctx: RunContext) -> dict[str, Any]:
         get_teacher(cot.teacher, **cot.options),
         ctx.path("cot", "train.jsonl"),
         pool=train,
-        options=CotOptions(k=cot.k, retries=cot.retries, batch_size=cot.batch_size, fmt=ctx.config.format),
+        # the teacher reasons first whatever form the student trains in: `cot` keeps only the reasoning, and
+        # the export renders it in the run's format
+        options=CotOptions(k=cot.k, retries=cot.retries, batch_size=cot.batch_size),
         teacher_name=cot.teacher,
         # a re-run of this stage means its settings or inputs changed: the old output is stale
         overwrite=True,
@@ -215,7 +217,7 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
         read_jsonl(ctx.path("cot", "train.jsonl"), Record),
         read_jsonl(difficulty, DifficultyRow) if difficulty.exists() else [],
         ctx.path("grpo"),
-        load_grpo_settings(ctx.config.resolve(grpo.recipe), **grpo.overrides),
+        load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides}),
     )
     keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
             "reward_first", "reward_last", "wall_seconds")
@@ -258,6 +260,55 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
         json.dump({label: m.to_dict() for label, m in results.items()}, fh, indent=2)
     console.print(metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)"))
     return {label: {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "n": m.n} for label, m in results.items()}
+
+
+def final_model_stage(config: RunConfig) -> str:
+    return [stage for stage, _ in TRAINED_MODELS if stage_enabled(config, stage)][-1]
+
+
+def run_deploy(ctx: RunContext) -> dict[str, Any]:
+    from ..calibration import fit_cumpt, write_cumpt
+    from ..formats import ResponseFormat
+    from ..report import write_report
+    from ..scoring import ScoreSettings, score_records
+
+    deploy = ctx.config.deploy
+    if ctx.config.format is not ResponseFormat.ANSWER_FIRST:
+        console.print(
+            "[yellow]warning:[/yellow] post-CoT scoring reads the label right after '<answer>', a form these "
+            "models were not trained in (format: think_answer); set `format: answer_first` to train for it."
+        )
+    settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True)
+    final = final_model_stage(ctx.config)
+    dev_scores = score_records(
+        ctx.model_dir(final), read_jsonl(ctx.split_path("dev"), Record), ctx.path("deploy", "dev_scores.jsonl"), settings
+    )
+    cumpt_path = write_cumpt(
+        fit_cumpt(dev_scores, objective=deploy.objective, precision_targets=deploy.precision_targets or None),
+        ctx.path("deploy", "cumpt.json"),
+    )
+    test = read_jsonl(ctx.split_path("test"), Record)
+    score_files, names = [], []
+    for stage, label in TRAINED_MODELS:
+        if stage_enabled(ctx.config, stage):
+            score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
+            names.append(label)
+    results = write_report(score_files, ctx.path("deploy", "report.html"), cumpt=cumpt_path, names=names)
+    final_result = results[-1]
+    console.print(
+        f"post-CoT scoring of the {final} model on test ({final_result.metrics.n} pairs): macro-F1 "
+        f"{final_result.metrics.macro_f1:.3f} with CumPT vs {final_result.argmax_metrics.macro_f1:.3f} with argmax; "
+        f"report: {ctx.path('deploy', 'report.html')}"
+    )
+    return {
+        "model": final,
+        "cumpt": str(cumpt_path),
+        "report": str(ctx.path("deploy", "report.html")),
+        "test": {
+            r.name: {"macro_f1_cumpt": round(r.metrics.macro_f1, 4), "macro_f1_argmax": round(r.argmax_metrics.macro_f1, 4)}
+            for r in results
+        },
+    }
 
 
 def _weights(ctx: RunContext, stage: str) -> list[Path]:
@@ -316,6 +367,19 @@ STAGES = (
             ctx.split_path(ctx.config.eval.split),
             *(w for s, _ in TRAINED_MODELS if stage_enabled(ctx.config, s) for w in _weights(ctx, s)),
         ],
+    ),
+)
+STAGES += (
+    Stage(
+        "deploy",
+        run_deploy,
+        lambda c: [c.deploy.model_dump(), [s for s, _ in TRAINED_MODELS if stage_enabled(c, s)]],
+        lambda ctx: [
+            ctx.split_path("dev"),
+            ctx.split_path("test"),
+            *(w for s, _ in TRAINED_MODELS if stage_enabled(ctx.config, s) for w in _weights(ctx, s)),
+        ],
+        enabled=lambda c: c.deploy.enabled,
     ),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
