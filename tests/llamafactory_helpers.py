@@ -39,3 +39,17 @@ def esci_records_with_cot(limit: int | None = None) -> list[Record]:
 def write_records(path: Path, records: list[Record]) -> Path:
     write_jsonl(path, records)
     return path
+
+
+def assert_trained(result, out: Path, steps: int) -> None:
+    """A LLaMA-Factory run exited cleanly, saved the step-``steps`` checkpoint and the final model, and
+    logged one finite, positive loss per step."""
+    import json
+    import math
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (out / f"checkpoint-{steps}" / "model.safetensors").stat().st_size > 0
+    assert (out / "model.safetensors").stat().st_size > 0
+    logged = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    losses = [entry["loss"] for entry in logged if "loss" in entry]
+    assert len(losses) == steps and all(math.isfinite(loss) and loss > 0 for loss in losses), losses

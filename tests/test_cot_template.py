@@ -16,17 +16,7 @@ from taosr1_plugins.schemes import get_scheme
 from taosr1_plugins.teachers import get_teacher
 
 
-@pytest.fixture(scope="module")
-def esci(esci_records):
-    return esci_records
-
-
-@pytest.fixture(scope="module")
-def kuai(kuaisearch_records):
-    return kuaisearch_records
-
-
-@pytest.mark.parametrize("dataset", ["esci", "kuai"])
+@pytest.mark.parametrize("dataset", ["esci_records", "kuaisearch_records"])
 def test_template_teacher_keeps_everything_with_gold_labels(dataset, request, tmp_path):
     records = request.getfixturevalue(dataset)
     out = tmp_path / "cot.jsonl"
@@ -49,8 +39,8 @@ def test_template_teacher_keeps_everything_with_gold_labels(dataset, request, tm
     assert not output_paths(out)["ledger"].with_name("cot.ledger.jsonl.partial").exists()
 
 
-def test_template_reasoning_states_constraints_item_and_comparison(esci):
-    record = next(r for r in esci if r.item.brand and r.item.brand.lower() in r.query.lower())
+def test_template_reasoning_states_constraints_item_and_comparison(esci_records):
+    record = next(r for r in esci_records if r.item.brand and r.item.brand.lower() in r.query.lower())
     text = get_teacher("template").generate([_request(record)])[0]
     label, reasoning, ok = parse_response(text, get_scheme("esci"), "think_answer")
     assert ok and label == record.label
@@ -79,8 +69,8 @@ def _answer(label, scheme="esci"):
     return render_response("because reasons", label, get_scheme(scheme), "think_answer")
 
 
-def test_retry_with_hint_then_drop(esci, tmp_path):
-    records = [next(r for r in esci if r.label == lab) for lab in ("E", "S", "I")]
+def test_retry_with_hint_then_drop(esci_records, tmp_path):
+    records = [next(r for r in esci_records if r.label == lab) for lab in ("E", "S", "I")]
 
     def rule(request):
         if request.record.label == "E":
@@ -90,7 +80,7 @@ def test_retry_with_hint_then_drop(esci, tmp_path):
         return "I think it is irrelevant"  # never well formed
 
     teacher = ScriptedTeacher(rule)
-    report = generate_cot(records, teacher, tmp_path / "o.jsonl", pool=esci, options=CotOptions(retries=2, k=2),
+    report = generate_cot(records, teacher, tmp_path / "o.jsonl", pool=esci_records, options=CotOptions(retries=2, k=2),
                           knowledge=lambda record: [f"fact about {record.query}"])
     assert (report.kept_first, report.kept_retry, report.dropped, report.teacher_requests) == (1, 1, 1, 1 + 2 + 3)
     by_record = {}
@@ -108,15 +98,15 @@ def test_retry_with_hint_then_drop(esci, tmp_path):
     assert (per_level["S"].kept_retry, per_level["I"].dropped, per_level["C"].total) == (1, 1, 0)
 
 
-def test_no_hint_option(esci, tmp_path):
+def test_no_hint_option(esci_records, tmp_path):
     teacher = ScriptedTeacher(lambda r: _answer("C"))
-    records = [next(r for r in esci if r.label == "E")]
+    records = [next(r for r in esci_records if r.label == "E")]
     report = generate_cot(records, teacher, tmp_path / "o.jsonl", options=CotOptions(retries=1, hint_on_retry=False))
     assert report.dropped == 1 and [r.hint_label for r in teacher.seen] == [None, None]
 
 
-def test_resume_skips_finished_and_dropped_records(esci, tmp_path):
-    records = esci[:10]
+def test_resume_skips_finished_and_dropped_records(esci_records, tmp_path):
+    records = esci_records[:10]
     out = tmp_path / "o.jsonl"
     ledger = output_paths(out)["ledger"]
     partial = ledger.with_name(ledger.name + ".partial")
@@ -146,9 +136,9 @@ def test_resume_skips_finished_and_dropped_records(esci, tmp_path):
 # CLI
 
 
-def test_cli_template_run(esci, tmp_path):
+def test_cli_template_run(esci_records, tmp_path):
     data = tmp_path / "in.jsonl"
-    write_jsonl(data, esci[:20])
+    write_jsonl(data, esci_records[:20])
     out = tmp_path / "out" / "cot.jsonl"
     result = CliRunner().invoke(
         cli_app, ["cot", "generate", "--data", str(data), "--out", str(out), "--teacher", "template", "--no-progress"]
@@ -186,9 +176,9 @@ def test_cli_bad_input_names_file_line_field(tmp_path, bad_line, field):
     assert list(tmp_path.iterdir()) == [data]  # no output, no partial, no report
 
 
-def test_cli_bad_teacher_options(tmp_path, esci):
+def test_cli_bad_teacher_options(tmp_path, esci_records):
     data = tmp_path / "in.jsonl"
-    write_jsonl(data, esci[:2])
+    write_jsonl(data, esci_records[:2])
     runner = CliRunner()
     args = ["cot", "generate", "--data", str(data), "--out", str(tmp_path / "o.jsonl"), "--no-progress"]
     result = runner.invoke(cli_app, args + ["--teacher", "nope"])
@@ -202,10 +192,10 @@ def test_cli_bad_teacher_options(tmp_path, esci):
     assert result.exit_code != 0 and "key=value" in " ".join(result.output.split())
 
 
-def test_teacher_failure_keeps_finished_records_for_a_rerun(esci, tmp_path):
+def test_teacher_failure_keeps_finished_records_for_a_rerun(esci_records, tmp_path):
     from taosr1_plugins.teachers import TeacherError
 
-    records = esci[:9]
+    records = esci_records[:9]
     out = tmp_path / "o.jsonl"
     template = get_teacher("template")
     calls = []

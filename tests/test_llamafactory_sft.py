@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import shutil
 import subprocess
@@ -12,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from llamafactory_helpers import ESCI_SAMPLE, esci_records_with_cot, write_records
+from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot, write_records
 
 from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
 
@@ -59,13 +57,8 @@ def train(command: list[str], model_dir: Path, dataset_dir: Path, out: Path, env
     )
 
 
-def assert_trained(result: subprocess.CompletedProcess, out: Path) -> None:
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (out / f"checkpoint-{MAX_STEPS}" / "model.safetensors").stat().st_size > 0
-    assert (out / "model.safetensors").stat().st_size > 0
-    logged = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
-    losses = [entry["loss"] for entry in logged if "loss" in entry]
-    assert len(losses) == MAX_STEPS and all(math.isfinite(loss) and loss > 0 for loss in losses), losses
+def assert_sft_trained(result: subprocess.CompletedProcess, out: Path) -> None:
+    assert_trained(result, out, MAX_STEPS)
     # the printed training example is our converter's: our system prompt and a think-then-answer target
     assert "You judge how relevant an e-commerce item is to a search query." in result.stdout
     assert "<|im_start|>assistant\n<think>\n" in result.stdout
@@ -78,7 +71,7 @@ def test_patched_llamafactory_cli_trains_with_our_converter(tmp_path, tiny_model
     env = {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "1"} if torchrun else {}
     out = tmp_path / "run"
     result = train([str(VENV_BIN / "llamafactory-cli"), "train"], tiny_model_dir, dataset_dir, out, env)
-    assert_trained(result, out)
+    assert_sft_trained(result, out)
     if torchrun:
         assert "distributed training: True" in result.stdout + result.stderr
 
@@ -86,7 +79,7 @@ def test_patched_llamafactory_cli_trains_with_our_converter(tmp_path, tiny_model
 def test_module_entry_point_trains(tmp_path, tiny_model_dir, dataset_dir):
     out = tmp_path / "run"
     result = train(MODULE_TRAIN, tiny_model_dir, dataset_dir, out)
-    assert_trained(result, out)
+    assert_sft_trained(result, out)
 
 
 def test_module_entry_point_stops_on_nan_loss(tmp_path, tiny_model_dir, dataset_dir):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from llamafactory_helpers import ESCI_SAMPLE, esci_records_with_cot
+from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot
 from passn_helpers import crafted_row, no_answer, other_label, right, wrong
 
 from taosr1_plugins.pairs import build_pairs
@@ -49,12 +49,7 @@ def test_llamafactory_cli_dpo_on_cpu(tmp_path, tiny_model_dir):
              "HF_DATASETS_CACHE": str(tmp_path / "hf_datasets")},
         capture_output=True, text=True, timeout=300,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (out / f"checkpoint-{MAX_STEPS}" / "model.safetensors").stat().st_size > 0
-    assert (out / "model.safetensors").stat().st_size > 0
-    logged = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
-    losses = [entry["loss"] for entry in logged if "loss" in entry]
-    assert len(losses) == MAX_STEPS and all(math.isfinite(loss) and loss > 0 for loss in losses), losses
+    assert_trained(result, out, MAX_STEPS)
     # LLaMA-Factory printed a pairwise example built from our rows: our system prompt, both responses
     assert "chosen_input_ids" in result.stdout and "rejected_input_ids" in result.stdout
     assert "You judge how relevant an e-commerce item is to a search query." in result.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,16 +13,6 @@ from taosr1_plugins.teachers import build_request
 
 def rec(id: str, query: str, title: str, label: str = "E", scheme: str = "esci") -> Record:
     return Record(id=id, query=query, item=Item(title=title), label=label, scheme=scheme)
-
-
-@pytest.fixture(scope="module")
-def esci(esci_records):
-    return esci_records
-
-
-@pytest.fixture(scope="module")
-def kuai(kuaisearch_records):
-    return kuaisearch_records
 
 
 def test_tokenize_english_and_chinese():
@@ -62,9 +51,9 @@ def test_unlabelled_and_other_scheme_records_are_not_examples():
     assert [r.id for r in index.neighbours(rec("q", "red shoes", "x"), k=5)] == ["a"]
 
 
-def test_esci_neighbours_exclude_self_and_share_terms(esci):
-    index = BM25Index(esci)
-    for record in esci:
+def test_esci_neighbours_exclude_self_and_share_terms(esci_records):
+    index = BM25Index(esci_records)
+    for record in esci_records:
         found = index.neighbours(record, k=3)
         assert record.id not in {r.id for r in found}
         for neighbour in found:
@@ -83,18 +72,18 @@ def test_self_never_returned_even_with_duplicates(words):
         assert record.id not in {r.id for r in index.neighbours(record, k=5)}
 
 
-def test_chinese_neighbours(kuai):
-    index = BM25Index(kuai)
-    record = next(r for r in kuai if "半身裙" in r.query)
+def test_chinese_neighbours(kuaisearch_records):
+    index = BM25Index(kuaisearch_records)
+    record = next(r for r in kuaisearch_records if "半身裙" in r.query)
     found = index.neighbours(record, k=3)
     assert found and record.id not in {r.id for r in found}
     assert all(set(record.query) & set(r.query + r.item.title) for r in found)
 
 
-def test_teacher_prompt_has_definitions_neighbours_and_hint_only_when_asked(esci):
+def test_teacher_prompt_has_definitions_neighbours_and_hint_only_when_asked(esci_records):
     scheme = get_scheme("esci")
-    index = BM25Index(esci)
-    record = next(r for r in esci if r.label == "S")
+    index = BM25Index(esci_records)
+    record = next(r for r in esci_records if r.label == "S")
     neighbours = index.neighbours(record, k=3)
     assert len(neighbours) == 3
 
