@@ -1,0 +1,44 @@
+"""Where a run's files live and what its config resolves to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import RunConfig
+from .manifest import Manifest
+
+
+class RunContext:
+    def __init__(self, config: RunConfig):
+        self.config = config
+        # Relative run directories are relative to where the user runs the command, like output_dir in
+        # LLaMA-Factory recipes.
+        self.run_dir = Path(config.run_dir).resolve()
+        self.manifest = Manifest(self.run_dir)
+
+    def path(self, *parts: str) -> Path:
+        return self.run_dir.joinpath(*parts)
+
+    @property
+    def scheme(self):
+        from ..schemes import get_scheme
+        from ..importing import get_importer
+
+        data = self.config.data
+        return get_scheme(data.scheme or get_importer(data.source).default_scheme)
+
+    def split_path(self, name: str) -> Path:
+        return self.path("data", f"{name}.jsonl")
+
+    def base_model(self) -> Path | str:
+        from ..models import prepare_smollm2, prepare_tiny
+
+        base = self.config.model.base
+        if base == "smollm2":
+            return prepare_smollm2()
+        if base == "tiny":
+            return prepare_tiny()
+        return base
+
+    def model_dir(self, stage: str) -> Path:
+        return self.path(stage, "model")

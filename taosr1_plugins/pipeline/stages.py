@@ -1,0 +1,349 @@
+"""The main job's stages, in order: each reads the files of earlier stages and writes its own folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..jsonl import atomic_write, read_jsonl, write_jsonl
+from ..records import Record
+from .config import RunConfig
+from .context import RunContext
+from .llamafactory_launch import recipe_args, train
+
+console = Console()
+
+
+@dataclass
+class Stage:
+    name: str
+    run: Callable[[RunContext], dict[str, Any]]
+    settings: Callable[[RunConfig], Any]
+    inputs: Callable[[RunContext], list[Path]]
+    enabled: Callable[[RunConfig], bool] = lambda config: True
+
+
+def _input_file(config: RunConfig) -> Path:
+    if config.data.input is None:
+        from ..data_files import esci_sample_path
+
+        return esci_sample_path()
+    return config.resolve(config.data.input)
+
+
+def run_import(ctx: RunContext) -> dict[str, Any]:
+    from ..importing import import_records
+
+    data = ctx.config.data
+    records = list(import_records(data.source, _input_file(ctx.config), data.scheme, data.limit))
+    count = write_jsonl(ctx.path("data", "all.jsonl"), records)
+    return {"records": count, "input": str(_input_file(ctx.config))}
+
+
+def run_split(ctx: RunContext) -> dict[str, Any]:
+    from ..splits import GROUP_KEYS, split_groups
+
+    records = read_jsonl(ctx.path("data", "all.jsonl"), Record)
+    parts = split_groups(records, GROUP_KEYS[ctx.config.split.by], ctx.config.split.ratios, seed=ctx.config.seed)
+    sizes = {}
+    for name, part in zip(("train", "dev", "test"), parts):
+        sizes[name] = write_jsonl(ctx.split_path(name), part)
+    return sizes
+
+
+def run_cot(ctx: RunContext) -> dict[str, Any]:
+    from ..cot import CotOptions, generate_cot
+    from ..teachers import get_teacher
+
+    cot = ctx.config.cot
+    train = read_jsonl(ctx.split_path("train"), Record)
+    report = generate_cot(
+        train,
+        get_teacher(cot.teacher, **cot.options),
+        ctx.path("cot", "train.jsonl"),
+        pool=train,
+        # the teacher reasons first whatever form the student trains in: `cot` keeps only the reasoning, and
+        # the export renders it in the run's format
+        options=CotOptions(k=cot.k, retries=cot.retries, batch_size=cot.batch_size),
+        teacher_name=cot.teacher,
+        # a re-run of this stage means its settings or inputs changed: the old output is stale
+        overwrite=True,
+        progress=True,
+    )
+    return {key: value for key, value in report.to_dict().items() if key != "per_level"}
+
+
+def run_export(ctx: RunContext) -> dict[str, Any]:
+    from ..integrations.llamafactory.export import export_llamafactory
+
+    result = export_llamafactory(
+        ctx.path("cot", "train.jsonl"), ctx.path("lf_data"), name="taosr1_train", fmt=ctx.config.format
+    )
+    return {"dataset": result.name, "dataset_dir": str(ctx.path("lf_data")), "records": result.records}
+
+
+def run_sft(ctx: RunContext) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    sft = ctx.config.sft
+    # before minutes of training: label probabilities later need single-token verbalizers
+    ctx.scheme.check_tokenizer(AutoTokenizer.from_pretrained(ctx.base_model()))
+    args = recipe_args(
+        ctx.config.resolve(sft.recipe),
+        sft.overrides,
+        model_name_or_path=ctx.base_model(),
+        dataset_dir=ctx.path("lf_data"),
+        dataset=ctx.manifest.stage("export").get("outputs", {}).get("dataset", "taosr1_train"),
+        output_dir=ctx.model_dir("sft"),
+        seed=ctx.config.seed,
+    )
+    return train(ctx.path("sft"), args, sft.launcher)
+
+
+def run_passn(ctx: RunContext) -> dict[str, Any]:
+    from ..passn import SamplingSettings, sample_passn, write_difficulty
+
+    passn = ctx.config.passn
+    prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
+    settings = SamplingSettings(
+        backend=passn.backend,
+        n=passn.n,
+        temperature=passn.temperature,
+        top_p=passn.top_p,
+        max_new_tokens=passn.max_new_tokens,
+        seed=ctx.config.seed,
+        fmt=ctx.config.format,
+    )
+    summary = sample_passn(
+        str(ctx.model_dir("sft")),
+        prompts,
+        ctx.path("passn", "samples.jsonl"),
+        settings,
+        backend_options={"batch_size": passn.batch_size},
+        # a re-run of this stage means its settings or inputs changed: the old samples are stale
+        overwrite=True,
+        progress=True,
+    )
+    difficulty = write_difficulty(ctx.path("passn", "samples.jsonl"), ctx.path("passn", "difficulty.jsonl"))
+    return {**summary, "difficulty": difficulty["buckets"]}
+
+
+def run_pairs(ctx: RunContext) -> dict[str, Any]:
+    from ..pairs import PairOptions, build_pairs, pairs_table
+
+    pairs = ctx.config.dpo
+    summary = build_pairs(
+        ctx.path("passn", "samples.jsonl"),
+        read_jsonl(ctx.path("cot", "train.jsonl"), Record),
+        ctx.path("pairs"),
+        PairOptions(
+            max_pairs_per_prompt=pairs.max_pairs_per_prompt,
+            skip_all_correct=pairs.skip_all_correct,
+            gold_cot_when_all_wrong=pairs.gold_cot_when_all_wrong,
+        ),
+    )
+    console.print(pairs_table(summary))
+    return {"pairs": summary["pairs"]}
+
+
+def run_dpo(ctx: RunContext) -> dict[str, Any]:
+    dpo = ctx.config.dpo
+    args = recipe_args(
+        ctx.config.resolve(dpo.recipe),
+        dpo.overrides,
+        model_name_or_path=ctx.model_dir("sft"),
+        dataset_dir=ctx.path("pairs"),
+        dataset="taosr1_dpo",
+        output_dir=ctx.model_dir("dpo"),
+        seed=ctx.config.seed,
+    )
+    return train(ctx.path("dpo"), args, dpo.launcher)
+
+
+def grpo_start_model(ctx: RunContext) -> Path:
+    return ctx.model_dir("dpo") if ctx.config.dpo.enabled else ctx.model_dir("sft")
+
+
+def run_grpo(ctx: RunContext) -> dict[str, Any]:
+    from ..difficulty import DifficultyRow
+    from ..grpo_settings import load_grpo_settings
+    from ..integrations.trl.run import run_grpo_trl
+
+    grpo = ctx.config.grpo
+    difficulty = ctx.path("passn", "difficulty.jsonl")
+    summary = run_grpo_trl(
+        grpo_start_model(ctx),
+        read_jsonl(ctx.path("cot", "train.jsonl"), Record),
+        read_jsonl(difficulty, DifficultyRow) if difficulty.exists() else [],
+        ctx.path("grpo"),
+        load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides}),
+    )
+    keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
+            "reward_first", "reward_last", "wall_seconds")
+    return {key: summary[key] for key in keys}
+
+
+# (stage, row label in tables) for every model the main job may train, in training order
+TRAINED_MODELS = (("sft", "SFT-CoT"), ("dpo", "+DPO"), ("grpo", "+GRPO"))
+
+
+def evaluated_models(ctx: RunContext) -> dict[str, tuple[str, Path | str]]:
+    """slug -> (label, model) for the base model (optional) and every enabled training stage."""
+    models: dict[str, tuple[str, Path | str]] = {}
+    if ctx.config.eval.zero_shot_baseline:
+        models["base"] = ("base (zero-shot)", ctx.base_model())
+    labels = dict(TRAINED_MODELS)
+    for stage in trained_stages(ctx.config):
+        models[stage] = (labels[stage], ctx.model_dir(stage))
+    return models
+
+
+def run_eval(ctx: RunContext) -> dict[str, Any]:
+    from ..evaluate_models import evaluate_model
+    from ..evaluation import metrics_table
+
+    ev = ctx.config.eval
+    records = read_jsonl(ctx.split_path(ev.split), Record)[: ev.limit]
+    results = {}
+    for slug, (label, model) in evaluated_models(ctx).items():
+        results[label] = evaluate_model(
+            model,
+            records,
+            ctx.scheme,
+            ctx.path("eval", f"predictions_{slug}.jsonl"),
+            fmt=ctx.config.format,
+            max_new_tokens=ev.max_new_tokens,
+            batch_size=ev.batch_size,
+        )
+    with atomic_write(ctx.path("eval", "metrics.json")) as fh:
+        json.dump({label: m.to_dict() for label, m in results.items()}, fh, indent=2)
+    console.print(metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)"))
+    return {label: {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "n": m.n} for label, m in results.items()}
+
+
+def trained_stages(config: RunConfig) -> list[str]:
+    """The enabled training stages, in order; the last one trains the model that gets deployed."""
+    return [stage for stage, _ in TRAINED_MODELS if stage_enabled(config, stage)]
+
+
+def _trained_weights(ctx: RunContext) -> list[Path]:
+    return [weights for stage in trained_stages(ctx.config) for weights in _weights(ctx, stage)]
+
+
+def run_deploy(ctx: RunContext) -> dict[str, Any]:
+    from ..calibration import fit_cumpt, write_cumpt
+    from ..formats import ResponseFormat
+    from ..report import write_report
+    from ..scoring import ScoreSettings, score_records
+
+    deploy = ctx.config.deploy
+    if ctx.config.format is not ResponseFormat.ANSWER_FIRST:
+        console.print(
+            "[yellow]warning:[/yellow] post-CoT scoring reads the label right after '<answer>', a form these "
+            "models were not trained in (format: think_answer); set `format: answer_first` to train for it."
+        )
+    settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True)
+    final = trained_stages(ctx.config)[-1]
+    dev_scores = score_records(
+        ctx.model_dir(final), read_jsonl(ctx.split_path("dev"), Record), ctx.path("deploy", "dev_scores.jsonl"), settings
+    )
+    cumpt_path = write_cumpt(
+        fit_cumpt(dev_scores, objective=deploy.objective, precision_targets=deploy.precision_targets or None),
+        ctx.path("deploy", "cumpt.json"),
+    )
+    test = read_jsonl(ctx.split_path("test"), Record)
+    score_files, names = [], []
+    labels = dict(TRAINED_MODELS)
+    for stage in trained_stages(ctx.config):
+        score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
+        names.append(labels[stage])
+    results = write_report(score_files, ctx.path("deploy", "report.html"), cumpt=cumpt_path, names=names)
+    final_result = results[-1]
+    console.print(
+        f"post-CoT scoring of the {final} model on test ({final_result.metrics.n} pairs): macro-F1 "
+        f"{final_result.metrics.macro_f1:.3f} with CumPT vs {final_result.argmax_metrics.macro_f1:.3f} with argmax; "
+        f"report: {ctx.path('deploy', 'report.html')}"
+    )
+    return {
+        "model": final,
+        "cumpt": str(cumpt_path),
+        "report": str(ctx.path("deploy", "report.html")),
+        "test": {
+            r.name: {"macro_f1_cumpt": round(r.metrics.macro_f1, 4), "macro_f1_argmax": round(r.argmax_metrics.macro_f1, 4)}
+            for r in results
+        },
+    }
+
+
+def _weights(ctx: RunContext, stage: str) -> list[Path]:
+    return [ctx.model_dir(stage) / "model.safetensors"]
+
+
+STAGES = (
+    Stage("import", run_import, lambda c: c.data.model_dump(), lambda ctx: [_input_file(ctx.config)]),
+    Stage("split", run_split, lambda c: [c.split.model_dump(), c.seed], lambda ctx: [ctx.path("data", "all.jsonl")]),
+    Stage("cot", run_cot, lambda c: [c.cot.model_dump(), str(c.format)], lambda ctx: [ctx.split_path("train")]),
+    Stage("export", run_export, lambda c: str(c.format), lambda ctx: [ctx.path("cot", "train.jsonl")]),
+    Stage(
+        "sft",
+        run_sft,
+        lambda c: [c.sft.model_dump(), c.model.model_dump(), c.seed],
+        lambda ctx: [ctx.path("lf_data"), ctx.config.resolve(ctx.config.sft.recipe)],
+    ),
+    Stage(
+        "passn",
+        run_passn,
+        lambda c: [c.passn.model_dump(), str(c.format), c.seed],
+        lambda ctx: [ctx.path("cot", "train.jsonl"), *_weights(ctx, "sft")],
+        enabled=lambda c: c.passn.enabled or c.dpo.enabled,
+    ),
+    Stage(
+        "pairs",
+        run_pairs,
+        lambda c: c.dpo.model_dump(include={"max_pairs_per_prompt", "skip_all_correct", "gold_cot_when_all_wrong"}),
+        lambda ctx: [ctx.path("passn", "samples.jsonl"), ctx.path("cot", "train.jsonl")],
+        enabled=lambda c: c.dpo.enabled,
+    ),
+    Stage(
+        "dpo",
+        run_dpo,
+        lambda c: [c.dpo.model_dump(), c.seed],
+        lambda ctx: [ctx.path("pairs"), ctx.config.resolve(ctx.config.dpo.recipe), *_weights(ctx, "sft")],
+        enabled=lambda c: c.dpo.enabled,
+    ),
+    Stage(
+        "grpo",
+        run_grpo,
+        lambda c: [c.grpo.model_dump(), c.dpo.enabled, c.seed],
+        lambda ctx: [
+            ctx.path("cot", "train.jsonl"),
+            ctx.path("passn", "difficulty.jsonl"),
+            ctx.config.resolve(ctx.config.grpo.recipe),
+            grpo_start_model(ctx) / "model.safetensors",
+        ],
+        enabled=lambda c: c.grpo.enabled,
+    ),
+    Stage(
+        "eval",
+        run_eval,
+        lambda c: [c.eval.model_dump(), trained_stages(c)],
+        lambda ctx: [ctx.split_path(ctx.config.eval.split), *_trained_weights(ctx)],
+    ),
+    Stage(
+        "deploy",
+        run_deploy,
+        lambda c: [c.deploy.model_dump(), trained_stages(c)],
+        lambda ctx: [ctx.split_path("dev"), ctx.split_path("test"), *_trained_weights(ctx)],
+        enabled=lambda c: c.deploy.enabled,
+    ),
+)
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+
+def stage_enabled(config: RunConfig, name: str) -> bool:
+    return next(stage for stage in STAGES if stage.name == name).enabled(config) if name in STAGE_NAMES else False
