@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .formats import ResponseFormat
 from .group_filter import DynamicSamplingSettings
@@ -33,6 +33,14 @@ class GrpoSettings(BaseModel):
     beta: float = Field(0.04, ge=0, description="KL coefficient (TRL uses the k3 estimator, as OpenRLHF's --algo.kl.estimator k3)")
     seed: int = 0
     extra_trl_args: dict[str, Any] = Field(default_factory=dict, description="passed through to trl.GRPOConfig")
+
+    @model_validator(mode="after")
+    def _reward_checks_the_trained_format(self) -> GrpoSettings:
+        # The prompts ask for `format`; a reward still checking the other order would score every
+        # well-formed answer as malformed (all rewards 0, every group filtered).
+        if "format" not in self.reward.model_fields_set:
+            self.reward = self.reward.model_copy(update={"format": self.format})
+        return self
 
 
 def load_grpo_settings(path: str | Path | None = None, **overrides: Any) -> GrpoSettings:
