@@ -222,7 +222,10 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
         )
     with atomic_write(ctx.path("eval", "metrics.json")) as fh:
         json.dump({label: m.to_dict() for label, m in results.items()}, fh, indent=2)
-    console.print(metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)"))
+    # wide enough for every column even when stdout is not a terminal (rich then assumes 80 columns)
+    Console(width=max(console.width, 132)).print(
+        metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)")
+    )
     return {label: {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "n": m.n} for label, m in results.items()}
 
 
