@@ -15,15 +15,15 @@ and the pipeline does so for every stage when the config says ``format: answer_f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError
 from .formats import ResponseFormat, parse_response, render_response
-from .jsonl import atomic_write, iter_numbered_jsonl, open_text
+from .jsonl import iter_numbered_jsonl, write_jsonl
 from .prompts import build_messages
+from .rawfiles import iter_jsonl_objects
 from .records import Record
 from .schemes import LabelScheme, get_scheme
 
@@ -69,7 +69,7 @@ def convert_records(data: str | Path, out: str | Path) -> ConversionReport:
             report.converted += 1
             yield {"id": record.id, "scheme": record.scheme, "messages": answer_first_messages(record, scheme)}
 
-    _write(out, rows())
+    write_jsonl(out, rows())
     return report
 
 
@@ -80,32 +80,17 @@ def convert_responses(data: str | Path, out: str | Path, scheme: LabelScheme | s
     report = ConversionReport()
 
     def rows() -> Iterable[dict]:
-        with open_text(data) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(str(data), lineno, None, f"invalid JSON: {exc.msg}") from exc
-                if not isinstance(row, dict):
-                    raise DataError(str(data), lineno, None, "each line must hold a JSON object")
-                report.rows += 1
-                for name in fields:
-                    if isinstance(row.get(name), str):
-                        converted = to_answer_first(row[name], scheme)
-                        if converted is None:
-                            report.kept_as_is += 1
-                        else:
-                            row[name] = converted
-                            report.converted += 1
-                yield row
+        for _, row in iter_jsonl_objects(data):
+            report.rows += 1
+            for name in fields:
+                if isinstance(row.get(name), str):
+                    converted = to_answer_first(row[name], scheme)
+                    if converted is None:
+                        report.kept_as_is += 1
+                    else:
+                        row[name] = converted
+                        report.converted += 1
+            yield row
 
-    _write(out, rows())
+    write_jsonl(out, rows())
     return report
-
-
-def _write(out: str | Path, rows: Iterable[dict]) -> None:
-    with atomic_write(out) as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
