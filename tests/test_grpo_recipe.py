@@ -106,3 +106,53 @@ def test_script_needs_prepared_prompts(tmp_path):
     env = {**os.environ, "DRY_RUN": "1", "POLICY": "/models/dpo", "GRPO_DIR": str(tmp_path)}
     result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, check=False)
     assert result.returncode != 0 and "openrlhf_prompts.env" in result.stderr
+
+
+def _grpo_stage_context(tmp_path, launch_env):
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.pipeline.config import RunConfig
+    from taosr1_plugins.pipeline.context import RunContext
+
+    config = RunConfig.model_validate({
+        "run_dir": str(tmp_path / "run"),
+        "format": "answer_first",
+        "grpo": {"backend": "openrlhf", "recipe": str(REPO / "recipes/cpu/grpo_smollm2.yaml"),
+                 "launch_script": str(SCRIPT), "launch_env": launch_env,
+                 "overrides": {"reward": {"partial_credit": [0.3]}}},
+    })
+    ctx = RunContext(config)
+    write_jsonl(ctx.path("cot", "train.jsonl"), list(import_records("esci", esci_sample_path()))[:30])
+    return ctx
+
+
+def test_main_job_grpo_stage_launches_openrlhf_on_its_own_files(tmp_path):
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    import yaml
+
+    from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
+
+    ctx = _grpo_stage_context(tmp_path, {"DRY_RUN": "1"})
+    with pytest.raises(DryRunStop):
+        run_grpo(ctx)
+    command = shlex.split(ctx.path("grpo", "launch.log").read_text())
+    args = vars(openrlhf_parser().parse_args(command[command.index("--") + 4 :]))
+    # the run's DPO model in, the stage's model folder out (OpenRLHF saves the final policy there)
+    assert args["actor.model_name_or_path"] == str(ctx.model_dir("dpo"))
+    assert args["ckpt.output_dir"] == str(ctx.model_dir("grpo"))
+    assert all(Path(p).parent == ctx.path("grpo", "openrlhf") for p in args["data.prompt_dataset"].split(","))
+    runtime_env = json.loads(next(a for a in command if a.startswith("--runtime-env-json=")).split("=", 1)[1])
+    reward = yaml.safe_load(Path(runtime_env["env_vars"]["TAOSR1_REWARD_CONFIG"]).read_text())
+    assert reward["format"] == "answer_first" and reward["partial_credit"] == [0.3] and reward["scheme"] == "esci"
+
+
+def test_main_job_grpo_stage_refuses_openrlhf_without_gpus(tmp_path):
+    import torch
+
+    from taosr1_plugins.pipeline.openrlhf_launch import LaunchError
+    from taosr1_plugins.pipeline.stages import run_grpo
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(LaunchError, match="grpo.backend 'trl'"):
+        run_grpo(_grpo_stage_context(tmp_path, {}))

@@ -42,6 +42,10 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
         },
         "grpo": {"recipe": str(REPO / "recipes/cpu/grpo_tiny.yaml"), "overrides": {"steps": 1}},
         "eval": {"limit": 4, "max_new_tokens": 8, "zero_shot_baseline": False},
+        "baselines": {
+            "cross_encoder": {"max_train": 16, "epochs": 1, "batch_size": 8, "max_length": 64},
+            "direct_answer_overrides": {"max_steps": 1},
+        },
     }
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -85,6 +89,46 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     rerun = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     assert rerun["eval"]["updated_at"] >= stages["eval"]["updated_at"] and rerun["deploy"] == stages["deploy"]
 
+    _check_baselines_and_report(tmp_path, config_path, deploy, sizes["test"])
+
+
+def _check_baselines_and_report(tmp_path, config_path, deploy, test_size):
+    from sklearn.metrics import f1_score
+
+    from taosr1_plugins.baselines import BASELINES
+
+    baselines = _taosr1("baselines", str(config_path), cwd=tmp_path)
+    assert baselines.returncode == 0, baselines.stdout[-3000:] + baselines.stderr[-3000:]
+    run = tmp_path / "run"
+    for name in BASELINES:
+        result = json.loads((run / "baselines" / name / "result.json").read_text())
+        rows = [json.loads(line) for line in (run / "baselines" / name / "predictions.jsonl").read_text().splitlines()]
+        assert len(rows) == result["metrics"]["n"] == test_size
+        gold, predicted = [r["gold"] for r in rows], [r["predicted"] for r in rows]
+        assert result["metrics"]["macro_f1"] == pytest.approx(f1_score(gold, predicted, average="macro"))
+    assert json.loads((run / "baselines" / "zero_shot" / "result.json").read_text())["details"]["train_pairs"] == 0
+    again = _taosr1("baselines", str(config_path), cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.count("unchanged, skipped") == len(BASELINES)
+
+    report = _taosr1("report", str(run), cwd=tmp_path)
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    table = json.loads((run / "report" / "ablation.json").read_text())
+    rows = {row["name"]: row for row in table["rows"]}
+    assert list(rows)[-4:] == ["SFT-CoT", "+DPO", "+GRPO", "+CumPT"] and len(rows) == len(BASELINES) + 4
+    assert all(row["metrics"]["n"] == test_size for row in rows.values())
+    # the same figures the deploy stage computed on its own
+    assert rows["SFT-CoT"]["metrics"]["macro_f1"] == pytest.approx(deploy["test"]["SFT-CoT"]["macro_f1_argmax"], abs=1e-4)
+    assert rows["+CumPT"]["metrics"]["macro_f1"] == pytest.approx(deploy["test"]["+GRPO"]["macro_f1_cumpt"], abs=1e-4)
+    markdown = (run / "report" / "ablation.md").read_text()
+    assert all(f"| {name} |" in markdown for name in rows) and "| sft |" in markdown
+    assert (run / "report" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    bench = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_pipeline.py"), str(run)],
+                           capture_output=True, text=True, timeout=60)
+    assert bench.returncode == 0, bench.stderr
+    lines = {line.split()[0]: line.split() for line in bench.stdout.splitlines()[2:] if line.strip()}
+    assert {"sft", "passn", "dpo", "grpo", "eval", "deploy"} <= set(lines) and lines["deploy"][-1] == "1.000"
+
 
 def test_bad_config_names_the_field(tmp_path):
     config_path = tmp_path / "config.yaml"
@@ -92,3 +136,15 @@ def test_bad_config_names_the_field(tmp_path):
     result = _taosr1("run", str(config_path), cwd=tmp_path)
     assert result.returncode != 0
     assert str(config_path) in result.stderr and "split.ratioz" in result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_shipped_configs_load_and_name_existing_recipes(name):
+    from taosr1_plugins.pipeline.config import load_config
+
+    config = load_config(REPO / "configs" / name)
+    for path in (config.sft.recipe, config.dpo.recipe, config.grpo.recipe, config.grpo.launch_script):
+        assert config.resolve(path).is_file(), path
+    if config.data.input is not None:  # the Kaggle sets are read from ../shared beside the checkout, never shipped
+        assert config.resolve(config.data.input).parent.parent.name == "data"
+        assert not config.resolve(config.data.input).is_relative_to(REPO)

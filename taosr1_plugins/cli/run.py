@@ -7,6 +7,18 @@ from pathlib import Path
 import typer
 
 
+def _overrides(items: list[str]) -> dict:
+    import yaml
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
@@ -15,20 +27,44 @@ def register(app: typer.Typer) -> None:
         until_stage: str = typer.Option(None, "--until", help="Stop after this stage."),
         set_: list[str] = typer.Option([], "--set", help="Override a config value: --set eval.limit=10"),
     ) -> None:
-        """Run every stage: import → split → CoT → export → SFT → evaluation."""
-        import yaml
-
+        """Run every stage: import → split → CoT → SFT → pass@N → DPO → GRPO → evaluation → deployment."""
         from ..pipeline.config import load_config
         from ..pipeline.runner import STAGE_NAMES, run_pipeline
 
         for name in (from_stage, until_stage):
             if name is not None and name not in STAGE_NAMES:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
-        overrides = {}
-        for item in set_:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise typer.BadParameter(f"--set takes KEY=VALUE, got {item!r}")
-            overrides[key] = yaml.safe_load(value)
-        manifest = run_pipeline(load_config(config, overrides), from_stage=from_stage, until_stage=until_stage)
+        manifest = run_pipeline(load_config(config, _overrides(set_)), from_stage=from_stage, until_stage=until_stage)
         typer.echo(f"run directory: {manifest.path.parent}")
+
+    @app.command("baselines")
+    def baselines(
+        config: Path = typer.Argument(..., exists=True, dir_okay=False, help="The run config YAML of `taosr1 run`."),
+        only: list[str] = typer.Option([], "--only", help="Run only this baseline (repeatable)."),
+        force: bool = typer.Option(False, "--force", help="Re-run baselines even when unchanged."),
+        set_: list[str] = typer.Option([], "--set", help="Override a config value: --set baselines.cross_encoder.epochs=1"),
+    ) -> None:
+        """Baselines on the run's splits: majority, lexical, MiniLM cross-encoder, LM zero-shot and direct-answer."""
+        from ..pipeline.baselines import run_baselines
+        from ..pipeline.config import load_config
+
+        try:
+            run_baselines(load_config(config, _overrides(set_)), only=only or None, force=force)
+        except (ValueError, FileNotFoundError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+
+    @app.command("report")
+    def report(
+        run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A `taosr1 run` directory."),
+        out_dir: Path = typer.Option(None, "--out-dir", help="Default: RUN_DIR/report."),
+    ) -> None:
+        """The ablation table and plot: baselines and each TaoSR1 stage on the run's test split."""
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        from ..ablation import write_ablation
+
+        ablation, paths = write_ablation(run_dir, out_dir)
+        Console(width=160).print(Markdown(paths["markdown"].read_text(encoding="utf-8")))
+        for kind, path in paths.items():
+            typer.echo(f"{kind}: {path}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import DataError, field_path
 from ..formats import ResponseFormat
@@ -26,6 +26,10 @@ class DataSection(_Section):
 class SplitSection(_Section):
     by: Literal["query", "id"] = "query"
     ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    max_pairs: dict[Literal["train", "dev", "test"], int] = Field(
+        default_factory=dict,
+        description="keep at most this many pairs of a split (a seeded random sample, after the split by query)",
+    )
 
 
 class CotSection(_Section):
@@ -40,13 +44,33 @@ class ModelSection(_Section):
     base: str = Field("smollm2", description="'smollm2', 'tiny', or a checkpoint path/name")
 
 
-class SftSection(_Section):
-    framework: Literal["llamafactory"] = "llamafactory"
+# The CPU recipe of each stage and framework, relative to the config file (as in configs/).
+DEFAULT_RECIPES = {
+    ("sft", "llamafactory"): "../recipes/cpu/sft_cot_smollm2.yaml",
+    ("sft", "trl"): "../recipes/trl/sft_cot_smollm2.yaml",
+    ("dpo", "llamafactory"): "../recipes/cpu/dpo_smollm2.yaml",
+    ("dpo", "trl"): "../recipes/trl/dpo_smollm2.yaml",
+}
+
+
+class _TrainingSection(_Section):
+    stage: ClassVar[str]
+    framework: Literal["llamafactory", "trl"] = "llamafactory"
     launcher: Literal["cli", "module"] = Field(
-        "cli", description="cli: the patched `llamafactory-cli train`; module: our `python -m` entry point"
+        "cli", description="LLaMA-Factory only. cli: the patched `llamafactory-cli train`; module: our `python -m` entry point"
     )
-    recipe: str = "../recipes/cpu/sft_cot_smollm2.yaml"
-    overrides: dict[str, Any] = Field(default_factory=dict, description="LLaMA-Factory arguments on top of the recipe")
+    recipe: str | None = Field(None, description="arguments of the framework's trainer; null = its CPU recipe")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="trainer arguments on top of the recipe")
+
+    @model_validator(mode="after")
+    def _default_recipe(self):
+        if self.recipe is None:
+            self.recipe = DEFAULT_RECIPES[(self.stage, self.framework)]
+        return self
+
+
+class SftSection(_TrainingSection):
+    stage: ClassVar[str] = "sft"
 
 
 class PassnSection(_Section):
@@ -62,23 +86,23 @@ class PassnSection(_Section):
     limit: int | None = Field(None, description="sample only the first N training prompts (CPU budgets)")
 
 
-class DpoSection(_Section):
+class DpoSection(_TrainingSection):
+    stage: ClassVar[str] = "dpo"
     enabled: bool = True
-    launcher: Literal["cli", "module"] = "cli"
-    recipe: str = "../recipes/cpu/dpo_smollm2.yaml"
-    overrides: dict[str, Any] = Field(default_factory=dict)
     max_pairs_per_prompt: int = Field(2, ge=1)
     skip_all_correct: bool = True
     gold_cot_when_all_wrong: bool = True
 
 
 class GrpoSection(_Section):
-    """Stage 3 on CPU with TRL; on GPUs use recipes/openrlhf/grpo_taosr1.sh (see docs)."""
+    """Stage 3: TRL on this machine (CPU or one GPU), or the OpenRLHF launch script on a Ray cluster of GPUs."""
 
     enabled: bool = True
-    backend: Literal["trl"] = "trl"
-    recipe: str = "../recipes/cpu/grpo_smollm2.yaml"
+    backend: Literal["trl", "openrlhf"] = "trl"
+    recipe: str = Field("../recipes/cpu/grpo_smollm2.yaml", description="GRPO settings: reward, sampling, steps, ...")
     overrides: dict[str, Any] = Field(default_factory=dict, description="GRPO settings on top of the recipe")
+    launch_script: str = Field("../recipes/openrlhf/grpo_taosr1.sh", description="backend openrlhf: the Ray job script")
+    launch_env: dict[str, str] = Field(default_factory=dict, description="backend openrlhf: e.g. RAY_ADDRESS, DRY_RUN")
 
 
 class DeploySection(_Section):
@@ -99,6 +123,27 @@ class EvalSection(_Section):
     zero_shot_baseline: bool = Field(True, description="also evaluate the base model before SFT")
 
 
+class CrossEncoderSection(_Section):
+    max_train: int | None = Field(None, description="train on the first N training pairs; null = all of train")
+    epochs: float = 2.0
+    learning_rate: float = 5.0e-5
+    batch_size: int = 32
+    max_length: int = 128
+
+
+class BaselinesSection(_Section):
+    """`taosr1 baselines CONFIG`: trained on the run's train split, scored on its test split."""
+
+    run: list[Literal["majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer"]] = Field(
+        default_factory=lambda: ["majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer"]
+    )
+    cross_encoder: CrossEncoderSection = Field(default_factory=CrossEncoderSection)
+    direct_answer_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="on top of the SFT recipe and sft.overrides (same examples, no reasoning)"
+    )
+    batch_size: int = 8
+
+
 class RunConfig(_Section):
     run_dir: str = "runs/quickstart"
     seed: int = 0
@@ -113,6 +158,7 @@ class RunConfig(_Section):
     grpo: GrpoSection = Field(default_factory=GrpoSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     eval: EvalSection = Field(default_factory=EvalSection)
+    baselines: BaselinesSection = Field(default_factory=BaselinesSection)
 
     # where the config file lives: relative paths inside it resolve from there
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -10,11 +10,17 @@ from rich.console import Console
 from .config import RunConfig
 from .context import RunContext
 from .manifest import Manifest, fingerprint
-from .stages import STAGE_NAMES, STAGES
+from .stages import STAGE_NAMES, STAGES, DryRunStop
 
 __all__ = ["STAGE_NAMES", "run_pipeline"]
 
 console = Console()
+
+
+def is_current(ctx: RunContext, name: str) -> bool:
+    """Whether stage ``name`` finished with the settings and inputs it would have now."""
+    stage = next(stage for stage in STAGES if stage.name == name)
+    return ctx.manifest.is_done(name, fingerprint(stage.settings(ctx.config), stage.inputs(ctx)))
 
 
 def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None) -> Manifest:
@@ -37,6 +43,10 @@ def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stag
             started = time.perf_counter()
             try:
                 outputs = stage.run(ctx)
+            except DryRunStop as stop:
+                ctx.manifest.record(stage.name, status="dry_run", note=str(stop))
+                console.print(f"[yellow]{stage.name}: {stop}[/yellow]")
+                break
             except BaseException as exc:
                 ctx.manifest.record(stage.name, status="failed", error=f"{type(exc).__name__}: {exc}")
                 raise

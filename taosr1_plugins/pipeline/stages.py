@@ -19,6 +19,10 @@ from .llamafactory_launch import recipe_args, train
 console = Console()
 
 
+class DryRunStop(Exception):
+    """A stage only printed what it would launch: the run stops there, and the stage is not marked done."""
+
+
 @dataclass
 class Stage:
     name: str
@@ -46,13 +50,15 @@ def run_import(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_split(ctx: RunContext) -> dict[str, Any]:
-    from ..splits import GROUP_KEYS, split_groups
+    from ..splits import GROUP_KEYS, sample_items, split_groups
 
+    split = ctx.config.split
     records = read_jsonl(ctx.path("data", "all.jsonl"), Record)
-    parts = split_groups(records, GROUP_KEYS[ctx.config.split.by], ctx.config.split.ratios, seed=ctx.config.seed)
+    parts = split_groups(records, GROUP_KEYS[split.by], split.ratios, seed=ctx.config.seed)
     sizes = {}
     for name, part in zip(("train", "dev", "test"), parts):
-        sizes[name] = write_jsonl(ctx.split_path(name), part)
+        # the cap comes after the split by query, so a capped split still shares no query with the others
+        sizes[name] = write_jsonl(ctx.split_path(name), sample_items(part, split.max_pairs.get(name), ctx.config.seed))
     return sizes
 
 
@@ -93,6 +99,12 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
     sft = ctx.config.sft
     # before minutes of training: label probabilities later need single-token verbalizers
     ctx.scheme.check_tokenizer(AutoTokenizer.from_pretrained(ctx.base_model()))
+    if sft.framework == "trl":
+        from ..integrations.trl.finetune import run_sft_trl
+
+        args = recipe_args(ctx.config.resolve(sft.recipe), sft.overrides, seed=ctx.config.seed)
+        records = read_jsonl(ctx.path("cot", "train.jsonl"), Record)
+        return run_sft_trl(ctx.base_model(), records, ctx.model_dir("sft"), args, ctx.config.format)
     args = recipe_args(
         ctx.config.resolve(sft.recipe),
         sft.overrides,
@@ -153,6 +165,11 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
 
 def run_dpo(ctx: RunContext) -> dict[str, Any]:
     dpo = ctx.config.dpo
+    if dpo.framework == "trl":
+        from ..integrations.trl.finetune import run_dpo_trl
+
+        args = recipe_args(ctx.config.resolve(dpo.recipe), dpo.overrides, seed=ctx.config.seed)
+        return run_dpo_trl(ctx.model_dir("sft"), ctx.path("pairs", "taosr1_dpo.openrlhf.jsonl"), ctx.model_dir("dpo"), args)
     args = recipe_args(
         ctx.config.resolve(dpo.recipe),
         dpo.overrides,
@@ -175,14 +192,20 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
     from ..integrations.trl.run import run_grpo_trl
 
     grpo = ctx.config.grpo
-    difficulty = ctx.path("passn", "difficulty.jsonl")
-    summary = run_grpo_trl(
-        grpo_start_model(ctx),
-        read_jsonl(ctx.path("cot", "train.jsonl"), Record),
-        read_jsonl(difficulty, DifficultyRow) if difficulty.exists() else [],
-        ctx.path("grpo"),
-        load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides}),
-    )
+    difficulty_file = ctx.path("passn", "difficulty.jsonl")
+    records = read_jsonl(ctx.path("cot", "train.jsonl"), Record)
+    difficulty = read_jsonl(difficulty_file, DifficultyRow) if difficulty_file.exists() else []
+    settings = load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides})
+    if grpo.backend == "openrlhf":
+        from .openrlhf_launch import launch, prepare_launch
+
+        prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"))
+        result = launch(ctx.config.resolve(grpo.launch_script), grpo_start_model(ctx), ctx.path("grpo", "openrlhf"),
+                        ctx.model_dir("grpo"), grpo.launch_env, ctx.path("grpo", "launch.log"))
+        if result["dry_run"]:
+            raise DryRunStop(f"DRY_RUN: the launch command is in {result['log']}; no GRPO model was trained")
+        return {**result, "prompt_probs": prompts["prompt_probs"]}
+    summary = run_grpo_trl(grpo_start_model(ctx), records, difficulty, ctx.path("grpo"), settings)
     keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
             "reward_first", "reward_last", "wall_seconds")
     return {key: summary[key] for key in keys}

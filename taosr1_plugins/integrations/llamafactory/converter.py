@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from llamafactory.data.converter import DatasetConverter
 from llamafactory.data.data_utils import Role
 
-from ...formats import ResponseFormat, render_response
+from ...formats import ResponseFormat, answer_only, render_response
 from ...prompts import build_messages
 from ...schemes import LabelScheme, get_scheme
 from .rows import record_from_row
@@ -48,10 +48,6 @@ def _warn_missing_cot_once(record_id: str) -> None:
     if not _warned_missing_cot:
         _warned_missing_cot = True
         logger.warning("records without cot (first: %r) get answer-only targets", record_id)
-
-
-def answer_only(label: str, scheme: LabelScheme) -> str:
-    return f"<answer>{scheme.level(label).token}</answer>"
 
 
 @dataclass

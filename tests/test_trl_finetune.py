@@ -1,0 +1,72 @@
+"""SFT and DPO through TRL (`framework: trl`): the answer-only loss mask, then both stages of the main job."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sft_rows_train_on_the_answer_and_its_end_of_turn_only(tiny_model_dir, esci_records):
+    from transformers import AutoTokenizer
+
+    from taosr1_plugins.hf_chat import render_chat
+    from taosr1_plugins.integrations.trl.finetune import tokenized_sft_row
+    from taosr1_plugins.prompts import build_messages
+    from taosr1_plugins.schemes import get_scheme
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    record = esci_records[0].model_copy(update={"cot": "The item is the product the query names."})
+    scheme = get_scheme(record.scheme)
+    row = tokenized_sft_row(tokenizer, record, "answer_first", max_length=None)
+    ids, mask = row["input_ids"], row["completion_mask"]
+    prompt = tokenizer.decode([i for i, m in zip(ids, mask) if not m])
+    answer = tokenizer.decode([i for i, m in zip(ids, mask) if m])
+    assert prompt == render_chat(tokenizer, build_messages(record, scheme, "answer_first"))
+    assert answer.startswith(f"<answer>{record.label}</answer>\n<think>") and answer.rstrip().endswith("<|im_end|>")
+    assert mask == sorted(mask)  # one prompt block, then one answer block
+
+    direct = tokenized_sft_row(tokenizer, record.model_copy(update={"cot": None}), "answer_first", max_length=None)
+    assert tokenizer.decode([i for i, m in zip(direct["input_ids"], direct["completion_mask"]) if m]).startswith(
+        f"<answer>{record.label}</answer><|im_end|>"
+    )
+    short = tokenized_sft_row(tokenizer, record, "answer_first", max_length=20)
+    assert len(short["input_ids"]) == len(short["completion_mask"]) == 20
+
+
+@pytest.mark.slow
+def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
+    config = {
+        "run_dir": str(tmp_path / "run"),
+        "format": "answer_first",
+        "data": {"source": "esci", "limit": 30},
+        "model": {"base": str(tiny_model_dir)},
+        "sft": {"framework": "trl", "recipe": str(REPO / "recipes/trl/sft_cot_smollm2.yaml"),
+                "overrides": {"max_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2,
+                              "gradient_accumulation_steps": 1, "max_samples": 8}},
+        "passn": {"n": 2, "max_new_tokens": 8, "limit": 3, "batch_size": 4},
+        "dpo": {"framework": "trl", "recipe": str(REPO / "recipes/trl/dpo_smollm2.yaml"),
+                "overrides": {"max_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2,
+                              "gradient_accumulation_steps": 1}},
+    }
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "taosr1_plugins.cli", "run", str(config_path), "--until", "dpo"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    sft, dpo = stages["sft"]["outputs"], stages["dpo"]["outputs"]
+    assert sft["steps"] == 2 and sft["examples"] == 8 and math.isfinite(sft["train_loss"])
+    assert dpo["steps"] == 1 and dpo["pairs"] == stages["pairs"]["outputs"]["pairs"] and math.isfinite(dpo["train_loss"])
+    for stage in ("sft", "dpo"):
+        assert (tmp_path / "run" / stage / "model" / "model.safetensors").exists()
+    assert "grpo" not in stages
