@@ -35,6 +35,8 @@ $(STAMP): Makefile pyproject.toml requirements/constraints-cpu.txt patches/llama
 
 demo: install
 	$(BIN)/taosr1 run configs/quickstart.yaml
+	$(BIN)/taosr1 baselines configs/quickstart.yaml
+	$(BIN)/taosr1 report runs/quickstart
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider

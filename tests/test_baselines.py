@@ -55,9 +55,7 @@ def test_cutpoints_recover_levels_that_a_score_separates():
 
 
 def test_lexical_baselines_beat_majority_class_on_esci(esci_records):
-    from taosr1_plugins.schemes import get_scheme as scheme_of
-
-    scheme = scheme_of(esci_records[0].scheme)
+    scheme = get_scheme(esci_records[0].scheme)
     train, test = esci_records[:140], esci_records[140:]
     gold = [r.label for r in test]
     majority = compute_metrics(gold, [majority_label(train)] * len(test), scheme)

@@ -21,7 +21,7 @@ from taosr1_plugins.data_files import esci_sample_path
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.jsonl import dumps, read_jsonl, write_jsonl
 from taosr1_plugins.records import Item, Record
-from taosr1_plugins.splits import GROUP_KEYS, parse_ratios, split_groups
+from taosr1_plugins.splits import GROUP_KEYS, parse_ratios, sample_items, split_groups
 from taosr1_plugins.validation import validate_records
 
 SCHEMES = {scheme.name: scheme for scheme in BUILTIN_SCHEMES}
@@ -176,6 +176,14 @@ def test_split_sizes_follow_ratios_with_many_groups():
     rows = [Record(id=str(i), query=f"q{i % 500}", item=Item(title="t"), scheme="taosr1") for i in range(5000)]
     sizes = [len(p) for p in split_groups(rows, GROUP_KEYS["query"], [0.8, 0.1, 0.1], seed=0)]
     assert sizes == [4000, 500, 500]  # 500 groups of exactly 10
+
+
+def test_sampled_split_keeps_order_and_is_seeded():
+    items = list(range(100))
+    sample = sample_items(items, 30, seed=1)
+    assert len(sample) == 30 and sample == sorted(sample) and set(sample) <= set(items)
+    assert sample_items(items, 30, seed=1) == sample != sample_items(items, 30, seed=2)
+    assert sample_items(items, None) == items == sample_items(items, 500)
 
 
 @pytest.mark.parametrize("bad", ["", "a,b", "1,-1", "0,0", "nan,1"])

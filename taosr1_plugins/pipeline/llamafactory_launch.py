@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import yaml
 from rich.console import Console
 
 from ..jsonl import atomic_write
+from ..trainer_state import training_summary
 
 console = Console()
 
@@ -56,19 +56,3 @@ def train(stage_dir: Path, args: dict[str, Any], launcher: str) -> dict[str, Any
     if code != 0:
         raise RuntimeError(f"LLaMA-Factory training failed (exit {code}); see {log_file}")
     return {**training_summary(Path(args["output_dir"])), "wall_seconds": round(time.perf_counter() - started, 1)}
-
-
-def training_summary(output_dir: Path) -> dict[str, Any]:
-    state = json.loads((output_dir / "trainer_state.json").read_text())
-    history = state.get("log_history", [])
-    losses = [entry["loss"] for entry in history if "loss" in entry]
-    final = next((entry for entry in reversed(history) if "train_runtime" in entry), {})
-    steps = state.get("global_step") or 0
-    return {
-        "steps": steps,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "train_loss": final.get("train_loss"),
-        "train_runtime": final.get("train_runtime"),
-        "seconds_per_step": round(final["train_runtime"] / steps, 2) if steps and "train_runtime" in final else None,
-    }

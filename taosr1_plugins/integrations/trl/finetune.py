@@ -12,7 +12,6 @@ Recipes are YAML files of ``SFTConfig`` / ``DPOConfig`` arguments (``recipes/trl
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,22 +53,11 @@ def _trainer_args(args: dict[str, Any], output_dir: Path) -> tuple[dict[str, Any
     return args, max_samples
 
 
-def _summary(trainer, output_dir: Path, started: float) -> dict[str, Any]:
-    history = trainer.state.log_history
-    losses = [entry["loss"] for entry in history if "loss" in entry]
-    final = next((entry for entry in reversed(history) if "train_runtime" in entry), {})
-    steps = trainer.state.global_step
-    summary = {
-        "steps": steps,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "train_loss": final.get("train_loss"),
-        "train_runtime": final.get("train_runtime"),
-        "seconds_per_step": round(final["train_runtime"] / steps, 2) if steps and "train_runtime" in final else None,
-        "wall_seconds": round(time.perf_counter() - started, 1),
-    }
-    (output_dir / "trainer_state.json").write_text(json.dumps({"log_history": history, "global_step": steps}, indent=2))
-    return summary
+def _summary(trainer, started: float) -> dict[str, Any]:
+    from ...trainer_state import summarise_log_history
+
+    summary = summarise_log_history(trainer.state.log_history, trainer.state.global_step)
+    return {**summary, "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def _load(model: str | Path):
@@ -103,7 +91,7 @@ def run_sft_trl(
     trainer.train()
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
-    return {**_summary(trainer, output_dir, started), "examples": len(labelled)}
+    return {**_summary(trainer, started), "examples": len(labelled)}
 
 
 def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Path, args: dict[str, Any]) -> dict[str, Any]:
@@ -123,4 +111,4 @@ def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Pat
     trainer.train()
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
-    return {**_summary(trainer, output_dir, started), "pairs": len(rows)}
+    return {**_summary(trainer, started), "pairs": len(rows)}
