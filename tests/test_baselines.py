@@ -90,3 +90,19 @@ def test_minilm_cross_encoder_learns_a_separable_task(tmp_path):
     predicted = [keys[max(range(len(p)), key=p.__getitem__)] for p in probs]
     assert sum(p == r.label for p, r in zip(predicted, train)) >= 15
     assert all(abs(sum(p) - 1) < 1e-5 for p in probs)
+
+
+def test_cross_encoder_loss_weights_levels_by_inverse_frequency():
+    import torch
+
+    from taosr1_plugins.baselines.cross_encoder import _class_weighted_loss
+
+    loss = _class_weighted_loss(["E", "E", "E", "I"], ["E", "S", "C", "I"])
+    logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    targets = torch.tensor([0, 3])
+    # n / (levels x count): E 4/(4*3), I 4/(4*1); absent levels count as one
+    weights = torch.tensor([1 / 3, 1.0, 1.0, 1.0])
+    expected = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
+    got = loss(type("Outputs", (), {"logits": logits})(), targets)
+    assert torch.isclose(got, expected)
+    assert not torch.isclose(got, torch.nn.functional.cross_entropy(logits, targets))

@@ -37,6 +37,7 @@ class CrossEncoderSettings:
     learning_rate: float = 5e-5
     batch_size: int = 32
     max_length: int = 128
+    class_weighted: bool = True
     seed: int = 0
 
 
@@ -47,6 +48,20 @@ def _encode(tokenizer, records: Sequence[Record], max_length: int):
         truncation="only_second",
         max_length=max_length,
     )
+
+
+def _class_weighted_loss(labels: Sequence[str], keys: Sequence[str]):
+    """Cross-entropy with each level weighted by n / (levels x its count): relevance data is skewed (most pairs
+    are relevant), and without weights a small encoder settles on the majority level, which macro-F1 punishes."""
+    import torch
+
+    counts = [max(1, sum(1 for label in labels if label == key)) for key in keys]
+    weights = torch.tensor([len(labels) / (len(keys) * count) for count in counts], dtype=torch.float)
+
+    def loss(outputs, targets, num_items_in_batch=None):
+        return torch.nn.functional.cross_entropy(outputs.logits, targets, weight=weights.to(outputs.logits.device))
+
+    return loss
 
 
 def train_cross_encoder(
@@ -85,7 +100,9 @@ def train_cross_encoder(
         seed=settings.seed,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
+    loss = _class_weighted_loss([r.label for r in labelled], scheme.keys) if settings.class_weighted else None
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer),
+                      compute_loss_func=loss)
     result = trainer.train()
     trainer.save_model(str(out_dir / "model"))
     tokenizer.save_pretrained(str(out_dir / "model"))

@@ -80,7 +80,7 @@ def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], 
     section = ctx.config.baselines.cross_encoder
     settings = CrossEncoderSettings(
         epochs=section.epochs, learning_rate=section.learning_rate, batch_size=section.batch_size,
-        max_length=section.max_length, seed=ctx.config.seed,
+        max_length=section.max_length, class_weighted=section.class_weighted, seed=ctx.config.seed,
     )
     out_dir = ctx.path("baselines", "cross_encoder")
     summary = train_cross_encoder(_train(ctx)[: section.max_train], ctx.scheme, out_dir, settings)

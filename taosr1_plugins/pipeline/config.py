@@ -129,6 +129,7 @@ class CrossEncoderSection(_Section):
     learning_rate: float = 5.0e-5
     batch_size: int = 32
     max_length: int = 128
+    class_weighted: bool = Field(True, description="weight the loss by inverse level frequency (skewed labels)")
 
 
 class BaselinesSection(_Section):

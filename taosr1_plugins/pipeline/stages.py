@@ -307,7 +307,8 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
 
 
 def _weights(ctx: RunContext, stage: str) -> list[Path]:
-    return [ctx.model_dir(stage) / "model.safetensors"]
+    """A stage model's weight files: one for small models, shards (model-0000k-of-0000n) for large ones."""
+    return sorted(ctx.model_dir(stage).glob("*.safetensors")) or [ctx.model_dir(stage) / "model.safetensors"]
 
 
 STAGES = (
@@ -350,7 +351,7 @@ STAGES = (
             ctx.path("cot", "train.jsonl"),
             ctx.path("passn", "difficulty.jsonl"),
             ctx.config.resolve(ctx.config.grpo.recipe),
-            grpo_start_model(ctx) / "model.safetensors",
+            *sorted(grpo_start_model(ctx).glob("*.safetensors")),
         ],
         enabled=lambda c: c.grpo.enabled,
     ),
