@@ -103,7 +103,7 @@ def collect_ablation(run_dir: str | Path) -> Ablation:
         "dpo": _capped(stages.get("pairs", {}).get("outputs", {}).get("pairs"),
                        config.get("dpo", {}).get("overrides", {}).get("max_samples")),
     }
-    final = None
+    scored = {}
     for stage, label in STAGE_ROWS:
         path = run_dir / "deploy" / f"test_scores_{stage}.jsonl"
         if not path.exists():
@@ -111,17 +111,21 @@ def collect_ablation(run_dir: str | Path) -> Ablation:
         scores = read_scores(path, require_gold=True)
         if sorted(row.id for row in scores.rows) != test_ids:
             raise DataError(str(path), None, "id", "scores do not cover the run's test split; re-run the deploy stage")
-        final = (stage, scores)
+        scored[stage] = scores
         gen = generation.get(label, {}).get("format_ok_rate")
         rows.append(
             AblationRow(label, "taosr1", evaluate_scores(scores, None).metrics, train_pairs.get(stage),
                         stages.get(stage, {}).get("seconds"), gen)
         )
+    # CumPT thresholds belong to the model they were fitted on (the deploy stage's final model), and only a
+    # finished deploy stage has both its thresholds and that model's test scores
+    deploy = stages.get("deploy", {})
     cumpt_path = run_dir / "deploy" / "cumpt.json"
-    if final is not None and cumpt_path.exists():
+    final = deploy.get("outputs", {}).get("model")
+    if deploy.get("status") == "done" and cumpt_path.exists() and final in scored:
         rows.append(
-            AblationRow("+CumPT", "taosr1", evaluate_scores(final[1], load_cumpt(cumpt_path)).metrics,
-                        seconds=stages.get("deploy", {}).get("seconds"))
+            AblationRow("+CumPT", "taosr1", evaluate_scores(scored[final], load_cumpt(cumpt_path)).metrics,
+                        seconds=deploy.get("seconds"))
         )
     for row in rows:
         if row.metrics.n != len(test):
