@@ -34,7 +34,7 @@ def minilm_dir() -> Path:
 @dataclass
 class CrossEncoderSettings:
     epochs: float = 2.0
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     batch_size: int = 32
     max_length: int = 128
     class_weighted: bool = True

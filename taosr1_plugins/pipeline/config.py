@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..baselines import BASELINES
 from ..errors import DataError, field_path
 from ..formats import ResponseFormat
 
@@ -126,7 +127,7 @@ class EvalSection(_Section):
 class CrossEncoderSection(_Section):
     max_train: int | None = Field(None, description="train on the first N training pairs; null = all of train")
     epochs: float = 2.0
-    learning_rate: float = 5.0e-5
+    learning_rate: float = 1.0e-4
     batch_size: int = 32
     max_length: int = 128
     class_weighted: bool = Field(True, description="weight the loss by inverse level frequency (skewed labels)")
@@ -136,7 +137,7 @@ class BaselinesSection(_Section):
     """`taosr1 baselines CONFIG`: trained on the run's train split, scored on its test split."""
 
     run: list[Literal["majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer"]] = Field(
-        default_factory=lambda: ["majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer"]
+        default_factory=lambda: list(BASELINES)
     )
     cross_encoder: CrossEncoderSection = Field(default_factory=CrossEncoderSection)
     direct_answer_overrides: dict[str, Any] = Field(
