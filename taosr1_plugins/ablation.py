@@ -18,14 +18,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .baselines import BASELINES
 from .errors import DataError
 from .evaluation import Metrics
 from .jsonl import atomic_write, read_jsonl
 from .records import Record
 from .schemes import LabelScheme, get_scheme
 
-BASELINE_ORDER = ("majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer")
-STAGE_ROWS = (("sft", "SFT-CoT"), ("dpo", "+DPO"), ("grpo", "+GRPO"))  # as pipeline.stages.TRAINED_MODELS
 
 
 @dataclass
@@ -71,6 +70,7 @@ def _capped(count: Any, cap: Any) -> int | None:
 
 def collect_ablation(run_dir: str | Path) -> Ablation:
     from .calibration import load_cumpt
+    from .pipeline.stages import TRAINED_MODELS
     from .report import evaluate_scores
     from .scoring import read_scores
 
@@ -87,7 +87,7 @@ def collect_ablation(run_dir: str | Path) -> Ablation:
     test_ids = sorted(record.id for record in test)
 
     rows: list[AblationRow] = []
-    for name in BASELINE_ORDER:
+    for name in BASELINES:
         path = run_dir / "baselines" / name / "result.json"
         if path.exists():
             result = _json(path)
@@ -104,7 +104,7 @@ def collect_ablation(run_dir: str | Path) -> Ablation:
                        config.get("dpo", {}).get("overrides", {}).get("max_samples")),
     }
     scored = {}
-    for stage, label in STAGE_ROWS:
+    for stage, label in TRAINED_MODELS:
         path = run_dir / "deploy" / f"test_scores_{stage}.jsonl"
         if not path.exists():
             continue

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .difficulty import DifficultyRow
 from .formats import ResponseFormat
+from .grpo_settings import GrpoSettings
 from .jsonl import atomic_write, write_jsonl
 from .prompts import build_messages
 from .records import Record
@@ -34,6 +36,17 @@ def grpo_prompt_row(record: Record, scheme: LabelScheme, fmt: ResponseFormat | s
         "prompt": build_messages(record, scheme, fmt),
         "label": {"gold": record.label, "scheme": scheme.name},
     }
+
+
+def select_prompts(
+    records: Sequence[Record], difficulty: Sequence[DifficultyRow], settings: GrpoSettings
+) -> tuple[list[Record], Selection]:
+    """The labelled records and the configured prompt sampler's choice among them by pass@N difficulty."""
+    from .plugins import prompt_samplers
+
+    labelled = [record for record in records if record.label is not None]
+    sampler = prompt_samplers()[settings.sampler](**settings.sampling.model_dump())
+    return labelled, sampler.select([record.id for record in labelled], difficulty)
 
 
 def bucket_file(bucket: str) -> str:

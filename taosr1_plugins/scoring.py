@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .cumpt import argmax_tier, expected_score
 from .errors import DataError
 from .formats import ResponseFormat
 from .hf_chat import render_chat
@@ -142,8 +143,6 @@ def read_scores(path: str | Path, *, require_gold: bool = False) -> ScoreSet:
 
 
 def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], explanation: str | None = None) -> dict:
-    from .cumpt import argmax_tier, expected_score
-
     row = {
         "id": record.id,
         "scheme": scheme.name,
@@ -226,7 +225,7 @@ def score_records(
             probs = scorer.probabilities(batch)
             explanations: list[str | None] = [None] * len(batch)
             if settings.explain:
-                labels = [scheme.keys[max(range(len(p)), key=p.__getitem__)] for p in probs]
+                labels = [scheme.keys[argmax_tier(p)] for p in probs]
                 explanations = list(scorer.explain(batch, labels))
             for record, p, text in zip(batch, probs, explanations):
                 log.append(score_row(record, scheme, p, text))

@@ -55,6 +55,7 @@ def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
         "dpo": {"framework": "trl", "recipe": str(REPO / "recipes/trl/dpo_smollm2.yaml"),
                 "overrides": {"max_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2,
                               "gradient_accumulation_steps": 1}},
+        "baselines": {"direct_answer_overrides": {"max_steps": 1}},
     }
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -70,3 +71,13 @@ def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
     for stage in ("sft", "dpo"):
         assert (tmp_path / "run" / stage / "model" / "model.safetensors").exists()
     assert "grpo" not in stages
+
+    # the direct-answer baseline follows sft.framework: TRL with the TRL recipe, on the same first 8 examples
+    baseline = subprocess.run(
+        [sys.executable, "-m", "taosr1_plugins.cli", "baselines", str(config_path), "--only", "direct_answer"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    assert baseline.returncode == 0, baseline.stdout[-3000:] + baseline.stderr[-3000:]
+    result = json.loads((tmp_path / "run" / "baselines" / "direct_answer" / "result.json").read_text())
+    assert result["details"]["train_pairs"] == 8 and result["details"]["steps"] == 1
+    assert result["metrics"]["n"] == len((tmp_path / "run" / "data" / "test.jsonl").read_text().splitlines())

@@ -9,4 +9,12 @@
   and with the same recipe as the CoT SFT stage.
 """
 
-BASELINES = ("majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer")
+# name -> row label in the ablation table, in table order
+BASELINES = {
+    "majority": "majority class",
+    "overlap": "lexical: query-term overlap",
+    "bm25": "lexical: BM25",
+    "cross_encoder": "MiniLM cross-encoder",
+    "zero_shot": "LM zero-shot",
+    "direct_answer": "LM SFT, direct answer (no CoT)",
+}

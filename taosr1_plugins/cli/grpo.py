@@ -46,18 +46,15 @@ def prepare(
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help=CONFIG_HELP),
 ) -> None:
     """Choose GRPO prompts by difficulty and write OpenRLHF prompt JSONL files + probabilities."""
-    from ..grpo_prompts import write_openrlhf_prompts
+    from ..grpo_prompts import select_prompts, write_openrlhf_prompts
     from ..grpo_settings import load_grpo_settings
-    from ..plugins import prompt_samplers
     from ..schemes import get_scheme
 
     settings = load_grpo_settings(config)
     records, rows = _load(data, difficulty)
-    labelled = [r for r in records if r.label is not None]
+    labelled, selection = select_prompts(records, rows, settings)
     if not labelled:
         raise typer.BadParameter(f"{data} has no labelled records", param_hint="--data")
-    sampler = prompt_samplers()[settings.sampler](**settings.sampling.model_dump())
-    selection = sampler.select([r.id for r in labelled], rows)
     if not selection.chosen:
         raise typer.BadParameter(f"no prompts kept: {json.dumps(selection.summary)}", param_hint="--config")
     manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format)

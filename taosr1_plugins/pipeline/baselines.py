@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ..baselines import BASELINES
 from ..evaluation import compute_metrics, metrics_table
 from ..jsonl import atomic_write, read_jsonl, write_jsonl
 from ..records import Record
@@ -25,14 +26,6 @@ from .runner import is_current, run_pipeline
 
 console = Console()
 
-LABELS = {
-    "majority": "majority class",
-    "overlap": "lexical: query-term overlap",
-    "bm25": "lexical: BM25",
-    "cross_encoder": "MiniLM cross-encoder",
-    "zero_shot": "LM zero-shot",
-    "direct_answer": "LM SFT, direct answer (no CoT)",
-}
 
 
 def _train(ctx: RunContext) -> list[Record]:
@@ -84,9 +77,10 @@ def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], 
     )
     out_dir = ctx.path("baselines", "cross_encoder")
     summary = train_cross_encoder(_train(ctx)[: section.max_train], ctx.scheme, out_dir, settings)
+    from ..cumpt import argmax_tier
+
     probs = predict_probs(out_dir / "model", test, max_length=section.max_length)
-    keys = ctx.scheme.keys
-    return [keys[max(range(len(p)), key=p.__getitem__)] for p in probs], summary
+    return [ctx.scheme.keys[argmax_tier(p)] for p in probs], summary
 
 
 def _scored_labels(ctx: RunContext, model: Path | str, test: Sequence[Record], out: Path) -> list[str]:
@@ -102,28 +96,17 @@ def _zero_shot(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict
 
 def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
     from ..integrations.llamafactory.export import export_llamafactory
-    from .llamafactory_launch import recipe_args, train
+    from .stages import fine_tune_sft
 
     stage_dir = ctx.path("baselines", "direct_answer")
     # the training split carries no reasoning: with allow_missing_cot every target is the answer alone
     exported = export_llamafactory(
         ctx.split_path("train"), stage_dir / "lf_data", name="direct_answer", fmt=ctx.config.format, allow_missing_cot=True
     )
-    sft = ctx.config.sft
-    args = recipe_args(
-        ctx.config.resolve(sft.recipe),
-        {**sft.overrides, **ctx.config.baselines.direct_answer_overrides},
-        model_name_or_path=ctx.base_model(),
-        dataset_dir=stage_dir / "lf_data",
-        dataset=exported.name,
-        output_dir=stage_dir / "model",
-        seed=ctx.config.seed,
-    )
-    summary = train(stage_dir, args, sft.launcher)
+    overrides = {**ctx.config.sft.overrides, **ctx.config.baselines.direct_answer_overrides}
+    summary = fine_tune_sft(ctx, ctx.split_path("train"), stage_dir / "lf_data", exported.name, stage_dir, overrides)
     labels = _scored_labels(ctx, stage_dir / "model", test, stage_dir / "scores.jsonl")
-    max_samples = args.get("max_samples")
-    train_pairs = min(exported.records, max_samples) if max_samples else exported.records
-    return labels, {"train_pairs": train_pairs, **{k: summary.get(k) for k in ("steps", "train_loss")}}
+    return labels, {"train_pairs": summary["examples"], **{k: summary.get(k) for k in ("steps", "train_loss")}}
 
 
 RUNNERS: dict[str, Callable[[RunContext, Sequence[Record]], tuple[list[str], dict[str, Any]]]] = {
@@ -165,9 +148,10 @@ def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: b
         out_dir = ctx.path("baselines", name)
         result_path = out_dir / "result.json"
         stamp = fingerprint(_settings(config, name), [ctx.split_path("train"), ctx.split_path("test")])
-        if not force and result_path.exists() and json.loads(result_path.read_text()).get("fingerprint") == stamp:
+        previous = json.loads(result_path.read_text()) if result_path.exists() else {}
+        if not force and previous.get("fingerprint") == stamp:
             console.print(f"[dim]✓ {name}: unchanged, skipped[/dim]")
-            results[name] = json.loads(result_path.read_text())
+            results[name] = previous
             continue
         console.rule(f"[bold]baseline: {name}")
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +165,7 @@ def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: b
         metrics = compute_metrics(gold, predicted, ctx.scheme)
         results[name] = {
             "baseline": name,
-            "label": LABELS[name],
+            "label": BASELINES[name],
             "fingerprint": stamp,
             "seconds": seconds,
             "details": details,
@@ -192,7 +176,7 @@ def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: b
         console.print(f"[green]✓ {name}[/green] in {seconds:.1f}s: macro-F1 {metrics.macro_f1:.3f}")
     from ..evaluation import Metrics
 
-    table = {LABELS[name]: Metrics(**result["metrics"]) for name, result in results.items()}
+    table = {BASELINES[name]: Metrics(**result["metrics"]) for name, result in results.items()}
     Console(width=max(console.width, 132)).print(
         metrics_table(table, ctx.scheme, title=f"baselines on test ({len(test)} pairs)")
     )

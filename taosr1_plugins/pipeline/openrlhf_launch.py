@@ -34,13 +34,9 @@ def prepare_launch(
     records: Sequence[Record], difficulty: Sequence[DifficultyRow], scheme: LabelScheme, settings: GrpoSettings, out_dir: Path
 ) -> dict[str, Any]:
     """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts manifest."""
-    from ..grpo_prompts import write_openrlhf_prompts
-    from ..plugins import prompt_samplers
+    from ..grpo_prompts import select_prompts, write_openrlhf_prompts
 
-    labelled = [record for record in records if record.label is not None]
-    selection = prompt_samplers()[settings.sampler](**settings.sampling.model_dump()).select(
-        [record.id for record in labelled], difficulty
-    )
+    labelled, selection = select_prompts(records, difficulty, settings)
     if not selection.chosen:
         raise LaunchError(f"no GRPO prompts kept by the sampler: {selection.summary}")
     manifest = write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format)

@@ -93,28 +93,42 @@ def run_export(ctx: RunContext) -> dict[str, Any]:
     return {"dataset": result.name, "dataset_dir": str(ctx.path("lf_data")), "records": result.records}
 
 
-def run_sft(ctx: RunContext) -> dict[str, Any]:
-    from transformers import AutoTokenizer
+def fine_tune_sft(
+    ctx: RunContext, records: Path, dataset_dir: Path, dataset: str, stage_dir: Path, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """SFT of the base model with the configured framework and recipe into ``stage_dir/model``.
 
+    TRL reads the records file; LLaMA-Factory reads ``dataset`` in ``dataset_dir``, exported from the same
+    records. ``examples`` in the result counts the rows trained on (``max_samples`` takes the first N).
+    """
     sft = ctx.config.sft
-    # before minutes of training: label probabilities later need single-token verbalizers
-    ctx.scheme.check_tokenizer(AutoTokenizer.from_pretrained(ctx.base_model()))
     if sft.framework == "trl":
         from ..integrations.trl.finetune import run_sft_trl
 
-        args = recipe_args(ctx.config.resolve(sft.recipe), sft.overrides, seed=ctx.config.seed)
-        records = read_jsonl(ctx.path("cot", "train.jsonl"), Record)
-        return run_sft_trl(ctx.base_model(), records, ctx.model_dir("sft"), args, ctx.config.format)
+        args = recipe_args(ctx.config.resolve(sft.recipe), overrides, seed=ctx.config.seed)
+        return run_sft_trl(ctx.base_model(), read_jsonl(records, Record), stage_dir / "model", args, ctx.config.format)
     args = recipe_args(
         ctx.config.resolve(sft.recipe),
-        sft.overrides,
+        overrides,
         model_name_or_path=ctx.base_model(),
-        dataset_dir=ctx.path("lf_data"),
-        dataset=ctx.manifest.stage("export").get("outputs", {}).get("dataset", "taosr1_train"),
-        output_dir=ctx.model_dir("sft"),
+        dataset_dir=dataset_dir,
+        dataset=dataset,
+        output_dir=stage_dir / "model",
         seed=ctx.config.seed,
     )
-    return train(ctx.path("sft"), args, sft.launcher)
+    examples = len(read_jsonl(records, Record))
+    return {**train(stage_dir, args, sft.launcher), "examples": min(examples, args.get("max_samples") or examples)}
+
+
+def run_sft(ctx: RunContext) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    # before minutes of training: label probabilities later need single-token verbalizers
+    ctx.scheme.check_tokenizer(AutoTokenizer.from_pretrained(ctx.base_model()))
+    dataset = ctx.manifest.stage("export").get("outputs", {}).get("dataset", "taosr1_train")
+    return fine_tune_sft(
+        ctx, ctx.path("cot", "train.jsonl"), ctx.path("lf_data"), dataset, ctx.path("sft"), ctx.config.sft.overrides
+    )
 
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:

@@ -17,6 +17,21 @@ def fix_trl_availability_flags() -> None:
             setattr(flags, name, bool(value[0]))
 
 
+def load_policy(model: str, *, padding_side: str | None = None, dtype=None):
+    """(policy, tokenizer) for a TRL 0.24 trainer under transformers 5: the flags fixed, a pad token (EOS when
+    the tokenizer has none), and the attribute TRL expects on the model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    fix_trl_availability_flags()
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if padding_side is not None:
+        tokenizer.padding_side = padding_side
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    options = {"dtype": dtype} if dtype is not None else {}
+    return add_warnings_issued(AutoModelForCausalLM.from_pretrained(model, **options)), tokenizer
+
+
 def add_warnings_issued(model):
     """GRPOTrainer writes ``model.warnings_issued[...]``, a dict transformers 5 models no longer have."""
     if not isinstance(getattr(model, "warnings_issued", None), dict):

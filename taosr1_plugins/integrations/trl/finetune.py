@@ -22,6 +22,7 @@ from ...hf_chat import render_chat
 from ...prompts import build_messages
 from ...records import Record
 from ...schemes import get_scheme
+from .compat import load_policy
 
 
 def tokenized_sft_row(tokenizer: Any, record: Record, fmt: ResponseFormat | str, max_length: int | None) -> dict[str, list[int]]:
@@ -60,18 +61,6 @@ def _summary(trainer, started: float) -> dict[str, Any]:
     return {**summary, "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
-def _load(model: str | Path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .compat import add_warnings_issued, fix_trl_availability_flags
-
-    fix_trl_availability_flags()
-    tokenizer = AutoTokenizer.from_pretrained(str(model))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return add_warnings_issued(AutoModelForCausalLM.from_pretrained(str(model))), tokenizer
-
-
 def run_sft_trl(
     model: str | Path, records: Sequence[Record], output_dir: str | Path, args: dict[str, Any], fmt: ResponseFormat | str
 ) -> dict[str, Any]:
@@ -79,8 +68,8 @@ def run_sft_trl(
     from datasets import Dataset
 
     output_dir = Path(output_dir)
-    policy, tokenizer = _load(model)
-    from trl import SFTConfig, SFTTrainer  # after _load: it makes trl's trainers importable
+    policy, tokenizer = load_policy(str(model))
+    from trl import SFTConfig, SFTTrainer  # after load_policy: it makes trl's trainers importable
 
     trainer_args, max_samples = _trainer_args(args, output_dir)
     config = SFTConfig(**trainer_args, completion_only_loss=True)
@@ -101,7 +90,7 @@ def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Pat
     from ...rawfiles import iter_jsonl_objects
 
     output_dir = Path(output_dir)
-    policy, tokenizer = _load(model)
+    policy, tokenizer = load_policy(str(model))
     from trl import DPOConfig, DPOTrainer
 
     trainer_args, max_samples = _trainer_args(args, output_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...difficulty import DifficultyRow
-from ...grpo_prompts import grpo_prompt_row
+from ...grpo_prompts import grpo_prompt_row, select_prompts
 from ...grpo_settings import GrpoSettings
 from ...jsonl import atomic_write, write_jsonl
 from ...records import Record
@@ -21,11 +21,7 @@ def select_grpo_rows(
     records: Sequence[Record], difficulty: Sequence[DifficultyRow], scheme: LabelScheme, settings: GrpoSettings
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Prompt rows, each repeated by its sampling weight, and the selection summary."""
-    from ...plugins import prompt_samplers
-
-    labelled = [r for r in records if r.label is not None]
-    sampler = prompt_samplers()[settings.sampler](**settings.sampling.model_dump())
-    selection = sampler.select([r.id for r in labelled], difficulty)
+    labelled, selection = select_prompts(records, difficulty, settings)
     by_id = {r.id: r for r in labelled}
     rows = [grpo_prompt_row(by_id[pid], scheme, settings.format) for pid in selection.weighted_ids(settings.seed)]
     return rows, selection.summary
@@ -44,9 +40,8 @@ def run_grpo_trl(
     """
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .compat import add_warnings_issued
+    from .compat import load_policy
     from .reward import TrlRelevanceReward
     from .trainer import DynamicSamplingGRPOTrainer  # imported first: it makes trl's trainers importable
 
@@ -62,11 +57,10 @@ def run_grpo_trl(
     with atomic_write(out_dir / "selection.json") as fh:
         json.dump(selection, fh, indent=2)
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model))
-    tokenizer.padding_side = "left"  # GRPOTrainer requires left padding for generation
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     on_gpu = torch.cuda.is_available()
+    # loaded here, not by TRL, to add what TRL 0.24 expects of a transformers 4 model; GRPOTrainer requires
+    # left padding for generation
+    policy, tokenizer = load_policy(str(model), padding_side="left", dtype=torch.bfloat16 if on_gpu else torch.float32)
     config = GRPOConfig(
         output_dir=str(out_dir / "trainer"),
         max_steps=settings.steps,
@@ -87,10 +81,8 @@ def run_grpo_trl(
         **settings.extra_trl_args,
     )
     reward = RelevanceReward(settings.reward)
-    # loaded here, not by TRL, to add what TRL 0.24 expects of a transformers 4 model
-    policy = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.bfloat16 if on_gpu else torch.float32)
     trainer = DynamicSamplingGRPOTrainer(
-        model=add_warnings_issued(policy),
+        model=policy,
         reward_funcs=[TrlRelevanceReward(settings.reward)],
         args=config,
         train_dataset=Dataset.from_list(rows),
