@@ -39,6 +39,8 @@ class CotOptions:
     batch_size: int = 16  # records per teacher call (the openai teacher runs a call's requests concurrently)
     hint_on_retry: bool = True  # give the gold label on retries, as the paper allows
     fmt: ResponseFormat = ResponseFormat.THINK_ANSWER
+    # a student pays for every trace token in training and serving: longer traces are retried, then dropped
+    max_words: int | None = None
 
 
 def output_paths(out: str | Path) -> dict[str, Path]:
@@ -245,6 +247,7 @@ def _run_chunk(
                 attempt=attempt,
                 knowledge=knowledge(record) if knowledge else (),
                 fmt=opts.fmt,
+                max_words=opts.max_words,
             )
             for record in pending
         ]
@@ -254,7 +257,7 @@ def _run_chunk(
         still_pending = []
         for record, response in zip(pending, responses):
             parsed = parse_response(response, schemes[record.scheme], opts.fmt)
-            if parsed.format_ok and parsed.label == record.label:
+            if parsed.format_ok and parsed.label == record.label and not _too_long(parsed.reasoning, opts):
                 yield {"id": record.id, "outcome": KEPT, "attempts": attempt + 1, "cot": parsed.reasoning}
             else:
                 last_response[record.id] = response if isinstance(response, str) else repr(response)
@@ -266,9 +269,15 @@ def _run_chunk(
             "id": record.id,
             "outcome": DROPPED,
             "attempts": opts.retries + 1,
-            "why": "malformed response" if not parsed.format_ok else f"label {parsed.label} != gold {record.label}",
+            "why": "malformed response" if not parsed.format_ok
+            else f"label {parsed.label} != gold {record.label}" if parsed.label != record.label
+            else f"reasoning over {opts.max_words} words",
             "last_response": last_response[record.id][:LAST_RESPONSE_CHARS],
         }
+
+
+def _too_long(reasoning: str, opts: CotOptions) -> bool:
+    return opts.max_words is not None and len(reasoning.split()) > opts.max_words
 
 
 def _progress_bar(total: int, initial: int, *, enabled: bool):

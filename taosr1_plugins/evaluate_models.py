@@ -8,7 +8,7 @@ from pathlib import Path
 from .evaluation import Metrics, compute_metrics
 from .formats import ResponseFormat, parse_response
 from .jsonl import write_jsonl
-from .prompts import build_messages
+from .prompts import PromptStyle, build_messages, prompt_style_of
 from .records import Record
 from .schemes import LabelScheme
 
@@ -22,11 +22,14 @@ def evaluate_model(
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
     max_new_tokens: int = 256,
     batch_size: int = 8,
+    style: PromptStyle | None = None,
 ) -> Metrics:
+    """``style``: the prompt; None = the one ``model`` was trained with (``prompts.prompt_style_of``)."""
     from .hf_chat import generate_chat, load_chat_model
 
     chat = load_chat_model(str(model))
-    conversations = [build_messages(record, scheme, fmt) for record in records]
+    style = style or prompt_style_of(model)
+    conversations = [build_messages(record, scheme, fmt, style) for record in records]
     replies = generate_chat(chat, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size)
     parsed = [parse_response(reply.text, scheme, fmt) for reply in replies]
     write_jsonl(

@@ -19,7 +19,7 @@ from .difficulty import DifficultyRow
 from .formats import ResponseFormat
 from .grpo_settings import GrpoSettings
 from .jsonl import atomic_write, write_jsonl
-from .prompts import build_messages
+from .prompts import PromptStyle, build_messages
 from .records import Record
 from .sampling import Selection
 from .schemes import LabelScheme
@@ -28,12 +28,14 @@ OPENRLHF_ENV_FILE = "openrlhf_prompts.env"  # sourced by recipes/openrlhf/grpo_t
 ALL_PROMPTS_FILE = "prompts_all.jsonl"
 
 
-def grpo_prompt_row(record: Record, scheme: LabelScheme, fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER) -> dict[str, Any]:
+def grpo_prompt_row(
+    record: Record, scheme: LabelScheme, fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER, style: PromptStyle | None = None
+) -> dict[str, Any]:
     if record.label is None:
         raise ValueError(f"record {record.id!r} has no label; GRPO needs the gold level for its reward")
     return {
         "id": record.id,
-        "prompt": build_messages(record, scheme, fmt),
+        "prompt": build_messages(record, scheme, fmt, style),
         "label": {"gold": record.label, "scheme": scheme.name},
     }
 
@@ -59,6 +61,7 @@ def write_openrlhf_prompts(
     scheme: LabelScheme,
     out_dir: str | Path,
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+    style: PromptStyle | None = None,
 ) -> dict[str, Any]:
     """Write the chosen prompts: one file per kept bucket, all of them together, the bucket probabilities
     as OpenRLHF arguments (``openrlhf_prompts.env``) and the selection summary. Returns the manifest."""
@@ -66,7 +69,7 @@ def write_openrlhf_prompts(
     by_id = {record.id: record for record in records}
     rows_by_bucket: dict[str, list[dict[str, Any]]] = {}
     for choice in selection.chosen:
-        rows_by_bucket.setdefault(choice.bucket, []).append(grpo_prompt_row(by_id[choice.id], scheme, fmt))
+        rows_by_bucket.setdefault(choice.bucket, []).append(grpo_prompt_row(by_id[choice.id], scheme, fmt, style))
 
     probabilities = selection.bucket_probabilities()
     files: dict[str, str] = {}

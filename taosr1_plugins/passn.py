@@ -38,7 +38,7 @@ from .evaluation import INVALID
 from .formats import ResponseFormat, parse_response
 from .generation import GenerationBackend, SamplingParams, get_generation_backend
 from .jsonl import atomic_write, iter_numbered_jsonl, write_jsonl
-from .prompts import build_messages
+from .prompts import build_messages, prompt_style_of
 from .records import Record
 from .schemes import LabelScheme, get_scheme
 
@@ -255,6 +255,7 @@ def sample_passn(
         stray.unlink()
 
     schemes = {name: get_scheme(name) for name in dict.fromkeys(r.scheme for r in records)}
+    style = prompt_style_of(model)  # the prompt the model was trained on
     shard_count = math.ceil(len(records) / settings.shard_size)
     shard_files = [shard_dir / SHARD_PATTERN.format(k) for k in range(shard_count)]
     todo = [k for k in range(shard_count) if not shard_files[k].exists()]
@@ -266,7 +267,7 @@ def sample_passn(
     try:
         for k in todo:
             chunk = _shard_records(records, settings, k)
-            conversations = [build_messages(r, schemes[r.scheme], settings.fmt) for r in chunk]
+            conversations = [build_messages(r, schemes[r.scheme], settings.fmt, style) for r in chunk]
             params = SamplingParams(
                 n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
                 max_new_tokens=settings.max_new_tokens, seed=settings.seed + k,

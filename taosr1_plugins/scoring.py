@@ -25,7 +25,7 @@ from .errors import DataError
 from .formats import ResponseFormat
 from .hf_chat import render_chat
 from .jsonl import ResumableJsonl, iter_numbered_jsonl
-from .prompts import build_messages
+from .prompts import PromptStyle, build_messages
 from .records import Record
 from .schemes import LabelScheme, get_scheme
 
@@ -55,14 +55,16 @@ def renormalise(logits: Sequence[float]) -> list[float]:
     return [w / total for w in weights]
 
 
-def scoring_prompt(tokenizer: Any, record: Record, scheme: LabelScheme) -> str:
+def scoring_prompt(tokenizer: Any, record: Record, scheme: LabelScheme, style: PromptStyle | None = None) -> str:
     """The answer-first chat prompt, ending right before the label token."""
-    return render_chat(tokenizer, build_messages(record, scheme, ResponseFormat.ANSWER_FIRST)) + ANSWER_PREFIX
+    return render_chat(tokenizer, build_messages(record, scheme, ResponseFormat.ANSWER_FIRST, style)) + ANSWER_PREFIX
 
 
-def explanation_prompt(tokenizer: Any, record: Record, scheme: LabelScheme, label: str) -> str:
+def explanation_prompt(
+    tokenizer: Any, record: Record, scheme: LabelScheme, label: str, style: PromptStyle | None = None
+) -> str:
     """The scoring prompt continued with the chosen label, opening the reasoning block."""
-    return f"{scoring_prompt(tokenizer, record, scheme)}{scheme.level(label).token}</answer>\n<think>\n"
+    return f"{scoring_prompt(tokenizer, record, scheme, style)}{scheme.level(label).token}</answer>\n<think>\n"
 
 
 def clean_explanation(text: str) -> str:

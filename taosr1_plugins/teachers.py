@@ -76,7 +76,9 @@ RATER_STEPS = (
 NEIGHBOUR_TITLE_CHARS = 200  # examples are for calibration; long titles only cost context
 
 
-def teacher_system_prompt(scheme: LabelScheme, fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER) -> str:
+def teacher_system_prompt(
+    scheme: LabelScheme, fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER, max_words: int | None = None
+) -> str:
     tokens = ", ".join(level.token for level in scheme.levels)
     if ResponseFormat(fmt) is ResponseFormat.ANSWER_FIRST:
         shape = "<answer>LEVEL</answer>\n<think>\nyour reasoning\n</think>"
@@ -90,6 +92,8 @@ def teacher_system_prompt(scheme: LabelScheme, fmt: ResponseFormat | str = Respo
         "Reason the way a careful human rater does:\n" + "\n".join(RATER_STEPS) + "\n\n"
         "Your reasoning must stand on its own: argue only from the query, the item and the level "
         "definitions. Do not mention the reference examples or any hint you were given.\n"
+        + (f"Keep the reasoning under {max_words} words: a small student model learns it.\n" if max_words else "")
+        +
         f"Reply in exactly this shape and nothing else:\n{shape}\n"
         f"where LEVEL is exactly one of: {tokens}."
     )
@@ -144,9 +148,10 @@ def build_teacher_messages(
     hint_label: str | None = None,
     knowledge: Sequence[str] = (),
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+    max_words: int | None = None,
 ) -> list[dict[str, str]]:
     return [
-        {"role": "system", "content": teacher_system_prompt(scheme, fmt)},
+        {"role": "system", "content": teacher_system_prompt(scheme, fmt, max_words)},
         {
             "role": "user",
             "content": teacher_user_prompt(record, scheme, neighbours, hint_label=hint_label, knowledge=knowledge),
@@ -163,9 +168,10 @@ def build_request(
     attempt: int = 0,
     knowledge: Sequence[str] = (),
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+    max_words: int | None = None,
 ) -> TeacherRequest:
     messages = build_teacher_messages(
-        record, scheme, neighbours, hint_label=hint_label, knowledge=knowledge, fmt=fmt
+        record, scheme, neighbours, hint_label=hint_label, knowledge=knowledge, fmt=fmt, max_words=max_words
     )
     return TeacherRequest(
         record=record, messages=messages, hint_label=hint_label, attempt=attempt, neighbours=tuple(neighbours)

@@ -30,11 +30,13 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
         "sft": {
             "launcher": "module",
             "recipe": str(REPO / "recipes/cpu/sft_cot_smollm2.yaml"),
+            "examples": 12,
+            "balance": "equal",
             "overrides": {
                 "max_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1
             },
         },
-        "passn": {"n": 2, "max_new_tokens": 8, "limit": 4, "batch_size": 4},
+        "passn": {"n": 2, "max_new_tokens": 8, "limit": 4, "batch_size": 4, "difficulty": "one_pass"},
         "dpo": {
             "launcher": "cli",
             "recipe": str(REPO / "recipes/cpu/dpo_smollm2.yaml"),
@@ -58,11 +60,21 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     assert stages["import"]["outputs"]["records"] == 40
     sizes = stages["split"]["outputs"]
     assert sum(sizes.values()) == 40 and min(sizes.values()) > 0
+    exported = stages["export"]["outputs"]
+    assert exported["records"] == 12 and len(set(exported["per_level"].values())) == 1  # equal level shares
     sft = stages["sft"]["outputs"]
     assert sft["steps"] == 2 and math.isfinite(sft["last_loss"]) and math.isfinite(sft["train_loss"])
     assert manifest["versions"]["llamafactory"] == "0.9.5"
     # the tiny model writes garbage: every sample is wrong, so every pair's chosen side is the gold CoT
     assert stages["passn"]["outputs"]["prompts"] == 4
+    # one-pass difficulty covers every training prompt, compared with pass@2 on the 4 sampled ones
+    one_pass = stages["passn"]["outputs"]["one_pass"]
+    assert one_pass["prompts"] == sizes["train"] and one_pass["agreement"]["prompts"] == 4
+    assert len((tmp_path / "run" / "passn" / "difficulty.jsonl").read_text().splitlines()) == sizes["train"]
+    # every trained model carries the prompt it was trained with
+    for stage in ("sft", "dpo", "grpo"):
+        style = json.loads((tmp_path / "run" / stage / "model" / "taosr1_prompt.json").read_text())
+        assert style == {"instruction": "compact", "description_chars": 200}
     assert stages["pairs"]["outputs"]["pairs"] > 0
     assert stages["dpo"]["outputs"]["steps"] == 1 and math.isfinite(stages["dpo"]["outputs"]["train_loss"])
     grpo = stages["grpo"]["outputs"]

@@ -30,6 +30,7 @@ def generate(
     retries: int = typer.Option(2, "--retries", min=0, help="Extra tries when a trace is malformed or disagrees with the gold label."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Records per teacher call."),
     hint: bool = typer.Option(True, "--hint/--no-hint", help="Give the gold label as a hint on retries."),
+    max_words: int | None = typer.Option(None, "--max-words", min=1, help="Length budget per trace: longer ones are retried, then dropped."),
     option: list[str] = typer.Option([], "--option", "-o", help="Teacher option key=value (repeatable), e.g. -o model=gpt-4o."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -60,7 +61,7 @@ def generate(
     except (TeacherError, TypeError) as exc:
         fail(f"teacher {teacher!r}: {exc}")
 
-    options = CotOptions(k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint)
+    options = CotOptions(k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint, max_words=max_words)
     try:
         report = generate_cot(
             records, teacher_impl, out, pool=pool_records, options=options,

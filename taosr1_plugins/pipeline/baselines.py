@@ -95,16 +95,14 @@ def _zero_shot(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict
 
 
 def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
-    from ..integrations.llamafactory.export import export_llamafactory
-    from .stages import fine_tune_sft
+    from .stages import export_sft_examples, fine_tune_sft
 
     stage_dir = ctx.path("baselines", "direct_answer")
-    # the training split carries no reasoning: with allow_missing_cot every target is the answer alone
-    exported = export_llamafactory(
-        ctx.split_path("train"), stage_dir / "lf_data", name="direct_answer", fmt=ctx.config.format, allow_missing_cot=True
-    )
+    # the same draw of examples as CoT SFT (same sizes, balance and seed) from the split the CoT came from; it
+    # carries no reasoning, so with allow_missing_cot every target is the answer alone
+    exported = export_sft_examples(ctx, ctx.split_path("train"), stage_dir / "lf_data", "direct_answer", allow_missing_cot=True)
     overrides = {**ctx.config.sft.overrides, **ctx.config.baselines.direct_answer_overrides}
-    summary = fine_tune_sft(ctx, ctx.split_path("train"), stage_dir / "lf_data", exported.name, stage_dir, overrides)
+    summary = fine_tune_sft(ctx, exported, stage_dir, overrides)
     labels = _scored_labels(ctx, stage_dir / "model", test, stage_dir / "scores.jsonl")
     return labels, {"train_pairs": summary["examples"], **{k: summary.get(k) for k in ("steps", "train_loss")}}
 
@@ -124,7 +122,7 @@ def _settings(config: RunConfig, name: str) -> Any:
     if name == "cross_encoder":
         settings.append(config.baselines.cross_encoder.model_dump())
     if name == "direct_answer":
-        settings += [config.sft.model_dump(), config.baselines.direct_answer_overrides]
+        settings += [config.sft.model_dump(), config.prompt.model_dump(), config.baselines.direct_answer_overrides]
     if name in ("zero_shot", "direct_answer"):
         settings.append(config.baselines.batch_size)
     return settings

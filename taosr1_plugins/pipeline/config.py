@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..baselines import BASELINES
 from ..errors import DataError, field_path
+from ..balance import Balance
 from ..formats import ResponseFormat
+from ..precision import Precision
+from ..prompts import PromptStyle
 
 
 class _Section(BaseModel):
@@ -39,6 +42,7 @@ class CotSection(_Section):
     k: int = Field(3, ge=0, description="retrieved labelled neighbours in the teacher prompt")
     retries: int = Field(2, ge=0)
     batch_size: int = 8
+    max_words: int | None = Field(None, ge=1, description="length budget per trace: longer ones are retried, then dropped")
 
 
 class ModelSection(_Section):
@@ -62,6 +66,9 @@ class _TrainingSection(_Section):
     )
     recipe: str | None = Field(None, description="arguments of the framework's trainer; null = its CPU recipe")
     overrides: dict[str, Any] = Field(default_factory=dict, description="trainer arguments on top of the recipe")
+    precision: Precision = Field(
+        "auto", description="auto: bf16 autocast where the CPU (AVX512-BF16/AMX) or GPU does bf16 natively, else fp32"
+    )
 
     @model_validator(mode="after")
     def _default_recipe(self):
@@ -72,6 +79,10 @@ class _TrainingSection(_Section):
 
 class SftSection(_TrainingSection):
     stage: ClassVar[str] = "sft"
+    examples: int | None = Field(
+        None, ge=1, description="training examples drawn from the CoT data (null = all); rare levels repeat if needed"
+    )
+    balance: Balance = Field("none", description="level shares of the examples: none (as in the data), sqrt or equal")
 
 
 class PassnSection(_Section):
@@ -85,6 +96,14 @@ class PassnSection(_Section):
     max_new_tokens: int = 256
     batch_size: int = 8
     limit: int | None = Field(None, description="sample only the first N training prompts (CPU budgets)")
+    difficulty: Literal["sampled", "one_pass"] = Field(
+        "sampled",
+        description="what GRPO's difficulty file holds: sampled pass@N, or the one-pass estimate from p(gold label) "
+        "(answer_first only), which costs one forward pass per prompt and so covers one_pass_prompts prompts",
+    )
+    one_pass_prompts: int | None = Field(
+        None, ge=1, description="training prompts given a one-pass estimate (null = all); answer_first runs only"
+    )
 
 
 class DpoSection(_TrainingSection):
@@ -150,6 +169,7 @@ class RunConfig(_Section):
     run_dir: str = "runs/quickstart"
     seed: int = 0
     format: ResponseFormat = ResponseFormat.THINK_ANSWER
+    prompt: PromptStyle = Field(default_factory=PromptStyle, description="the student's prompt, in every stage")
     data: DataSection = Field(default_factory=DataSection)
     split: SplitSection = Field(default_factory=SplitSection)
     cot: CotSection = Field(default_factory=CotSection)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,28 @@ from ..jsonl import atomic_write
 from ..trainer_state import training_summary
 
 console = Console()
+# the trainer's tqdm bar, e.g. " 10%|█    | 13/125 [00:20<02:40,  1.43s/it]" (universal newlines split its \r updates)
+PROGRESS_RE = re.compile(r"(\d+)/(\d+) \[([\d:]+)<([\d:?]+),\s*([^\]]+)\]")
+PROGRESS_EVERY_S = 15.0
+
+
+class ProgressEcho:
+    """Echo the trainer's own tqdm bars (data preparation, then training steps: done/total, elapsed, ETA, rate)
+    every few seconds, and when each ends."""
+
+    def __init__(self, label: str):
+        self.label, self.last = label, 0.0
+
+    def __call__(self, line: str) -> bool:
+        match = PROGRESS_RE.search(line)
+        if not match or match.group(2) == "0":
+            return False
+        done, total, elapsed, eta, rate = match.groups()
+        now = time.monotonic()
+        if done == total or now - self.last >= PROGRESS_EVERY_S:
+            self.last = now
+            console.print(f"  {self.label}: {done}/{total}, {elapsed} elapsed, ETA {eta}, {rate.strip()}", highlight=False)
+        return True
 
 
 def recipe_args(recipe: Path, overrides: dict[str, Any], **fixed: Any) -> dict[str, Any]:
@@ -43,13 +66,16 @@ def train(stage_dir: Path, args: dict[str, Any], launcher: str) -> dict[str, Any
     command = launcher_command(launcher, args_file)
     console.print(f"[bold]{args.get('stage', 'train')}[/bold]: {' '.join(command)}  (log: {log_file})")
     started = time.perf_counter()
-    with open(log_file, "w") as log:
+    with open(log_file, "w", buffering=1) as log:  # line-buffered: `tail -f` shows the trainer live
         # unbuffered, so loss lines reach the console while training runs, not in 8 KiB bursts
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         assert process.stdout is not None
+        progress = ProgressEcho(str(args.get("stage", "train")))
         for line in process.stdout:
             log.write(line)
+            if progress(line):
+                continue
             if "'loss'" in line or "Error" in line:
                 console.print("  " + line.strip()[-160:], highlight=False)
         code = process.wait()

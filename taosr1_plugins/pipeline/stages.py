@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ..formats import ResponseFormat
 from ..jsonl import atomic_write, read_jsonl, write_jsonl
 from ..records import Record
 from .config import RunConfig
@@ -75,7 +76,7 @@ def run_cot(ctx: RunContext) -> dict[str, Any]:
         pool=train,
         # the teacher reasons first whatever form the student trains in: `cot` keeps only the reasoning, and
         # the export renders it in the run's format
-        options=CotOptions(k=cot.k, retries=cot.retries, batch_size=cot.batch_size),
+        options=CotOptions(k=cot.k, retries=cot.retries, batch_size=cot.batch_size, max_words=cot.max_words),
         teacher_name=cot.teacher,
         # a re-run of this stage means its settings or inputs changed: the old output is stale
         overwrite=True,
@@ -84,40 +85,72 @@ def run_cot(ctx: RunContext) -> dict[str, Any]:
     return {key: value for key, value in report.to_dict().items() if key != "per_level"}
 
 
-def run_export(ctx: RunContext) -> dict[str, Any]:
+def export_sft_examples(
+    ctx: RunContext, records: Path, out_dir: Path, name: str, *, allow_missing_cot: bool = False
+) -> dict[str, Any]:
+    """The SFT training set: ``sft.examples`` records of ``records`` with ``sft.balance`` level shares, written as
+    ``out_dir/NAME.records.jsonl`` (TRL reads it) and as LLaMA-Factory dataset NAME in ``out_dir``."""
+    from collections import Counter
+
+    from ..balance import balanced_examples
     from ..integrations.llamafactory.export import export_llamafactory
 
+    sft = ctx.config.sft
+    chosen = balanced_examples(read_jsonl(records, Record), sft.examples, sft.balance, seed=ctx.config.seed)
+    chosen_file = out_dir / f"{name}.records.jsonl"
+    write_jsonl(chosen_file, chosen)
     result = export_llamafactory(
-        ctx.path("cot", "train.jsonl"), ctx.path("lf_data"), name="taosr1_train", fmt=ctx.config.format
+        chosen_file, out_dir, name=name, fmt=ctx.config.format, allow_missing_cot=allow_missing_cot, style=ctx.config.prompt
     )
-    return {"dataset": result.name, "dataset_dir": str(ctx.path("lf_data")), "records": result.records}
+    levels = Counter(record.label for record in chosen)
+    return {"dataset": result.name, "dataset_dir": str(out_dir), "records_file": str(chosen_file),
+            "records": result.records, "per_level": dict(sorted(levels.items())), "distinct": len({r.id for r in chosen})}
 
 
-def fine_tune_sft(
-    ctx: RunContext, records: Path, dataset_dir: Path, dataset: str, stage_dir: Path, overrides: dict[str, Any]
-) -> dict[str, Any]:
+def run_export(ctx: RunContext) -> dict[str, Any]:
+    return export_sft_examples(ctx, ctx.path("cot", "train.jsonl"), ctx.path("lf_data"), "taosr1_train")
+
+
+def _precision_args(section: Any) -> dict[str, Any]:
+    from ..precision import use_bf16
+
+    bf16, note = use_bf16(section.precision)
+    console.print(f"[dim]precision: {note}[/dim]")
+    return {"bf16": bf16}
+
+
+def fine_tune_sft(ctx: RunContext, exported: dict[str, Any], stage_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     """SFT of the base model with the configured framework and recipe into ``stage_dir/model``.
 
-    TRL reads the records file; LLaMA-Factory reads ``dataset`` in ``dataset_dir``, exported from the same
-    records. ``examples`` in the result counts the rows trained on (``max_samples`` takes the first N).
+    ``exported`` is what :func:`export_sft_examples` returned: TRL reads its records file, LLaMA-Factory its
+    dataset. ``examples`` in the result counts the rows trained on (``max_samples`` takes the first N).
     """
+    from ..prompts import write_prompt_style
+
     sft = ctx.config.sft
+    overrides = {**_precision_args(sft), **overrides}
+    records = Path(exported["records_file"])
     if sft.framework == "trl":
         from ..integrations.trl.finetune import run_sft_trl
 
         args = recipe_args(ctx.config.resolve(sft.recipe), overrides, seed=ctx.config.seed)
-        return run_sft_trl(ctx.base_model(), read_jsonl(records, Record), stage_dir / "model", args, ctx.config.format)
-    args = recipe_args(
-        ctx.config.resolve(sft.recipe),
-        overrides,
-        model_name_or_path=ctx.base_model(),
-        dataset_dir=dataset_dir,
-        dataset=dataset,
-        output_dir=stage_dir / "model",
-        seed=ctx.config.seed,
-    )
-    examples = len(read_jsonl(records, Record))
-    return {**train(stage_dir, args, sft.launcher), "examples": min(examples, args.get("max_samples") or examples)}
+        summary = run_sft_trl(
+            ctx.base_model(), read_jsonl(records, Record), stage_dir / "model", args, ctx.config.format, ctx.config.prompt
+        )
+    else:
+        args = recipe_args(
+            ctx.config.resolve(sft.recipe),
+            overrides,
+            model_name_or_path=ctx.base_model(),
+            dataset_dir=exported["dataset_dir"],
+            dataset=exported["dataset"],
+            output_dir=stage_dir / "model",
+            seed=ctx.config.seed,
+        )
+        examples = exported["records"]
+        summary = {**train(stage_dir, args, sft.launcher), "examples": min(examples, args.get("max_samples") or examples)}
+    write_prompt_style(stage_dir / "model", ctx.config.prompt)  # served with the prompt it learnt
+    return summary
 
 
 def run_sft(ctx: RunContext) -> dict[str, Any]:
@@ -125,10 +158,8 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
 
     # before minutes of training: label probabilities later need single-token verbalizers
     ctx.scheme.check_tokenizer(AutoTokenizer.from_pretrained(ctx.base_model()))
-    dataset = ctx.manifest.stage("export").get("outputs", {}).get("dataset", "taosr1_train")
-    return fine_tune_sft(
-        ctx, ctx.path("cot", "train.jsonl"), ctx.path("lf_data"), dataset, ctx.path("sft"), ctx.config.sft.overrides
-    )
+    exported = ctx.manifest.stage("export").get("outputs", {})
+    return fine_tune_sft(ctx, exported, ctx.path("sft"), ctx.config.sft.overrides)
 
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
@@ -156,7 +187,34 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
         progress=True,
     )
     difficulty = write_difficulty(ctx.path("passn", "samples.jsonl"), ctx.path("passn", "difficulty.jsonl"))
-    return {**summary, "difficulty": difficulty["buckets"]}
+    result = {**summary, "difficulty": difficulty["buckets"]}
+    if ctx.config.format is ResponseFormat.ANSWER_FIRST:
+        result["one_pass"] = _one_pass_difficulty(ctx)
+    elif passn.difficulty == "one_pass":
+        raise ValueError("passn.difficulty: one_pass reads the label at the answer position; it needs format: answer_first")
+    return result
+
+
+def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
+    """One-pass difficulty of the training prompts, its agreement with sampled pass@N on the sampled ones, and
+    (``passn.difficulty: one_pass``) the difficulty file GRPO reads."""
+    from ..difficulty import DifficultyRow
+    from ..one_pass import agreement, one_pass_difficulty
+    from ..scoring import ScoreSettings, load_scorer
+
+    passn = ctx.config.passn
+    prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.one_pass_prompts]
+    scorer = load_scorer(ctx.model_dir("sft"), ctx.scheme, ScoreSettings(batch_size=passn.batch_size))
+    rows = one_pass_difficulty(scorer, prompts, passn.n, passn.temperature)
+    write_jsonl(ctx.path("passn", "difficulty_one_pass.jsonl"), rows)
+    sampled = read_jsonl(ctx.path("passn", "difficulty.jsonl"), DifficultyRow)
+    agree = agreement(sampled, rows)
+    with atomic_write(ctx.path("passn", "one_pass_agreement.json")) as fh:
+        json.dump(agree, fh, indent=2)
+    console.print(f"one-pass difficulty vs sampled pass@{passn.n}: {json.dumps(agree)}", highlight=False)
+    if passn.difficulty == "one_pass":
+        write_jsonl(ctx.path("passn", "difficulty.jsonl"), rows)
+    return {"prompts": len(rows), "agreement": agree}
 
 
 def run_pairs(ctx: RunContext) -> dict[str, Any]:
@@ -178,22 +236,28 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_dpo(ctx: RunContext) -> dict[str, Any]:
+    from ..prompts import copy_prompt_style
+
     dpo = ctx.config.dpo
+    overrides = {**_precision_args(dpo), **dpo.overrides}
     if dpo.framework == "trl":
         from ..integrations.trl.finetune import run_dpo_trl
 
-        args = recipe_args(ctx.config.resolve(dpo.recipe), dpo.overrides, seed=ctx.config.seed)
-        return run_dpo_trl(ctx.model_dir("sft"), ctx.path("pairs", "taosr1_dpo.openrlhf.jsonl"), ctx.model_dir("dpo"), args)
-    args = recipe_args(
-        ctx.config.resolve(dpo.recipe),
-        dpo.overrides,
-        model_name_or_path=ctx.model_dir("sft"),
-        dataset_dir=ctx.path("pairs"),
-        dataset="taosr1_dpo",
-        output_dir=ctx.model_dir("dpo"),
-        seed=ctx.config.seed,
-    )
-    return train(ctx.path("dpo"), args, dpo.launcher)
+        args = recipe_args(ctx.config.resolve(dpo.recipe), overrides, seed=ctx.config.seed)
+        summary = run_dpo_trl(ctx.model_dir("sft"), ctx.path("pairs", "taosr1_dpo.openrlhf.jsonl"), ctx.model_dir("dpo"), args)
+    else:
+        args = recipe_args(
+            ctx.config.resolve(dpo.recipe),
+            overrides,
+            model_name_or_path=ctx.model_dir("sft"),
+            dataset_dir=ctx.path("pairs"),
+            dataset="taosr1_dpo",
+            output_dir=ctx.model_dir("dpo"),
+            seed=ctx.config.seed,
+        )
+        summary = train(ctx.path("dpo"), args, dpo.launcher)
+    copy_prompt_style(ctx.model_dir("sft"), ctx.model_dir("dpo"))
+    return summary
 
 
 def grpo_start_model(ctx: RunContext) -> Path:
@@ -220,6 +284,9 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
             raise DryRunStop(f"DRY_RUN: the launch command is in {result['log']}; no GRPO model was trained")
         return {**result, "prompt_probs": prompts["prompt_probs"]}
     summary = run_grpo_trl(grpo_start_model(ctx), records, difficulty, ctx.path("grpo"), settings)
+    from ..prompts import copy_prompt_style
+
+    copy_prompt_style(grpo_start_model(ctx), ctx.model_dir("grpo"))
     keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
             "reward_first", "reward_last", "wall_seconds")
     return {key: summary[key] for key in keys}
@@ -256,6 +323,8 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
             fmt=ctx.config.format,
             max_new_tokens=ev.max_new_tokens,
             batch_size=ev.batch_size,
+            # the base model was not trained on any prompt: it gets the run's
+            style=ctx.config.prompt if slug == "base" else None,
         )
     with atomic_write(ctx.path("eval", "metrics.json")) as fh:
         json.dump({label: m.to_dict() for label, m in results.items()}, fh, indent=2)
@@ -277,7 +346,6 @@ def _trained_weights(ctx: RunContext) -> list[Path]:
 
 def run_deploy(ctx: RunContext) -> dict[str, Any]:
     from ..calibration import fit_cumpt, write_cumpt
-    from ..formats import ResponseFormat
     from ..report import write_report
     from ..scoring import ScoreSettings, score_records
 
@@ -329,11 +397,16 @@ STAGES = (
     Stage("import", run_import, lambda c: c.data.model_dump(), lambda ctx: [_input_file(ctx.config)]),
     Stage("split", run_split, lambda c: [c.split.model_dump(), c.seed], lambda ctx: [ctx.path("data", "all.jsonl")]),
     Stage("cot", run_cot, lambda c: [c.cot.model_dump(), str(c.format)], lambda ctx: [ctx.split_path("train")]),
-    Stage("export", run_export, lambda c: str(c.format), lambda ctx: [ctx.path("cot", "train.jsonl")]),
+    Stage(
+        "export",
+        run_export,
+        lambda c: [str(c.format), c.prompt.model_dump(), c.sft.examples, c.sft.balance, c.seed],
+        lambda ctx: [ctx.path("cot", "train.jsonl")],
+    ),
     Stage(
         "sft",
         run_sft,
-        lambda c: [c.sft.model_dump(), c.model.model_dump(), c.seed],
+        lambda c: [c.sft.model_dump(), c.model.model_dump(), c.prompt.model_dump(), c.seed],
         lambda ctx: [ctx.path("lf_data"), ctx.config.resolve(ctx.config.sft.recipe)],
     ),
     Stage(

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..prompts import PromptStyle, prompt_style_of
 from ..records import Record
 from ..schemes import LabelScheme
 from ..scoring import clean_explanation, explanation_prompt, renormalise, scoring_prompt, verbalizer_token_ids
 
 
 class HFLabelScorer:
-    def __init__(self, chat: Any, scheme: LabelScheme, *, batch_size: int = 8, max_explain_tokens: int = 128):
-        self.chat, self.scheme = chat, scheme
+    def __init__(self, chat: Any, scheme: LabelScheme, *, batch_size: int = 8, max_explain_tokens: int = 128,
+                 style: PromptStyle | None = None):
+        self.chat, self.scheme, self.style = chat, scheme, style
         self.batch_size, self.max_explain_tokens = max(1, batch_size), max_explain_tokens
         self.token_ids = verbalizer_token_ids(chat.tokenizer, scheme)
         self.name = chat.name
@@ -29,8 +31,9 @@ class HFLabelScorer:
         enc["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0)
         return {key: value.to(self.chat.device) for key, value in enc.items()}
 
-    def label_logits(self, texts: Sequence[str]) -> list[list[float]]:
-        """Next-token logits of the verbalizer tokens at each prompt's end."""
+    def label_logits(self, texts: Sequence[str], temperature: float | None = None) -> list[list[float]]:
+        """Next-token logits of the verbalizer tokens at each prompt's end; with ``temperature``, their
+        log-probabilities under the whole vocabulary's softmax at that temperature (what sampling draws from)."""
         import torch
 
         rows: list[list[float]] = []
@@ -38,19 +41,28 @@ class HFLabelScorer:
             enc = self.encode(texts[start : start + self.batch_size])
             with torch.inference_mode():
                 # logits_to_keep=1: only the last position's logits are needed (and computed).
-                logits = self.chat.model(**enc, logits_to_keep=1).logits[:, -1, :]
-            rows.extend(logits[:, self.token_ids].float().tolist())
+                logits = self.chat.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
+            if temperature is not None:
+                logits = torch.log_softmax(logits / temperature, dim=-1)
+            rows.extend(logits[:, self.token_ids].tolist())
         return rows
 
+    def sampling_probabilities(self, records: Sequence[Record], temperature: float) -> list[list[float]]:
+        """Per record, the chance that a response sampled at ``temperature`` starts its answer with each level."""
+        import math
+
+        texts = [scoring_prompt(self.chat.tokenizer, record, self.scheme, self.style) for record in records]
+        return [[math.exp(x) for x in row] for row in self.label_logits(texts, temperature)]
+
     def probabilities(self, records: Sequence[Record]) -> list[list[float]]:
-        texts = [scoring_prompt(self.chat.tokenizer, record, self.scheme) for record in records]
+        texts = [scoring_prompt(self.chat.tokenizer, record, self.scheme, self.style) for record in records]
         return [renormalise(row) for row in self.label_logits(texts)]
 
     def explain(self, records: Sequence[Record], labels: Sequence[str]) -> list[str]:
         import torch
 
         tokenizer = self.chat.tokenizer
-        texts = [explanation_prompt(tokenizer, r, self.scheme, label) for r, label in zip(records, labels)]
+        texts = [explanation_prompt(tokenizer, r, self.scheme, label, self.style) for r, label in zip(records, labels)]
         out: list[str] = []
         for start in range(0, len(texts), self.batch_size):
             enc = tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True,
@@ -73,4 +85,5 @@ def create_hf_scorer(model: str, scheme: LabelScheme, *, device: str = "auto", d
     if unused:
         raise TypeError(f"hf scorer: unknown options {sorted(unused)}")
     chat = load_chat_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
-    return HFLabelScorer(chat, scheme, batch_size=batch_size, max_explain_tokens=max_explain_tokens)
+    return HFLabelScorer(chat, scheme, batch_size=batch_size, max_explain_tokens=max_explain_tokens,
+                         style=prompt_style_of(model))

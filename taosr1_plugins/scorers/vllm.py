@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..prompts import PromptStyle, prompt_style_of
 from ..records import Record
 from ..schemes import LabelScheme
 from ..scoring import clean_explanation, explanation_prompt, renormalise, scoring_prompt, verbalizer_token_ids
@@ -43,8 +44,9 @@ def import_vllm():
 
 
 class VLLMLabelScorer:
-    def __init__(self, llm: Any, tokenizer: Any, scheme: LabelScheme, *, max_explain_tokens: int = 128):
-        self.llm, self.tokenizer, self.scheme = llm, tokenizer, scheme
+    def __init__(self, llm: Any, tokenizer: Any, scheme: LabelScheme, *, max_explain_tokens: int = 128,
+                 style: PromptStyle | None = None):
+        self.llm, self.tokenizer, self.scheme, self.style = llm, tokenizer, scheme, style
         self.token_ids = verbalizer_token_ids(tokenizer, scheme)
         self.max_explain_tokens = max_explain_tokens
 
@@ -56,7 +58,7 @@ class VLLMLabelScorer:
         vllm = import_vllm()
         params = vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=len(self.token_ids),
                                      allowed_token_ids=list(self.token_ids))
-        texts = [scoring_prompt(self.tokenizer, record, self.scheme) for record in records]
+        texts = [scoring_prompt(self.tokenizer, record, self.scheme, self.style) for record in records]
         outputs = self.llm.generate(self._prompts(texts), params, use_tqdm=False)
         rows = []
         for output in outputs:
@@ -68,7 +70,7 @@ class VLLMLabelScorer:
     def explain(self, records: Sequence[Record], labels: Sequence[str]) -> list[str]:
         vllm = import_vllm()
         params = vllm.SamplingParams(max_tokens=self.max_explain_tokens, temperature=0.0, stop=["</think>"])
-        texts = [explanation_prompt(self.tokenizer, r, self.scheme, label) for r, label in zip(records, labels)]
+        texts = [explanation_prompt(self.tokenizer, r, self.scheme, label, self.style) for r, label in zip(records, labels)]
         outputs = self.llm.generate(self._prompts(texts), params, use_tqdm=False)
         return [clean_explanation(output.outputs[0].text) for output in outputs]
 
@@ -87,4 +89,5 @@ def create_vllm_scorer(model: str, scheme: LabelScheme, *, device: str = "auto",
                    tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
                    trust_remote_code=trust_remote_code, logprobs_mode="processed_logprobs",
                    max_logprobs=max(20, len(scheme.levels)))
-    return VLLMLabelScorer(llm, llm.get_tokenizer(), scheme, max_explain_tokens=max_explain_tokens)
+    return VLLMLabelScorer(llm, llm.get_tokenizer(), scheme, max_explain_tokens=max_explain_tokens,
+                           style=prompt_style_of(model))

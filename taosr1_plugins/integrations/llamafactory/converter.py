@@ -25,9 +25,9 @@ from llamafactory.data.converter import DatasetConverter
 from llamafactory.data.data_utils import Role
 
 from ...formats import ResponseFormat, answer_only, render_response
-from ...prompts import build_messages
+from ...prompts import PromptStyle, build_messages
 from ...schemes import LabelScheme, get_scheme
-from .rows import record_from_row
+from .rows import PROMPT_STYLE_COLUMN, record_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ FORMATTING_POST_COT = "taosr1_post_cot"
 @functools.lru_cache(maxsize=None)
 def _scheme(name: str) -> LabelScheme:
     return get_scheme(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _style(text: str) -> PromptStyle:
+    # hand-registered plain Record rows carry no style: the default one, as for a model without its style file
+    return PromptStyle.model_validate_json(text) if text else PromptStyle()
 
 
 _warned_missing_cot = False
@@ -72,7 +78,7 @@ class TaoSR1Converter(DatasetConverter):
         else:
             _warn_missing_cot_once(record.id)
             response = answer_only(record.label, scheme)
-        system, user = build_messages(record, scheme, self.response_format)
+        system, user = build_messages(record, scheme, self.response_format, _style(example.get(PROMPT_STYLE_COLUMN) or ""))
         return {
             "_prompt": [{"role": Role.USER.value, "content": user["content"]}],
             "_response": [{"role": Role.ASSISTANT.value, "content": response}],

@@ -15,9 +15,10 @@ from typing import Any
 from ...errors import DataError
 from ...formats import ResponseFormat
 from ...jsonl import atomic_write, iter_jsonl
+from ...prompts import PromptStyle
 from ...records import Record
 from ...schemes import LabelScheme, get_scheme
-from .rows import record_to_row
+from .rows import PROMPT_STYLE_COLUMN, record_to_row
 
 DATASET_INFO = "dataset_info.json"  # the file name LLaMA-Factory reads from dataset_dir
 FORMATTING = {ResponseFormat.THINK_ANSWER: "taosr1_cot", ResponseFormat.ANSWER_FIRST: "taosr1_post_cot"}
@@ -39,7 +40,7 @@ def default_name(data: Path) -> str:
     return name
 
 
-def _checked_rows(data: Path, allow_missing_cot: bool, counts: dict[str, int]):
+def _checked_rows(data: Path, allow_missing_cot: bool, counts: dict[str, int], style: PromptStyle):
     schemes: dict[str, LabelScheme] = {}
     for record in iter_jsonl(data, Record):
         where = f"record {record.id!r}: "
@@ -62,7 +63,7 @@ def _checked_rows(data: Path, allow_missing_cot: bool, counts: dict[str, int]):
                 )
             counts["without_cot"] += 1
         counts["records"] += 1
-        yield record_to_row(record)
+        yield {**record_to_row(record), PROMPT_STYLE_COLUMN: style.model_dump_json()}
 
 
 def _read_dataset_info(path: Path) -> dict[str, Any]:
@@ -84,9 +85,11 @@ def export_llamafactory(
     name: str | None = None,
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
     allow_missing_cot: bool = False,
+    style: PromptStyle | None = None,
 ) -> ExportResult:
     """Write ``out_dir/NAME.jsonl`` and add (or replace) entry NAME in ``out_dir/dataset_info.json``.
 
+    Each row carries the prompt ``style`` (the student's prompt), which our converter renders at load time.
     Every record is validated first (DataError names file, line or record, and field); nothing is
     replaced unless all of them pass.
     """
@@ -98,7 +101,7 @@ def export_llamafactory(
     data_file = out_dir / f"{name}.jsonl"
     counts = {"records": 0, "without_cot": 0}
     with atomic_write(data_file) as fh:
-        for row in _checked_rows(data, allow_missing_cot, counts):
+        for row in _checked_rows(data, allow_missing_cot, counts, style or PromptStyle()):
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         if not counts["records"]:
             raise DataError(str(data), None, None, "no records")

@@ -25,6 +25,9 @@ from pydantic import ValidationError
 from ...records import Item, Record
 
 ITEM_TEXT_FIELDS = ("description", "brand", "color", "category")
+# the exporter's prompt style (JSON of prompts.PromptStyle), one string column like every other field
+PROMPT_STYLE_COLUMN = "prompt_style"
+
 RECORD_TEXT_FIELDS = ("label", "cot", "source")
 
 
@@ -61,7 +64,7 @@ def _attributes(value: Any) -> dict[str, str]:
 
 def record_from_row(row: dict[str, Any]) -> Record:
     """Rebuild the Record of one dataset row; raises ValueError naming the record and field."""
-    data = {key: value for key, value in row.items() if value is not None}
+    data = {key: value for key, value in row.items() if value is not None and key != PROMPT_STYLE_COLUMN}
     for field in RECORD_TEXT_FIELDS:
         if data.get(field) == "":
             del data[field]

@@ -19,15 +19,17 @@ from typing import Any
 
 from ...formats import ResponseFormat, answer_only, render_response
 from ...hf_chat import render_chat
-from ...prompts import build_messages
+from ...prompts import PromptStyle, build_messages
 from ...records import Record
 from ...schemes import get_scheme
 from .compat import load_policy
 
 
-def tokenized_sft_row(tokenizer: Any, record: Record, fmt: ResponseFormat | str, max_length: int | None) -> dict[str, list[int]]:
+def tokenized_sft_row(
+    tokenizer: Any, record: Record, fmt: ResponseFormat | str, max_length: int | None, style: PromptStyle | None = None
+) -> dict[str, list[int]]:
     scheme = get_scheme(record.scheme)
-    messages = build_messages(record, scheme, fmt)
+    messages = build_messages(record, scheme, fmt, style)
     answer = render_response(record.cot, record.label, scheme, fmt) if record.cot else answer_only(record.label, scheme)
     prompt = render_chat(tokenizer, messages)
     completion = answer + (tokenizer.eos_token or "")
@@ -62,7 +64,12 @@ def _summary(trainer, started: float) -> dict[str, Any]:
 
 
 def run_sft_trl(
-    model: str | Path, records: Sequence[Record], output_dir: str | Path, args: dict[str, Any], fmt: ResponseFormat | str
+    model: str | Path,
+    records: Sequence[Record],
+    output_dir: str | Path,
+    args: dict[str, Any],
+    fmt: ResponseFormat | str,
+    style: PromptStyle | None = None,
 ) -> dict[str, Any]:
     """Fine-tune on labelled records (their ``cot`` rendered in ``fmt``; answer only without one); saves to ``output_dir``."""
     from datasets import Dataset
@@ -74,7 +81,7 @@ def run_sft_trl(
     trainer_args, max_samples = _trainer_args(args, output_dir)
     config = SFTConfig(**trainer_args, completion_only_loss=True)
     labelled = [record for record in records if record.label is not None][:max_samples]
-    dataset = Dataset.from_list([tokenized_sft_row(tokenizer, r, fmt, config.max_length) for r in labelled])
+    dataset = Dataset.from_list([tokenized_sft_row(tokenizer, r, fmt, config.max_length, style) for r in labelled])
     started = time.perf_counter()
     trainer = SFTTrainer(model=policy, args=config, train_dataset=dataset, processing_class=tokenizer)
     trainer.train()

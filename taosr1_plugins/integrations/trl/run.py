@@ -12,18 +12,23 @@ from ...difficulty import DifficultyRow
 from ...grpo_prompts import grpo_prompt_row, select_prompts
 from ...grpo_settings import GrpoSettings
 from ...jsonl import atomic_write, write_jsonl
+from ...prompts import PromptStyle, prompt_style_of
 from ...records import Record
 from ...reward import RelevanceReward
 from ...schemes import LabelScheme, get_scheme
 
 
 def select_grpo_rows(
-    records: Sequence[Record], difficulty: Sequence[DifficultyRow], scheme: LabelScheme, settings: GrpoSettings
+    records: Sequence[Record],
+    difficulty: Sequence[DifficultyRow],
+    scheme: LabelScheme,
+    settings: GrpoSettings,
+    style: PromptStyle | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Prompt rows, each repeated by its sampling weight, and the selection summary."""
     labelled, selection = select_prompts(records, difficulty, settings)
     by_id = {r.id: r for r in labelled}
-    rows = [grpo_prompt_row(by_id[pid], scheme, settings.format) for pid in selection.weighted_ids(settings.seed)]
+    rows = [grpo_prompt_row(by_id[pid], scheme, settings.format, style) for pid in selection.weighted_ids(settings.seed)]
     return rows, selection.summary
 
 
@@ -51,7 +56,7 @@ def run_grpo_trl(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scheme = get_scheme(records[0].scheme)
-    rows, selection = select_grpo_rows(records, difficulty, scheme, settings)
+    rows, selection = select_grpo_rows(records, difficulty, scheme, settings, prompt_style_of(model))
     if not rows:
         raise ValueError(f"no GRPO prompts left after selection: {json.dumps(selection)}")
     with atomic_write(out_dir / "selection.json") as fh:

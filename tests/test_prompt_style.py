@@ -1,0 +1,46 @@
+"""The compact student prompt, and the prompt style travelling with a trained model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from transformers import AutoTokenizer
+
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.hf_chat import render_chat
+from taosr1_plugins.prompts import FULL, PROMPT_FILE, PromptStyle, build_messages, copy_prompt_style, prompt_style_of, write_prompt_style
+from taosr1_plugins.schemes import get_scheme
+
+
+def test_compact_prompt_is_a_fraction_of_the_full_one_and_still_names_every_level(esci_records, smollm2_dir):
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    scheme = get_scheme("esci")
+
+    def tokens(style):
+        return sum(len(tokenizer(render_chat(tokenizer, build_messages(r, scheme, "answer_first", style)))["input_ids"])
+                   for r in esci_records[:50])
+
+    assert tokens(PromptStyle()) < 0.6 * tokens(FULL)
+    system = build_messages(esci_records[0], scheme, "answer_first", PromptStyle())[0]["content"]
+    assert all(level.token in system and level.name in system for level in scheme.levels)
+    assert "<answer>" in system and "<think>" in system
+
+
+def test_description_budget_cuts_long_descriptions(esci_records):
+    record = max(esci_records, key=lambda r: len(r.item.description or ""))
+    short = build_messages(record, get_scheme("esci"), style=PromptStyle(description_chars=50))[1]["content"]
+    none = build_messages(record, get_scheme("esci"), style=PromptStyle(description_chars=0))[1]["content"]
+    assert "Description:" in short and len(short.split("Description: ")[1]) <= 51
+    assert "Description:" not in none
+
+
+def test_style_travels_with_the_model(tmp_path):
+    sft, dpo = tmp_path / "sft", tmp_path / "dpo"
+    assert prompt_style_of(sft) == PromptStyle()  # a model we did not train: the default
+    write_prompt_style(sft, FULL)
+    copy_prompt_style(sft, dpo)
+    assert prompt_style_of(dpo) == FULL
+    (dpo / PROMPT_FILE).write_text(json.dumps({"instruction": "verbose"}))
+    with pytest.raises(DataError, match=PROMPT_FILE):
+        prompt_style_of(dpo)
