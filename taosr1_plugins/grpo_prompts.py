@@ -49,6 +49,29 @@ def select_prompts(
     return labelled, sampler.select([record.id for record in labelled], difficulty)
 
 
+# OpenRLHF's blending_datasets passes the probabilities to datasets.interleave_datasets, whose numpy
+# rng.choice(p=...) rejects a sum off 1 by more than ~1e-8: six rounded decimals (1/3 -> 0.333333) fail.
+PROBABILITY_DIGITS = 9
+
+
+def probability_strings(probabilities: Sequence[float], digits: int = PROBABILITY_DIGITS) -> list[str]:
+    """Decimal strings whose digits sum to exactly 1 (largest-remainder rounding of the normalised values),
+    so the floats OpenRLHF parses from them sum to 1 within float rounding."""
+    if not probabilities or any(p < 0 for p in probabilities) or sum(probabilities) <= 0:
+        raise ValueError(f"bucket probabilities must be >= 0 with a positive sum, got {list(probabilities)}")
+    unit = 10**digits
+    total = sum(probabilities)
+    exact = [p / total * unit for p in probabilities]
+    # a kept bucket never rounds to 0: interleave_datasets' all_exhausted would then never finish it
+    units = [max(1, int(x)) if p > 0 else 0 for p, x in zip(probabilities, exact)]
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - units[i], reverse=True)
+    for i in by_remainder[: max(0, unit - sum(units))]:
+        units[i] += 1
+    for i in sorted(range(len(units)), key=lambda i: units[i], reverse=True)[: max(0, sum(units) - unit)]:
+        units[i] -= 1
+    return [f"{u // unit}.{u % unit:0{digits}d}" for u in units]
+
+
 def bucket_file(bucket: str) -> str:
     return f"prompts_{bucket}.jsonl"
 
@@ -79,7 +102,7 @@ def write_openrlhf_prompts(
     buckets = [b for b in probabilities if b in files]
     manifest = {
         "prompt_dataset": ",".join(files[b] for b in buckets),
-        "prompt_probs": ",".join(f"{probabilities[b]:.6f}" for b in buckets),
+        "prompt_probs": ",".join(probability_strings([probabilities[b] for b in buckets])),
         "files": files,
         "all_prompts": str((out_dir / ALL_PROMPTS_FILE).resolve()),
         "rows": {b: len(rows_by_bucket[b]) for b in buckets},
