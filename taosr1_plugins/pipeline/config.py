@@ -83,8 +83,18 @@ class PassnSection(_Section):
     temperature: float = Field(1.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = 256
-    batch_size: int = 8
+    batch_size: int = Field(8, description="prompts per forward pass, for backends with a batch size (hf)")
     limit: int | None = Field(None, description="sample only the first N training prompts (CPU budgets)")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization, engine_args"
+    )
+
+    @model_validator(mode="after")
+    def _backend_takes_options(self):
+        from .backend_options import check_generation_options
+
+        check_generation_options(self.backend, self.options)
+        return self
 
 
 class DpoSection(_TrainingSection):
@@ -114,6 +124,16 @@ class DeploySection(_Section):
     batch_size: int = 8
     objective: Literal["macro_f1", "precision"] = "macro_f1"
     precision_targets: dict[str, float] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="scoring backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization"
+    )
+
+    @model_validator(mode="after")
+    def _backend_takes_options(self):
+        from .backend_options import check_scoring_options
+
+        check_scoring_options(self.backend, self.options)
+        return self
 
 
 class EvalSection(_Section):

@@ -133,6 +133,7 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
     from ..passn import SamplingSettings, sample_passn, write_difficulty
+    from .backend_options import generation_options
 
     passn = ctx.config.passn
     prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
@@ -150,7 +151,7 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
         prompts,
         ctx.path("passn", "samples.jsonl"),
         settings,
-        backend_options={"batch_size": passn.batch_size},
+        backend_options=generation_options(passn.backend, passn.batch_size, passn.options),
         # a re-run of this stage means its settings or inputs changed: the old samples are stale
         overwrite=True,
         progress=True,
@@ -287,7 +288,8 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
             "[yellow]warning:[/yellow] post-CoT scoring reads the label right after '<answer>', a form these "
             "models were not trained in (format: think_answer); set `format: answer_first` to train for it."
         )
-    settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True)
+    settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True,
+                             options=deploy.options)
     final = trained_stages(ctx.config)[-1]
     dev_scores = score_records(
         ctx.model_dir(final), read_jsonl(ctx.split_path("dev"), Record), ctx.path("deploy", "dev_scores.jsonl"), settings
