@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from taosr1_plugins.reward import reward_from_env, strip_trailing_special_tokens
+from taosr1_plugins.reward import check_reward_setup, reward_from_env, strip_trailing_special_tokens
+
+# verl loads this file by path on its reward workers: fail there, at load, if the reward cannot score.
+check_reward_setup()
 
 
 def _label(ground_truth: Any, extra_info: Any) -> Any:
