@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .difficulty import DifficultyRow
 from .formats import ResponseFormat
 from .grpo_settings import GrpoSettings
@@ -76,15 +78,33 @@ def bucket_file(bucket: str) -> str:
     return f"prompts_{bucket}.jsonl"
 
 
+REWARD_FILE = "reward.yaml"  # TAOSR1_REWARD_CONFIG of the Ray job
+
+
+def openrlhf_lengths(settings: GrpoSettings) -> dict[str, int]:
+    """OpenRLHF's length limits from the GRPO settings, the one place they are set for TRL and OpenRLHF:
+    ``--rollout.max_new_tokens`` is the completion budget and ``--data.max_len`` (also vLLM's
+    ``max_model_len``) leaves room for the prompt, which OpenRLHF would otherwise cut from the left."""
+    prompt = settings.max_prompt_length or DEFAULT_PROMPT_TOKENS
+    return {"MAX_NEW_TOKENS": settings.max_completion_length, "MAX_LEN": prompt + settings.max_completion_length}
+
+
+# our prompts (system text, definitions, the pair) fit in this; GrpoSettings.max_prompt_length may say otherwise
+DEFAULT_PROMPT_TOKENS = 1024
+
+
 def write_openrlhf_prompts(
     records: Sequence[Record],
     selection: Selection,
     scheme: LabelScheme,
     out_dir: str | Path,
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+    settings: GrpoSettings | None = None,
 ) -> dict[str, Any]:
     """Write the chosen prompts: one file per kept bucket, all of them together, the bucket probabilities
-    as OpenRLHF arguments (``openrlhf_prompts.env``) and the selection summary. Returns the manifest."""
+    and length limits as OpenRLHF arguments (``openrlhf_prompts.env``), the reward settings
+    (``reward.yaml``, for the run's format and scheme) and the selection summary. Returns the manifest."""
+    settings = settings or GrpoSettings(format=fmt)
     out_dir = Path(out_dir)
     by_id = {record.id: record for record in records}
     rows_by_bucket: dict[str, list[dict[str, Any]]] = {}
@@ -110,8 +130,13 @@ def write_openrlhf_prompts(
     }
     with atomic_write(out_dir / "manifest.json") as fh:
         json.dump(manifest, fh, indent=2)
+    # without this file the script would fall back to a think-then-answer reward for an answer-first run
+    with atomic_write(out_dir / REWARD_FILE) as fh:
+        yaml.safe_dump({**settings.reward.model_dump(mode="json"), "scheme": scheme.name}, fh, sort_keys=False)
     with atomic_write(out_dir / OPENRLHF_ENV_FILE) as fh:
         fh.write("# written by `taosr1 grpo prepare`; sourced by recipes/openrlhf/grpo_taosr1.sh\n")
         fh.write(f"PROMPT_DATASET={shlex.quote(manifest['prompt_dataset'])}\n")
         fh.write(f"PROMPT_PROBS={shlex.quote(manifest['prompt_probs'])}\n")
+        for key, value in openrlhf_lengths(settings).items():
+            fh.write(f"{key}={value}\n")
     return manifest

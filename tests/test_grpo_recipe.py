@@ -156,3 +156,100 @@ def test_main_job_grpo_stage_refuses_openrlhf_without_gpus(tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(LaunchError, match="grpo.backend 'trl'"):
         run_grpo(_grpo_stage_context(tmp_path, {}))
+
+
+def _prepare_with(tmp_path: Path, settings: dict) -> Path:
+    from typer.testing import CliRunner
+
+    import yaml
+
+    from taosr1_plugins.cli import app
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.jsonl import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", list(import_records("esci", esci_sample_path()))[:12])
+    (tmp_path / "grpo.yaml").write_text(yaml.safe_dump(settings))
+    result = CliRunner().invoke(app, ["grpo", "prepare", "--data", str(tmp_path / "train.jsonl"),
+                                      "--config", str(tmp_path / "grpo.yaml"), "--out-dir", str(tmp_path / "grpo")])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "grpo"
+
+
+def _launch_args(grpo_dir: Path, **env: str) -> tuple[dict, dict]:
+    command = shlex.split(subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, check=True,
+        env={**os.environ, "DRY_RUN": "1", "POLICY": "/models/dpo", "GRPO_DIR": str(grpo_dir), **env},
+    ).stdout)
+    runtime_env = json.loads(next(a for a in command if a.startswith("--runtime-env-json=")).split("=", 1)[1])
+    return vars(openrlhf_parser().parse_args(command[command.index("--") + 4 :])), runtime_env["env_vars"]
+
+
+@pytest.mark.parametrize("fmt", ["answer_first", "think_answer"])
+def test_prepare_writes_the_reward_the_script_uses_and_it_scores_that_format(tmp_path, monkeypatch, fmt):
+    """Item 7: the reward settings travel with the prompts; an answer-first run is scored answer-first."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    import yaml
+
+    from taosr1_plugins.builtin.schemes import ESCI
+    from taosr1_plugins.formats import render_response
+    from taosr1_plugins.integrations.openrlhf.reward_func import reward_func
+
+    grpo_dir = _prepare_with(tmp_path, {"format": fmt, "reward": {"partial_credit": [0.25]}})
+    _, env_vars = _launch_args(grpo_dir)
+    reward_config = Path(env_vars["TAOSR1_REWARD_CONFIG"])
+    assert reward_config == grpo_dir / "reward.yaml"
+    assert yaml.safe_load(reward_config.read_text())["format"] == fmt
+
+    monkeypatch.setenv("TAOSR1_REWARD_CONFIG", str(reward_config))
+    label = {"gold": "E", "scheme": "esci"}
+    right = render_response("The item is the phone case the query asks for.", "E", ESCI, fmt)
+    other = render_response("The item is the phone case the query asks for.", "E", ESCI,
+                            "think_answer" if fmt == "answer_first" else "answer_first")
+    out = reward_func(["P" + right, "P" + other], ["P", "P"], [label, label])
+    assert out["scores"].tolist() == [1.0, 0.0] and out["rewards"][0] == pytest.approx(1.2)
+
+
+def test_script_refuses_to_run_without_the_runs_reward(tmp_path):
+    grpo_dir = _prepare_with(tmp_path, {})
+    (grpo_dir / "reward.yaml").unlink()
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True,
+                            env={**os.environ, "DRY_RUN": "1", "POLICY": "/m", "GRPO_DIR": str(grpo_dir)})
+    assert result.returncode == 2 and "reward.yaml" in result.stderr and "taosr1 grpo prepare" in result.stderr
+
+
+@pytest.mark.parametrize(("prompt", "completion"), [(768, 96), (1024, 1024), (512, 3000)])
+def test_openrlhf_lengths_come_from_the_grpo_settings(tmp_path, prompt, completion):
+    """Item 6: one setting for the completion budget; max_len (vLLM's max_model_len) leaves room for the prompt."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    args, _ = _launch_args(_prepare_with(tmp_path, {"max_prompt_length": prompt, "max_completion_length": completion}))
+    assert args["rollout.max_new_tokens"] == completion
+    assert args["data.max_len"] == prompt + completion
+
+
+def test_checkpoints_go_under_the_grpo_folder_and_resume_on_request(tmp_path):
+    """Item 11: full-state checkpoints land in the run directory, not in the Ray job's working directory."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    grpo_dir = _prepare_with(tmp_path, {})
+    default_path = openrlhf_parser().get_default("ckpt.path")
+    args, _ = _launch_args(grpo_dir)
+    assert Path(args["ckpt.path"]) == grpo_dir / "checkpoints" and args["ckpt.path"] != default_path
+    assert Path(args["ckpt.output_dir"]) == grpo_dir / "model"
+    assert not args["ckpt.load_enable"] and args["ckpt.max_num"] >= 1
+    resumed, _ = _launch_args(grpo_dir, RESUME="1", CKPT_PATH=str(tmp_path / "elsewhere"))
+    assert resumed["ckpt.load_enable"] and resumed["ckpt.path"] == str(tmp_path / "elsewhere")
+
+
+def test_main_job_gives_grpo_the_runs_longest_new_token_budget(tmp_path):
+    """Item 6 in the main job: pass@N and eval allow 1024 new tokens, so OpenRLHF's rollouts do too."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
+
+    ctx = _grpo_stage_context(tmp_path, {"DRY_RUN": "1"})
+    ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens = 1024, 700
+    with pytest.raises(DryRunStop):
+        run_grpo(ctx)
+    command = shlex.split(ctx.path("grpo", "launch.log").read_text())
+    args = vars(openrlhf_parser().parse_args(command[command.index("--") + 4 :]))
+    assert args["rollout.max_new_tokens"] == 1024
+    assert args["data.max_len"] > 1024
+    assert Path(args["ckpt.path"]).is_relative_to(ctx.config.resolve(ctx.config.run_dir))

@@ -57,9 +57,9 @@ def prepare(
         raise typer.BadParameter(f"{data} has no labelled records", param_hint="--data")
     if not selection.chosen:
         raise typer.BadParameter(f"no prompts kept: {json.dumps(selection.summary)}", param_hint="--config")
-    manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format)
+    manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format, settings)
     typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs")} | {"selection": selection.summary}, indent=2))
-    typer.echo(f"wrote {out_dir}/openrlhf_prompts.env for recipes/openrlhf/grpo_taosr1.sh")
+    typer.echo(f"wrote {out_dir}/openrlhf_prompts.env and {out_dir}/reward.yaml for recipes/openrlhf/grpo_taosr1.sh")
 
 
 @app.command("train")

@@ -17,11 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..difficulty import DifficultyRow
 from ..grpo_settings import GrpoSettings
-from ..jsonl import atomic_write
 from ..records import Record
 from ..schemes import LabelScheme
 
@@ -39,10 +36,16 @@ def prepare_launch(
     labelled, selection = select_prompts(records, difficulty, settings)
     if not selection.chosen:
         raise LaunchError(f"no GRPO prompts kept by the sampler: {selection.summary}")
-    manifest = write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format)
-    with atomic_write(out_dir / "reward.yaml") as fh:
-        yaml.safe_dump({**settings.reward.model_dump(mode="json"), "scheme": scheme.name}, fh, sort_keys=False)
-    return manifest
+    return write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format, settings)
+
+
+def with_run_lengths(settings: GrpoSettings, overrides: Mapping[str, Any], *new_token_budgets: int) -> GrpoSettings:
+    """GRPO's completion budget, unless ``grpo.overrides`` sets it, is the largest of the run's other budgets
+    (pass@N, evaluation): a trace those stages let finish must not be cut before its closing tag (and
+    score 0) during RL. The CPU TRL recipes keep their own short budget; this applies to OpenRLHF."""
+    if "max_completion_length" in overrides or not new_token_budgets:
+        return settings
+    return settings.model_copy(update={"max_completion_length": max(settings.max_completion_length, *new_token_budgets)})
 
 
 def launch(script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Mapping[str, str], log: Path) -> dict[str, Any]:
