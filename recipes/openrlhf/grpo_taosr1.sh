@@ -21,6 +21,13 @@ OUTPUT_DIR=${OUTPUT_DIR:-$GRPO_DIR/model}
 CKPT_PATH=${CKPT_PATH:-$GRPO_DIR/checkpoints}
 CKPT_MAX_NUM=${CKPT_MAX_NUM:-2}
 RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
+# The OpenRLHF environment (its own venv: OpenRLHF pins transformers 5.15, LLaMA-Factory needs <= 5.6);
+# its `ray` submits the job and its interpreter runs train_ppo_ray.
+OPENRLHF_PYTHON=${OPENRLHF_PYTHON:-python3}
+if [[ -z "${RAY:-}" ]]; then
+  RAY=ray
+  [[ "$OPENRLHF_PYTHON" == */* && -x "$(dirname "$OPENRLHF_PYTHON")/ray" ]] && RAY="$(dirname "$OPENRLHF_PYTHON")/ray"
+fi
 # OpenRLHF imports this file inside every vLLM rollout actor and calls reward_func(queries, prompts, labels).
 REWARD_FILE=${REWARD_FILE:-$REPO/taosr1_plugins/integrations/openrlhf/reward_func.py}
 # Written by `taosr1 grpo prepare` for the run's format and scheme; no fallback, since a think-then-answer
@@ -42,8 +49,8 @@ EXTRA=()
 RUNTIME_ENV=$(printf '{"env_vars": {"PYTHONPATH": "%s", "TAOSR1_REWARD_CONFIG": "%s"}}' "$REPO" "$REWARD_CONFIG")
 
 CMD=(
-  ray job submit --address="$RAY_ADDRESS" --runtime-env-json="$RUNTIME_ENV"
-  -- python3 -m openrlhf.cli.train_ppo_ray
+  "$RAY" job submit --address="$RAY_ADDRESS" --runtime-env-json="$RUNTIME_ENV"
+  -- "$OPENRLHF_PYTHON" -m openrlhf.cli.train_ppo_ray
   # Placement: policy and reference share the 8 GPUs with 4 vLLM engines of 2 GPUs each; vLLM and
   # DeepSpeed sleep in turn (colocate_all), so one node holds generation and training.
   --ref.num_nodes 1 --ref.num_gpus_per_node 8

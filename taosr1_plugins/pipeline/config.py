@@ -114,6 +114,10 @@ class GrpoSection(_Section):
     overrides: dict[str, Any] = Field(default_factory=dict, description="GRPO settings on top of the recipe")
     launch_script: str = Field("../recipes/openrlhf/grpo_taosr1.sh", description="backend openrlhf: the Ray job script")
     launch_env: dict[str, str] = Field(default_factory=dict, description="backend openrlhf: e.g. RAY_ADDRESS, DRY_RUN")
+    python: str | None = Field(
+        None, description="backend openrlhf: the OpenRLHF environment's interpreter (its own venv, see docs/gpu.md); "
+        "checked before the job is submitted; null = python3 on PATH"
+    )
 
 
 class DeploySection(_Section):

@@ -10,6 +10,7 @@ command instead of submitting it (the stage then stops before evaluation, since 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -19,8 +20,10 @@ from typing import Any
 
 from ..difficulty import DifficultyRow
 from ..grpo_settings import GrpoSettings
+from ..jsonl import atomic_write
 from ..records import Record
 from ..schemes import LabelScheme
+from .config import RunConfig
 
 
 class LaunchError(RuntimeError):
@@ -48,10 +51,33 @@ def with_run_lengths(settings: GrpoSettings, overrides: Mapping[str, Any], *new_
     return settings.model_copy(update={"max_completion_length": max(settings.max_completion_length, *new_token_budgets)})
 
 
-def launch(script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Mapping[str, str], log: Path) -> dict[str, Any]:
-    """Run the launch script, streaming its output to ``log``; fails with the log's tail when it fails."""
+def openrlhf_python(config: RunConfig) -> str | None:
+    """``grpo.python``: a path (relative to the config file, like every path in it) or a command on PATH."""
+    python = config.grpo.python
+    return str(config.resolve(python)) if python and "/" in python else python
+
+
+def launch(
+    script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Mapping[str, str], log: Path, python: str | None = None
+) -> dict[str, Any]:
+    """Check the OpenRLHF environment (``python``), then run the launch script, streaming its output to
+    ``log``; fails with the reason, or the log's tail when the script fails. A dry run records the
+    environment check in ``grpo_dir/openrlhf_env.json`` instead of failing on it."""
+    from .openrlhf_env import EnvironmentCheckError, check_openrlhf_env, probe, problems
+
     dry_run = str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
-    if not dry_run:
+    python = python or "python3"
+    repo = script.resolve().parents[2]  # the checkout the script puts on the workers' PYTHONPATH
+    reward_config = grpo_dir / "reward.yaml"
+    if dry_run:
+        try:
+            report = probe(python, repo, reward_config, ("openrlhf", "ray", "vllm", "deepspeed", "torch"))
+            report["problems"] = problems(report, repo)
+        except EnvironmentCheckError as exc:
+            report = {"python": python, "problems": [str(exc)]}
+        with atomic_write(grpo_dir / "openrlhf_env.json") as fh:
+            json.dump(report, fh, indent=2)
+    else:
         import torch
 
         if not torch.cuda.is_available():
@@ -59,12 +85,17 @@ def launch(script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Ma
                 "grpo.backend 'openrlhf' needs GPUs and a Ray cluster (see recipes/openrlhf/grpo_taosr1.sh); "
                 "on CPU use grpo.backend 'trl', or set grpo.launch_env.DRY_RUN: '1' to print the launch command"
             )
+        try:
+            check_openrlhf_env(python, repo, reward_config)
+        except EnvironmentCheckError as exc:
+            raise LaunchError(str(exc)) from exc
     full_env = {
         **os.environ,
         "POLICY": str(policy),
         "GRPO_DIR": str(grpo_dir),
         "OUTPUT_DIR": str(output_dir),
-        "REWARD_CONFIG": str(grpo_dir / "reward.yaml"),
+        "REWARD_CONFIG": str(reward_config),
+        "OPENRLHF_PYTHON": python,
         **{key: str(value) for key, value in env.items()},
     }
     started = time.perf_counter()

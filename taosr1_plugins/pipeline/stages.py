@@ -212,12 +212,12 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
     difficulty = read_jsonl(difficulty_file, DifficultyRow) if difficulty_file.exists() else []
     settings = load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides})
     if grpo.backend == "openrlhf":
-        from .openrlhf_launch import launch, prepare_launch, with_run_lengths
+        from .openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
 
         settings = with_run_lengths(settings, grpo.overrides, ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens)
         prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"))
         result = launch(ctx.config.resolve(grpo.launch_script), grpo_start_model(ctx), ctx.path("grpo", "openrlhf"),
-                        ctx.model_dir("grpo"), grpo.launch_env, ctx.path("grpo", "launch.log"))
+                        ctx.model_dir("grpo"), grpo.launch_env, ctx.path("grpo", "launch.log"), openrlhf_python(ctx.config))
         if result["dry_run"]:
             raise DryRunStop(f"DRY_RUN: the launch command is in {result['log']}; no GRPO model was trained")
         return {**result, "prompt_probs": prompts["prompt_probs"]}
