@@ -174,6 +174,10 @@ class RunConfig(_Section):
     run_dir: str = "runs/quickstart"
     seed: int = 0
     format: ResponseFormat = ResponseFormat.THINK_ANSWER
+    isolate_stages: bool | None = Field(
+        None, description="run each model stage (SFT/DPO/GRPO with TRL, pass@N, eval, deploy) in its own process so "
+        "the GPU is empty for the next; null = when CUDA is available"
+    )
     data: DataSection = Field(default_factory=DataSection)
     split: SplitSection = Field(default_factory=SplitSection)
     cot: CotSection = Field(default_factory=CotSection)
