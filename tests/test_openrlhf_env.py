@@ -89,3 +89,12 @@ def test_gpu_config_names_the_openrlhf_environment_inside_the_checkout():
     config = load_config(REPO / "configs" / "gpu_qwen.yaml")
     assert Path(openrlhf_python(config)) == REPO / ".venv-openrlhf" / "bin" / "python"
     assert openrlhf_python(load_config(REPO / "configs" / "gpu_qwen.yaml", {"grpo.python": "python3"})) == "python3"
+
+
+def test_check_env_command_exits_2_naming_what_is_missing(tmp_path):
+    import subprocess
+
+    missing_python = tmp_path / "no_such_python"
+    result = subprocess.run([sys.executable, "-m", "taosr1_plugins.cli", "grpo", "check-env", "--python", str(missing_python)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no_such_python" in result.stderr

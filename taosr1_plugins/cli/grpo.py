@@ -88,5 +88,23 @@ def train(
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
 
 
+@app.command("check-env")
+def check_env(
+    python: str = typer.Option("python3", "--python", help="The OpenRLHF environment's interpreter (grpo.python)."),
+    reward_config: Path = typer.Option(None, "--reward-config", exists=True, dir_okay=False,
+                                       help="reward.yaml to load there (default: the reward defaults)."),
+) -> None:
+    """Check the OpenRLHF environment as a Ray worker runs it: OpenRLHF 0.11.2, Ray, vLLM, DeepSpeed, the reward."""
+    from ..pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env
+
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        report = check_openrlhf_env(python, repo, reward_config)
+    except EnvironmentCheckError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(report, indent=2))
+
+
 def register(app_: typer.Typer) -> None:
     app_.add_typer(app, name="grpo", help="Stage 3: GRPO with the relevance reward and difficulty-based sampling.")

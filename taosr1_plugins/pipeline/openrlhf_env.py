@@ -45,9 +45,12 @@ class EnvironmentCheckError(RuntimeError):
     pass
 
 
-def probe(python: str, repo: Path, reward_config: Path, packages: Sequence[str]) -> dict[str, Any]:
-    """What ``python`` finds, run as a Ray worker would run it."""
-    env = {**os.environ, "PYTHONPATH": str(repo), "TAOSR1_REWARD_CONFIG": str(reward_config)}
+def probe(python: str, repo: Path, reward_config: Path | None, packages: Sequence[str]) -> dict[str, Any]:
+    """What ``python`` finds, run as a Ray worker would run it (``reward_config`` None: the reward defaults)."""
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    env.pop("TAOSR1_REWARD_CONFIG", None)
+    if reward_config is not None:
+        env["TAOSR1_REWARD_CONFIG"] = str(reward_config)
     try:
         result = subprocess.run([python, "-c", _PROBE, ",".join(packages)], capture_output=True, text=True,
                                 env=env, timeout=300)
@@ -73,7 +76,7 @@ def problems(report: dict[str, Any], repo: Path) -> list[str]:
 
 
 def check_openrlhf_env(
-    python: str, repo: Path, reward_config: Path, packages: Sequence[str] = ("openrlhf", *GPU_PACKAGES)
+    python: str, repo: Path, reward_config: Path | None, packages: Sequence[str] = ("openrlhf", *GPU_PACKAGES)
 ) -> dict[str, Any]:
     """The probe's report; raises EnvironmentCheckError listing every problem."""
     report = probe(python, repo, reward_config, packages)
