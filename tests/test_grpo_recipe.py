@@ -253,3 +253,38 @@ def test_main_job_gives_grpo_the_runs_longest_new_token_budget(tmp_path):
     assert args["rollout.max_new_tokens"] == 1024
     assert args["data.max_len"] > 1024
     assert Path(args["ckpt.path"]).is_relative_to(ctx.config.resolve(ctx.config.run_dir))
+
+
+def test_gpu_config_launch_parses_with_openrlhf_and_keeps_its_invariants(tmp_path):
+    """The Ray job configs/gpu_qwen.yaml's GRPO stage would submit (DRY_RUN), through OpenRLHF's parser."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    import sys
+
+    import yaml
+
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.pipeline.config import load_config
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
+
+    config = load_config(REPO / "configs" / "gpu_qwen.yaml", {
+        "run_dir": str(tmp_path / "run"), "data.source": "esci", "data.input": None,  # the shipped sample
+        "grpo.launch_env": {"DRY_RUN": "1"}, "grpo.python": sys.executable,
+    })
+    ctx = RunContext(config)
+    write_jsonl(ctx.path("cot", "train.jsonl"), list(import_records("esci", esci_sample_path()))[:40])
+    with pytest.raises(DryRunStop):
+        run_grpo(ctx)
+    command = shlex.split(ctx.path("grpo", "launch.log").read_text())
+    args = vars(openrlhf_parser().parse_args(command[command.index("--") + 4 :]))
+    # train_ppo_ray.train(): with colocate_all, actor GPUs == vLLM engines x tensor parallel size
+    assert args["train.colocate_all"]
+    assert args["actor.num_nodes"] * args["actor.num_gpus_per_node"] == args["vllm.num_engines"] * args["vllm.tensor_parallel_size"]
+    assert args["rollout.max_new_tokens"] == max(config.passn.max_new_tokens, config.eval.max_new_tokens)
+    assert args["data.max_len"] > args["rollout.max_new_tokens"]
+    assert Path(args["ckpt.path"]).is_relative_to(ctx.run_dir) and Path(args["ckpt.output_dir"]) == ctx.model_dir("grpo")
+    reward = yaml.safe_load((ctx.path("grpo", "openrlhf") / "reward.yaml").read_text())
+    assert reward["format"] == config.format.value == "answer_first"
+    probs = [float(p) for p in args["data.prompt_probs"].split(",")]
+    assert abs(sum(probs) - 1.0) < 1e-12
