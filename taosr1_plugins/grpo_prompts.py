@@ -79,6 +79,8 @@ def bucket_file(bucket: str) -> str:
 
 
 REWARD_FILE = "reward.yaml"  # TAOSR1_REWARD_CONFIG of the Ray job
+# our prompts (system text, definitions, the pair) fit in this; GrpoSettings.max_prompt_length may say otherwise
+DEFAULT_PROMPT_TOKENS = 1024
 
 
 def openrlhf_lengths(settings: GrpoSettings) -> dict[str, int]:
@@ -88,9 +90,6 @@ def openrlhf_lengths(settings: GrpoSettings) -> dict[str, int]:
     prompt = settings.max_prompt_length or DEFAULT_PROMPT_TOKENS
     return {"MAX_NEW_TOKENS": settings.max_completion_length, "MAX_LEN": prompt + settings.max_completion_length}
 
-
-# our prompts (system text, definitions, the pair) fit in this; GrpoSettings.max_prompt_length may say otherwise
-DEFAULT_PROMPT_TOKENS = 1024
 
 
 def write_openrlhf_prompts(

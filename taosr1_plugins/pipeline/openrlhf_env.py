@@ -20,6 +20,7 @@ from typing import Any
 OPENRLHF_VERSION = "0.11.2"
 # what train_ppo_ray needs on a GPU node besides OpenRLHF itself
 GPU_PACKAGES = ("ray", "vllm", "deepspeed", "torch")
+ALL_PACKAGES = ("openrlhf", *GPU_PACKAGES)
 
 _PROBE = r"""
 import importlib.metadata as md, importlib.util, json, sys
@@ -76,7 +77,7 @@ def problems(report: dict[str, Any], repo: Path) -> list[str]:
 
 
 def check_openrlhf_env(
-    python: str, repo: Path, reward_config: Path | None, packages: Sequence[str] = ("openrlhf", *GPU_PACKAGES)
+    python: str, repo: Path, reward_config: Path | None, packages: Sequence[str] = ALL_PACKAGES
 ) -> dict[str, Any]:
     """The probe's report; raises EnvironmentCheckError listing every problem."""
     report = probe(python, repo, reward_config, packages)

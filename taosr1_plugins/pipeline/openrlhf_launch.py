@@ -63,15 +63,16 @@ def launch(
     """Check the OpenRLHF environment (``python``), then run the launch script, streaming its output to
     ``log``; fails with the reason, or the log's tail when the script fails. A dry run records the
     environment check in ``grpo_dir/openrlhf_env.json`` instead of failing on it."""
-    from .openrlhf_env import EnvironmentCheckError, check_openrlhf_env, probe, problems
+    from ..grpo_prompts import REWARD_FILE
+    from .openrlhf_env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
 
     dry_run = str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
     python = python or "python3"
     repo = script.resolve().parents[2]  # the checkout the script puts on the workers' PYTHONPATH
-    reward_config = grpo_dir / "reward.yaml"
+    reward_config = grpo_dir / REWARD_FILE
     if dry_run:
         try:
-            report = probe(python, repo, reward_config, ("openrlhf", "ray", "vllm", "deepspeed", "torch"))
+            report = probe(python, repo, reward_config, ALL_PACKAGES)
             report["problems"] = problems(report, repo)
         except EnvironmentCheckError as exc:
             report = {"python": python, "problems": [str(exc)]}
