@@ -159,9 +159,8 @@ def test_main_job_grpo_stage_refuses_openrlhf_without_gpus(tmp_path):
 
 
 def _prepare_with(tmp_path: Path, settings: dict) -> Path:
-    from typer.testing import CliRunner
-
     import yaml
+    from typer.testing import CliRunner
 
     from taosr1_plugins.cli import app
     from taosr1_plugins.importing import import_records
