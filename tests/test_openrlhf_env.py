@@ -98,3 +98,21 @@ def test_check_env_command_exits_2_naming_what_is_missing(tmp_path):
     result = subprocess.run([sys.executable, "-m", "taosr1_plugins.cli", "grpo", "check-env", "--python", str(missing_python)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no_such_python" in result.stderr
+
+
+def test_main_job_checks_the_openrlhf_environment_before_its_first_stage(tmp_path):
+    from taosr1_plugins.pipeline.config import RunConfig
+    from taosr1_plugins.pipeline.openrlhf_launch import LaunchError
+    from taosr1_plugins.pipeline.runner import run_pipeline
+
+    config = RunConfig.model_validate({
+        "run_dir": str(tmp_path / "run"),
+        "grpo": {"backend": "openrlhf", "python": str(tmp_path / "no_such_venv" / "bin" / "python"),
+                 "launch_script": str(REPO / "recipes/openrlhf/grpo_taosr1.sh")},
+    })
+    with pytest.raises(LaunchError, match="no_such_venv"):
+        run_pipeline(config)
+    assert not (tmp_path / "run").exists()  # nothing ran
+    # a run that stops before GRPO, or only prints the Ray job, does not need the environment yet
+    run_pipeline(config, until_stage="import")
+    assert (tmp_path / "run" / "data" / "all.jsonl").is_file()

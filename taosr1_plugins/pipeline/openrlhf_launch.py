@@ -57,6 +57,26 @@ def openrlhf_python(config: RunConfig) -> str | None:
     return str(config.resolve(python)) if python and "/" in python else python
 
 
+def is_dry_run(env: Mapping[str, str]) -> bool:
+    return str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
+
+
+def preflight(config: RunConfig) -> None:
+    """At the start of a run whose GRPO stage will submit an OpenRLHF job: the same environment check the
+    stage makes (with the reward defaults, since the run's reward.yaml is not written yet), so that a
+    missing package stops the run before hours of SFT rather than after."""
+    grpo = config.grpo
+    if not grpo.enabled or grpo.backend != "openrlhf" or is_dry_run(grpo.launch_env):
+        return
+    from .openrlhf_env import EnvironmentCheckError, check_openrlhf_env
+
+    repo = config.resolve(grpo.launch_script).resolve().parents[2]
+    try:
+        check_openrlhf_env(openrlhf_python(config) or "python3", repo, None)
+    except EnvironmentCheckError as exc:
+        raise LaunchError(f"grpo.backend 'openrlhf': {exc}") from exc
+
+
 def launch(
     script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Mapping[str, str], log: Path, python: str | None = None
 ) -> dict[str, Any]:
@@ -66,7 +86,7 @@ def launch(
     from ..grpo_prompts import REWARD_FILE
     from .openrlhf_env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
 
-    dry_run = str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
+    dry_run = is_dry_run(env)
     python = python or "python3"
     repo = script.resolve().parents[2]  # the checkout the script puts on the workers' PYTHONPATH
     reward_config = grpo_dir / REWARD_FILE

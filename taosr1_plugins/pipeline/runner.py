@@ -10,6 +10,7 @@ from rich.console import Console
 from .config import RunConfig
 from .context import RunContext
 from .manifest import Manifest, fingerprint
+from .openrlhf_launch import preflight
 from .stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
 from .stages import STAGE_NAMES, STAGES, DryRunStop
 
@@ -25,6 +26,8 @@ def is_current(ctx: RunContext, name: str) -> bool:
 
 
 def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None) -> Manifest:
+    if until_stage is None or STAGE_NAMES.index(until_stage) >= STAGE_NAMES.index("grpo"):
+        preflight(config)
     ctx = RunContext(config)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     ctx.manifest.start_run(config.model_dump(mode="json"), config.seed)
