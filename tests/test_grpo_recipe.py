@@ -287,3 +287,32 @@ def test_gpu_config_launch_parses_with_openrlhf_and_keeps_its_invariants(tmp_pat
     assert reward["format"] == config.format.value == "answer_first"
     probs = [float(p) for p in args["data.prompt_probs"].split(",")]
     assert abs(sum(probs) - 1.0) < 1e-12
+
+
+@pytest.mark.parametrize("prompt_budget", [16, 4096])
+def test_prompt_budget_covers_the_longest_prompt_as_openrlhf_counts_it(tmp_path, tiny_model_dir, prompt_budget):
+    """No chosen prompt is cut by OpenRLHF's executor (prompt tokens > max_len - max_new_tokens)."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    from openrlhf.datasets.prompts_dataset import preprocess_data
+    from transformers import AutoTokenizer
+
+    from taosr1_plugins.builtin.schemes import ESCI
+    from taosr1_plugins.grpo_settings import GrpoSettings
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.pipeline.openrlhf_launch import prepare_launch
+
+    records = list(import_records("esci", esci_sample_path()))[:20]
+    settings = GrpoSettings(format="answer_first", max_prompt_length=prompt_budget, max_completion_length=64)
+    manifest = prepare_launch(records, [], ESCI, settings, tmp_path / "grpo", policy=tiny_model_dir)
+    env = dict(line.split("=", 1) for line in (tmp_path / "grpo" / "openrlhf_prompts.env").read_text().splitlines()
+               if "=" in line and not line.startswith("#"))
+    max_len, max_new_tokens = int(env["MAX_LEN"]), int(env["MAX_NEW_TOKENS"])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    lengths = []
+    for path in manifest["prompt_dataset"].split(","):
+        for row in map(json.loads, Path(path).read_text().splitlines()):
+            prompt, _ = preprocess_data(row, input_key="prompt", label_key="label",
+                                        apply_chat_template=tokenizer.apply_chat_template)
+            lengths.append(len(tokenizer(text=prompt, add_special_tokens=False)["input_ids"]))
+    assert max_new_tokens == 64 and max(lengths) <= max_len - max_new_tokens  # openrlhf/utils/agent.py execute()
+    assert max_len - max_new_tokens == max(prompt_budget, max(lengths))

@@ -31,15 +31,43 @@ class LaunchError(RuntimeError):
 
 
 def prepare_launch(
-    records: Sequence[Record], difficulty: Sequence[DifficultyRow], scheme: LabelScheme, settings: GrpoSettings, out_dir: Path
+    records: Sequence[Record],
+    difficulty: Sequence[DifficultyRow],
+    scheme: LabelScheme,
+    settings: GrpoSettings,
+    out_dir: Path,
+    policy: Path | None = None,
 ) -> dict[str, Any]:
-    """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts manifest."""
+    """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts
+    manifest. With the ``policy`` checkpoint at hand, the prompt budget covers its longest chosen prompt."""
     from ..grpo_prompts import select_prompts, write_openrlhf_prompts
 
     labelled, selection = select_prompts(records, difficulty, settings)
     if not selection.chosen:
         raise LaunchError(f"no GRPO prompts kept by the sampler: {selection.summary}")
+    if policy is not None and (policy / "tokenizer_config.json").is_file():
+        by_id = {record.id: record for record in labelled}
+        longest = longest_prompt_tokens([by_id[c.id] for c in selection.chosen], scheme, settings, policy)
+        if longest > (settings.max_prompt_length or 0):
+            settings = settings.model_copy(update={"max_prompt_length": longest})
     return write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format, settings)
+
+
+def longest_prompt_tokens(records: Sequence[Record], scheme: LabelScheme, settings: GrpoSettings, policy: Path) -> int:
+    """The longest chat-templated prompt in the policy's tokens, counted as OpenRLHF's PromptDataset and
+    rollout executor count it. OpenRLHF cuts a longer prompt from the left, losing the system prompt
+    that defines the levels and the answer format."""
+    from transformers import AutoTokenizer
+
+    from ..grpo_prompts import grpo_prompt_row
+
+    tokenizer = AutoTokenizer.from_pretrained(str(policy))
+    lengths = []
+    for record in records:
+        text = tokenizer.apply_chat_template(grpo_prompt_row(record, scheme, settings.format)["prompt"],
+                                             tokenize=False, add_generation_prompt=True)
+        lengths.append(len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return max(lengths, default=0)
 
 
 def with_run_lengths(settings: GrpoSettings, overrides: Mapping[str, Any], *new_token_budgets: int) -> GrpoSettings:

@@ -215,7 +215,7 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
         from .openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
 
         settings = with_run_lengths(settings, grpo.overrides, ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens)
-        prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"))
+        prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"), grpo_start_model(ctx))
         result = launch(ctx.config.resolve(grpo.launch_script), grpo_start_model(ctx), ctx.path("grpo", "openrlhf"),
                         ctx.model_dir("grpo"), grpo.launch_env, ctx.path("grpo", "launch.log"), openrlhf_python(ctx.config))
         if result["dry_run"]:
