@@ -18,10 +18,13 @@
 #   2. `taosr1 score` on the GPU with the final model (hf, and vllm if present);
 #   3. `taosr1 serve` on the GPU: /healthz and one POST /v1/score;
 #   4. OpenRLHF, if present: the GRPO stage's environment check and DRY_RUN launch against its parser.
-# Exit status 1 if any step failed.
+# Exit status 1 if any step failed. DEVICE=cpu rehearses the same flow on a CPU (float32; it checks the
+# script, not the GPU paths).
 set -uo pipefail
 
 PY=${PYTHON:-python}
+DEVICE=${DEVICE:-cuda}
+if [[ $DEVICE == cuda ]]; then BF16=true; USE_CPU=false; else BF16=false; USE_CPU=true; fi
 OUT=${OUT:-runs/gpu_smoke}
 OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,7 +69,7 @@ print("cuda", torch.version.cuda, "available", torch.cuda.is_available(), "bf16"
 EOF
 } 2>&1 | tee "$OUT/environment.txt"
 # CONFIG_ONLY=1 writes $OUT/config.yaml and stops (the CPU test loads it); GEN_BACKEND / FRAMEWORK force a variant
-if [[ "${CONFIG_ONLY:-0}" != 1 ]] && ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+if [[ "${CONFIG_ONLY:-0}" != 1 && $DEVICE == cuda ]] && ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   echo "gpu_smoke: no CUDA device visible to $PY; nothing to test" | tee -a "$SUMMARY"
   exit 1
 fi
@@ -99,19 +102,20 @@ cat >"$OUT/config.yaml" <<EOF
 run_dir: $RUN
 seed: 0
 format: answer_first
+isolate_stages: true
 data: {source: esci, limit: 80}
 model: {base: $MODEL}
 sft:
   framework: $FRAMEWORK
   launcher: module
   recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/sft_cot_smollm2.yaml || echo cpu/sft_cot_smollm2.yaml)
-  overrides: {max_steps: 4, bf16: true, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: false")}
-passn: {backend: $GEN_BACKEND, n: 4, max_new_tokens: 96, limit: 16, batch_size: 8, options: $([[ $GEN_BACKEND == vllm ]] && echo "$VLLM_OPTIONS" || echo "{device: cuda}")}
+  overrides: {max_steps: 4, bf16: $BF16, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: $USE_CPU")}
+passn: {backend: $GEN_BACKEND, n: 4, max_new_tokens: 96, limit: 16, batch_size: 8, options: $([[ $GEN_BACKEND == vllm ]] && echo "$VLLM_OPTIONS" || echo "{device: $DEVICE}")}
 dpo:
   framework: $FRAMEWORK
   launcher: module
   recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/dpo_smollm2.yaml || echo cpu/dpo_smollm2.yaml)
-  overrides: {max_steps: 2, bf16: true, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: false")}
+  overrides: {max_steps: 2, bf16: $BF16, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: $USE_CPU")}
 grpo: {backend: trl, recipe: $REPO/recipes/cpu/grpo_tiny.yaml, overrides: {steps: 2}}
 eval: {limit: 16, max_new_tokens: 96, batch_size: 8, zero_shot_baseline: true}
 deploy: {backend: $GEN_BACKEND, batch_size: 16, options: $([[ $GEN_BACKEND == vllm ]] && echo "{gpu_memory_utilization: 0.85, max_model_len: 2048}" || echo "{}")}
@@ -124,6 +128,7 @@ fi
 main_job() {
   "$PY" - "$OUT/config.yaml" <<'EOF'
 import json, sys
+import torch  # before the run: the assertion below is about CUDA, not about importing torch
 from taosr1_plugins.pipeline.config import load_config
 from taosr1_plugins.pipeline.runner import run_pipeline
 manifest = run_pipeline(load_config(sys.argv[1]))
@@ -131,10 +136,10 @@ stages = manifest.data["stages"]
 print(json.dumps({name: s.get("status") for name, s in stages.items()}))
 bad = [name for name, s in stages.items() if s.get("status") != "done"]
 assert not bad, f"stages not done: {bad}"
-import torch
 # the memory hand-off: every model stage ran in a process of its own, so this one never touched CUDA
 assert not torch.cuda.is_initialized(), "the main process initialised CUDA: a stage held GPU memory here"
-print("main process never initialised CUDA; free GPU memory now:", torch.cuda.mem_get_info()[0] // 2**20, "MiB")
+if torch.cuda.is_available():
+    print("main process never initialised CUDA; free GPU memory now:", torch.cuda.mem_get_info()[0] // 2**20, "MiB")
 print(json.dumps(stages["eval"]["outputs"]), json.dumps(stages["deploy"]["outputs"]["test"]))
 EOF
 }
@@ -144,7 +149,7 @@ FINAL="$RUN/grpo/model"
 # --- 2. post-CoT scoring -------------------------------------------------------------------------------
 if [[ -f "$FINAL/config.json" ]]; then
   step score_hf "$PY" -m taosr1_plugins.cli score --model "$FINAL" --data "$RUN/data/test.jsonl" \
-    --out "$OUT/scores_hf.jsonl" --backend hf --device cuda --batch-size 16 --overwrite --no-progress
+    --out "$OUT/scores_hf.jsonl" --backend hf --device "$DEVICE" --batch-size 16 --overwrite --no-progress
   if has vllm; then
     step score_vllm "$PY" -m taosr1_plugins.cli score --model "$FINAL" --data "$RUN/data/test.jsonl" \
       --out "$OUT/scores_vllm.jsonl" --backend vllm --batch-size 16 --overwrite --no-progress
@@ -158,7 +163,7 @@ fi
 # --- 3. the scoring server -------------------------------------------------------------------------------
 serve_check() {
   local port=18080
-  "$PY" -m taosr1_plugins.cli serve --model "$FINAL" --cumpt "$RUN/deploy/cumpt.json" --device cuda \
+  "$PY" -m taosr1_plugins.cli serve --model "$FINAL" --cumpt "$RUN/deploy/cumpt.json" --device "$DEVICE" \
     --port $port --exit-after 300 &
   local pid=$!
   "$PY" - $port <<'EOF'

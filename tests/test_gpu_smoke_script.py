@@ -32,7 +32,7 @@ def test_smoke_config_variants_load(tmp_path, tiny_model_dir, framework, backend
     assert config.sft.framework == config.dpo.framework == framework
     assert config.sft.overrides["bf16"] and config.dpo.overrides["bf16"]
     assert config.passn.backend == config.deploy.backend == backend
-    assert config.isolate_stages is None  # on, because the smoke test runs where CUDA is
+    assert config.isolate_stages is True
     assert Path(config.model.base) == tiny_model_dir and config.format.value == "answer_first"
 
 
