@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .difficulty import DifficultyRow
 from .formats import ResponseFormat
 from .grpo_settings import GrpoSettings
@@ -51,8 +53,45 @@ def select_prompts(
     return labelled, sampler.select([record.id for record in labelled], difficulty)
 
 
+# OpenRLHF's blending_datasets passes the probabilities to datasets.interleave_datasets, whose numpy
+# rng.choice(p=...) rejects a sum off 1 by more than ~1e-8: six rounded decimals (1/3 -> 0.333333) fail.
+PROBABILITY_DIGITS = 9
+
+
+def probability_strings(probabilities: Sequence[float], digits: int = PROBABILITY_DIGITS) -> list[str]:
+    """Decimal strings whose digits sum to exactly 1 (largest-remainder rounding of the normalised values),
+    so the floats OpenRLHF parses from them sum to 1 within float rounding."""
+    if not probabilities or any(p < 0 for p in probabilities) or sum(probabilities) <= 0:
+        raise ValueError(f"bucket probabilities must be >= 0 with a positive sum, got {list(probabilities)}")
+    unit = 10**digits
+    total = sum(probabilities)
+    exact = [p / total * unit for p in probabilities]
+    # a kept bucket never rounds to 0: interleave_datasets' all_exhausted would then never finish it
+    units = [max(1, int(x)) if p > 0 else 0 for p, x in zip(probabilities, exact)]
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - units[i], reverse=True)
+    for i in by_remainder[: max(0, unit - sum(units))]:
+        units[i] += 1
+    for i in sorted(range(len(units)), key=lambda i: units[i], reverse=True)[: max(0, sum(units) - unit)]:
+        units[i] -= 1
+    return [f"{u // unit}.{u % unit:0{digits}d}" for u in units]
+
+
 def bucket_file(bucket: str) -> str:
     return f"prompts_{bucket}.jsonl"
+
+
+REWARD_FILE = "reward.yaml"  # TAOSR1_REWARD_CONFIG of the Ray job
+# our prompts (system text, definitions, the pair) fit in this; GrpoSettings.max_prompt_length may say otherwise
+DEFAULT_PROMPT_TOKENS = 1024
+
+
+def openrlhf_lengths(settings: GrpoSettings) -> dict[str, int]:
+    """OpenRLHF's length limits from the GRPO settings, the one place they are set for TRL and OpenRLHF:
+    ``--rollout.max_new_tokens`` is the completion budget and ``--data.max_len`` (also vLLM's
+    ``max_model_len``) leaves room for the prompt, which OpenRLHF would otherwise cut from the left."""
+    prompt = settings.max_prompt_length or DEFAULT_PROMPT_TOKENS
+    return {"MAX_NEW_TOKENS": settings.max_completion_length, "MAX_LEN": prompt + settings.max_completion_length}
+
 
 
 def write_openrlhf_prompts(
@@ -61,10 +100,13 @@ def write_openrlhf_prompts(
     scheme: LabelScheme,
     out_dir: str | Path,
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+    settings: GrpoSettings | None = None,
     style: PromptStyle | None = None,
 ) -> dict[str, Any]:
     """Write the chosen prompts: one file per kept bucket, all of them together, the bucket probabilities
-    as OpenRLHF arguments (``openrlhf_prompts.env``) and the selection summary. Returns the manifest."""
+    and length limits as OpenRLHF arguments (``openrlhf_prompts.env``), the reward settings
+    (``reward.yaml``, for the run's format and scheme) and the selection summary. Returns the manifest."""
+    settings = settings or GrpoSettings(format=fmt)
     out_dir = Path(out_dir)
     by_id = {record.id: record for record in records}
     rows_by_bucket: dict[str, list[dict[str, Any]]] = {}
@@ -82,7 +124,7 @@ def write_openrlhf_prompts(
     buckets = [b for b in probabilities if b in files]
     manifest = {
         "prompt_dataset": ",".join(files[b] for b in buckets),
-        "prompt_probs": ",".join(f"{probabilities[b]:.6f}" for b in buckets),
+        "prompt_probs": ",".join(probability_strings([probabilities[b] for b in buckets])),
         "files": files,
         "all_prompts": str((out_dir / ALL_PROMPTS_FILE).resolve()),
         "rows": {b: len(rows_by_bucket[b]) for b in buckets},
@@ -90,8 +132,13 @@ def write_openrlhf_prompts(
     }
     with atomic_write(out_dir / "manifest.json") as fh:
         json.dump(manifest, fh, indent=2)
+    # without this file the script would fall back to a think-then-answer reward for an answer-first run
+    with atomic_write(out_dir / REWARD_FILE) as fh:
+        yaml.safe_dump({**settings.reward.model_dump(mode="json"), "scheme": scheme.name}, fh, sort_keys=False)
     with atomic_write(out_dir / OPENRLHF_ENV_FILE) as fh:
         fh.write("# written by `taosr1 grpo prepare`; sourced by recipes/openrlhf/grpo_taosr1.sh\n")
         fh.write(f"PROMPT_DATASET={shlex.quote(manifest['prompt_dataset'])}\n")
         fh.write(f"PROMPT_PROBS={shlex.quote(manifest['prompt_probs'])}\n")
+        for key, value in openrlhf_lengths(settings).items():
+            fh.write(f"{key}={value}\n")
     return manifest

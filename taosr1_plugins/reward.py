@@ -70,14 +70,22 @@ class RewardResult(NamedTuple):
 ZERO = RewardResult(0.0, 0.0, False, None, None)
 
 
+class RewardSetupError(RuntimeError):
+    """The reward cannot work in this process (a missing dependency, an unreadable config): raised, never
+    scored as zero, because a reward of 0 for everything makes dynamic filtering drop every group."""
+
+
 @functools.lru_cache(maxsize=64)
 def _scheme_named(name: str) -> LabelScheme | None:
-    from .schemes import get_scheme
+    from .errors import DataError
+    from .schemes import SchemeError, get_scheme
 
     try:
         return get_scheme(name)
-    except Exception:  # an unknown scheme scores zero; it must not stop training
+    except (SchemeError, DataError, OSError):  # a label naming an unknown scheme is content: it scores zero
         return None
+    except Exception as exc:  # the plugin machinery itself is broken (e.g. pluggy missing on a worker)
+        raise RewardSetupError(f"cannot look up label scheme {name!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _gold_key(scheme: LabelScheme, gold: str) -> str | None:
@@ -126,6 +134,8 @@ class RelevanceReward:
     def score(self, response: Any, label: Any) -> RewardResult:
         try:
             return self._score(response, label)
+        except RewardSetupError:
+            raise
         except Exception:  # defensive: parse_response never raises, but labels come from anywhere
             return ZERO
 
@@ -163,6 +173,43 @@ def reward_from_env() -> RelevanceReward:
     their settings travel in the environment (e.g. a Ray job's ``runtime_env.env_vars``).
     """
     return _reward_for_config(os.environ.get(REWARD_CONFIG_ENV) or None)
+
+
+def check_reward_setup() -> RelevanceReward:
+    """The configured reward, after proving it can score here: the plugins load (pluggy and the built-in
+    schemes), ``$TAOSR1_REWARD_CONFIG`` reads and validates, its default scheme resolves.
+
+    Framework reward files call this when they are imported, i.e. when OpenRLHF's rollout actor or verl's
+    reward loader loads them, so a broken worker environment stops the job at start-up with the reason,
+    instead of every response scoring 0 (OpenRLHF logs reward errors at info level and carries on).
+    """
+    import sys
+
+    where = f"(Python {sys.executable})"
+    try:
+        import pluggy  # noqa: F401  (not an OpenRLHF or verl dependency: absent on many Ray workers)
+
+        from .plugins import load_plugins
+
+        load_plugins()
+    except Exception as exc:
+        raise RewardSetupError(
+            f"the taosr1 reward cannot load its plugins {where}: {type(exc).__name__}: {exc}. Install the core "
+            "dependencies where the reward runs (pip install taosr1-plugins, or pluggy pydantic pyyaml typer on "
+            "every Ray worker), not only on the head node"
+        ) from exc
+    path = os.environ.get(REWARD_CONFIG_ENV) or None
+    try:
+        reward = _reward_for_config(path)
+    except Exception as exc:
+        raise RewardSetupError(f"${REWARD_CONFIG_ENV}={path}: cannot load the reward settings {where}: {exc}") from exc
+    from .schemes import get_scheme
+
+    try:
+        get_scheme(reward.settings.scheme)
+    except Exception as exc:
+        raise RewardSetupError(f"${REWARD_CONFIG_ENV}={path}: field 'scheme': {exc}") from exc
+    return reward
 
 
 # Responses decoded with their special tokens (OpenRLHF decodes with skip_special_tokens=False) end in

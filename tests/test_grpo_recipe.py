@@ -72,7 +72,7 @@ def test_pinned_openrlhf():
 def test_script_flags_exist_in_train_ppo_ray_and_files_exist(prepared):
     pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
     command = dry_run(prepared)
-    assert command[:3] == ["ray", "job", "submit"]
+    assert Path(command[0]).name == "ray" and command[1:3] == ["job", "submit"]
     separator = command.index("--")
     assert command[separator + 1 : separator + 4] == ["python3", "-m", "openrlhf.cli.train_ppo_ray"]
     argv = command[separator + 4 :]
@@ -156,3 +156,163 @@ def test_main_job_grpo_stage_refuses_openrlhf_without_gpus(tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(LaunchError, match="grpo.backend 'trl'"):
         run_grpo(_grpo_stage_context(tmp_path, {}))
+
+
+def _prepare_with(tmp_path: Path, settings: dict) -> Path:
+    import yaml
+    from typer.testing import CliRunner
+
+    from taosr1_plugins.cli import app
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.jsonl import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", list(import_records("esci", esci_sample_path()))[:12])
+    (tmp_path / "grpo.yaml").write_text(yaml.safe_dump(settings))
+    result = CliRunner().invoke(app, ["grpo", "prepare", "--data", str(tmp_path / "train.jsonl"),
+                                      "--config", str(tmp_path / "grpo.yaml"), "--out-dir", str(tmp_path / "grpo")])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "grpo"
+
+
+def _launch_args(grpo_dir: Path, **env: str) -> tuple[dict, dict]:
+    command = shlex.split(subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, check=True,
+        env={**os.environ, "DRY_RUN": "1", "POLICY": "/models/dpo", "GRPO_DIR": str(grpo_dir), **env},
+    ).stdout)
+    runtime_env = json.loads(next(a for a in command if a.startswith("--runtime-env-json=")).split("=", 1)[1])
+    return vars(openrlhf_parser().parse_args(command[command.index("--") + 4 :])), runtime_env["env_vars"]
+
+
+@pytest.mark.parametrize("fmt", ["answer_first", "think_answer"])
+def test_prepare_writes_the_reward_the_script_uses_and_it_scores_that_format(tmp_path, monkeypatch, fmt):
+    """Item 7: the reward settings travel with the prompts; an answer-first run is scored answer-first."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    import yaml
+
+    from taosr1_plugins.builtin.schemes import ESCI
+    from taosr1_plugins.formats import render_response
+    from taosr1_plugins.integrations.openrlhf.reward_func import reward_func
+
+    grpo_dir = _prepare_with(tmp_path, {"format": fmt, "reward": {"partial_credit": [0.25]}})
+    _, env_vars = _launch_args(grpo_dir)
+    reward_config = Path(env_vars["TAOSR1_REWARD_CONFIG"])
+    assert reward_config == grpo_dir / "reward.yaml"
+    assert yaml.safe_load(reward_config.read_text())["format"] == fmt
+
+    monkeypatch.setenv("TAOSR1_REWARD_CONFIG", str(reward_config))
+    label = {"gold": "E", "scheme": "esci"}
+    right = render_response("The item is the phone case the query asks for.", "E", ESCI, fmt)
+    other = render_response("The item is the phone case the query asks for.", "E", ESCI,
+                            "think_answer" if fmt == "answer_first" else "answer_first")
+    out = reward_func(["P" + right, "P" + other], ["P", "P"], [label, label])
+    assert out["scores"].tolist() == [1.0, 0.0] and out["rewards"][0] == pytest.approx(1.2)
+
+
+def test_script_refuses_to_run_without_the_runs_reward(tmp_path):
+    grpo_dir = _prepare_with(tmp_path, {})
+    (grpo_dir / "reward.yaml").unlink()
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True,
+                            env={**os.environ, "DRY_RUN": "1", "POLICY": "/m", "GRPO_DIR": str(grpo_dir)})
+    assert result.returncode == 2 and "reward.yaml" in result.stderr and "taosr1 grpo prepare" in result.stderr
+
+
+@pytest.mark.parametrize(("prompt", "completion"), [(768, 96), (1024, 1024), (512, 3000)])
+def test_openrlhf_lengths_come_from_the_grpo_settings(tmp_path, prompt, completion):
+    """Item 6: one setting for the completion budget; max_len (vLLM's max_model_len) leaves room for the prompt."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    args, _ = _launch_args(_prepare_with(tmp_path, {"max_prompt_length": prompt, "max_completion_length": completion}))
+    assert args["rollout.max_new_tokens"] == completion
+    assert args["data.max_len"] == prompt + completion
+
+
+def test_checkpoints_go_under_the_grpo_folder_and_resume_on_request(tmp_path):
+    """Item 11: full-state checkpoints land in the run directory, not in the Ray job's working directory."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    grpo_dir = _prepare_with(tmp_path, {})
+    default_path = openrlhf_parser().get_default("ckpt.path")
+    args, _ = _launch_args(grpo_dir)
+    assert Path(args["ckpt.path"]) == grpo_dir / "checkpoints" and args["ckpt.path"] != default_path
+    assert Path(args["ckpt.output_dir"]) == grpo_dir / "model"
+    assert not args["ckpt.load_enable"] and args["ckpt.max_num"] >= 1
+    resumed, _ = _launch_args(grpo_dir, RESUME="1", CKPT_PATH=str(tmp_path / "elsewhere"))
+    assert resumed["ckpt.load_enable"] and resumed["ckpt.path"] == str(tmp_path / "elsewhere")
+
+
+def test_main_job_gives_grpo_the_runs_longest_new_token_budget(tmp_path):
+    """Item 6 in the main job: pass@N and eval allow 1024 new tokens, so OpenRLHF's rollouts do too."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
+
+    ctx = _grpo_stage_context(tmp_path, {"DRY_RUN": "1"})
+    ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens = 1024, 700
+    with pytest.raises(DryRunStop):
+        run_grpo(ctx)
+    command = shlex.split(ctx.path("grpo", "launch.log").read_text())
+    args = vars(openrlhf_parser().parse_args(command[command.index("--") + 4 :]))
+    assert args["rollout.max_new_tokens"] == 1024
+    assert args["data.max_len"] > 1024
+    assert Path(args["ckpt.path"]).is_relative_to(ctx.config.resolve(ctx.config.run_dir))
+
+
+def test_gpu_config_launch_parses_with_openrlhf_and_keeps_its_invariants(tmp_path):
+    """The Ray job configs/gpu_qwen.yaml's GRPO stage would submit (DRY_RUN), through OpenRLHF's parser."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    import sys
+
+    import yaml
+
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.pipeline.config import load_config
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
+
+    config = load_config(REPO / "configs" / "gpu_qwen.yaml", {
+        "run_dir": str(tmp_path / "run"), "data.source": "esci", "data.input": None,  # the shipped sample
+        "grpo.launch_env": {"DRY_RUN": "1"}, "grpo.python": sys.executable,
+    })
+    ctx = RunContext(config)
+    write_jsonl(ctx.path("cot", "train.jsonl"), list(import_records("esci", esci_sample_path()))[:40])
+    with pytest.raises(DryRunStop):
+        run_grpo(ctx)
+    command = shlex.split(ctx.path("grpo", "launch.log").read_text())
+    args = vars(openrlhf_parser().parse_args(command[command.index("--") + 4 :]))
+    # train_ppo_ray.train(): with colocate_all, actor GPUs == vLLM engines x tensor parallel size
+    assert args["train.colocate_all"]
+    assert args["actor.num_nodes"] * args["actor.num_gpus_per_node"] == args["vllm.num_engines"] * args["vllm.tensor_parallel_size"]
+    assert args["rollout.max_new_tokens"] == max(config.passn.max_new_tokens, config.eval.max_new_tokens)
+    assert args["data.max_len"] > args["rollout.max_new_tokens"]
+    assert Path(args["ckpt.path"]).is_relative_to(ctx.run_dir) and Path(args["ckpt.output_dir"]) == ctx.model_dir("grpo")
+    reward = yaml.safe_load((ctx.path("grpo", "openrlhf") / "reward.yaml").read_text())
+    assert reward["format"] == config.format.value == "answer_first"
+    probs = [float(p) for p in args["data.prompt_probs"].split(",")]
+    assert abs(sum(probs) - 1.0) < 1e-12
+
+
+@pytest.mark.parametrize("prompt_budget", [16, 4096])
+def test_prompt_budget_covers_the_longest_prompt_as_openrlhf_counts_it(tmp_path, tiny_model_dir, prompt_budget):
+    """No chosen prompt is cut by OpenRLHF's executor (prompt tokens > max_len - max_new_tokens)."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    from openrlhf.datasets.prompts_dataset import preprocess_data
+    from transformers import AutoTokenizer
+
+    from taosr1_plugins.builtin.schemes import ESCI
+    from taosr1_plugins.grpo_settings import GrpoSettings
+    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.pipeline.openrlhf_launch import prepare_launch
+
+    records = list(import_records("esci", esci_sample_path()))[:20]
+    settings = GrpoSettings(format="answer_first", max_prompt_length=prompt_budget, max_completion_length=64)
+    manifest = prepare_launch(records, [], ESCI, settings, tmp_path / "grpo", policy=tiny_model_dir)
+    env = dict(line.split("=", 1) for line in (tmp_path / "grpo" / "openrlhf_prompts.env").read_text().splitlines()
+               if "=" in line and not line.startswith("#"))
+    max_len, max_new_tokens = int(env["MAX_LEN"]), int(env["MAX_NEW_TOKENS"])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    lengths = []
+    for path in manifest["prompt_dataset"].split(","):
+        for row in map(json.loads, Path(path).read_text().splitlines()):
+            prompt, _ = preprocess_data(row, input_key="prompt", label_key="label",
+                                        apply_chat_template=tokenizer.apply_chat_template)
+            lengths.append(len(tokenizer(text=prompt, add_special_tokens=False)["input_ids"]))
+    assert max_new_tokens == 64 and max(lengths) <= max_len - max_new_tokens  # openrlhf/utils/agent.py execute()
+    assert max_len - max_new_tokens == max(prompt_budget, max(lengths))

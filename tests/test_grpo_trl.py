@@ -68,9 +68,22 @@ def test_taosr1_grpo_train_trl_cli(tmp_path, tiny_model_dir, records):
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "tokenizer.json").is_file()
 
 
-def test_refills_replace_zero_variance_groups(tmp_path, tiny_model_dir, records):
-    """Half the prompts get a constant reward (zero variance), half a reward that varies with the
-    completion: filtered groups must be replaced by fresh prompts whose groups carry signal."""
+class ParityCorrectness:
+    """Correctness that varies within the groups of ``signal_ids`` only (a random tiny model is never
+    right): a completion counts as correct when its text hashes to an odd number."""
+
+    def __init__(self, signal_ids):
+        from taosr1_plugins.reward import RelevanceReward
+
+        self.signal_ids, self.real = signal_ids, RelevanceReward()
+
+    def score(self, text, label):
+        result = self.real.score(text, label)
+        odd = float(zlib.crc32(text.encode()) % 2)
+        return result._replace(correct=odd if label.get("id") in self.signal_ids else 0.0)
+
+
+def _trainer(tmp_path, tiny_model_dir, records, reward_funcs, level_reward, max_extra_rollouts=16, **config_args):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig
@@ -79,29 +92,37 @@ def test_refills_replace_zero_variance_groups(tmp_path, tiny_model_dir, records)
     from taosr1_plugins.group_filter import DynamicSamplingSettings
     from taosr1_plugins.grpo_prompts import grpo_prompt_row
     from taosr1_plugins.integrations.trl.compat import add_warnings_issued
-    from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward, completion_text
     from taosr1_plugins.integrations.trl.trainer import DynamicSamplingGRPOTrainer
-
-    signal_ids = {r.id for i, r in enumerate(records) if i % 2}
-
-    def half_signal(completions, id, **_):
-        return [float(pid in signal_ids and zlib.crc32(completion_text(c).encode()) % 2) for c, pid in zip(completions, id)]
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     tokenizer.padding_side = "left"
     config = GRPOConfig(
         output_dir=str(tmp_path / "trainer"), max_steps=2, per_device_train_batch_size=8, num_generations=4,
         max_completion_length=6, max_prompt_length=192, beta=0.04, logging_steps=1, save_strategy="no",
-        report_to=[], use_cpu=True, disable_tqdm=True, seed=0,
+        report_to=[], use_cpu=True, disable_tqdm=True, seed=0, **config_args,
     )
-    trainer = DynamicSamplingGRPOTrainer(
+    rows = []
+    for r in records:  # the record id inside the label lets ParityCorrectness tell the prompts apart
+        row = grpo_prompt_row(r, ESCI)
+        rows.append({**row, "label": {**row["label"], "id": r.id}})
+    return DynamicSamplingGRPOTrainer(
         model=add_warnings_issued(AutoModelForCausalLM.from_pretrained(tiny_model_dir)),
-        reward_funcs=[TrlRelevanceReward(), half_signal],
+        reward_funcs=reward_funcs,
         args=config,
-        train_dataset=Dataset.from_list([grpo_prompt_row(r, ESCI) for r in records]),
+        train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        dynamic_sampling=DynamicSamplingSettings(max_extra_rollouts=16, oversample=2.0),
+        dynamic_sampling=DynamicSamplingSettings(max_extra_rollouts=max_extra_rollouts, oversample=2.0),
+        level_reward=level_reward,
     )
+
+
+def test_refills_replace_zero_variance_groups(tmp_path, tiny_model_dir, records):
+    """Half the prompts get groups whose correctness never varies, half groups where it does: filtered
+    groups must be replaced by fresh prompts whose groups carry signal."""
+    from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
+
+    signal_ids = {r.id for i, r in enumerate(records) if i % 2}
+    trainer = _trainer(tmp_path, tiny_model_dir, records, [TrlRelevanceReward()], ParityCorrectness(signal_ids))
     trainer.train()
     steps = [e for e in trainer.state.log_history if "reward" in e]
     before = [s["dynamic_sampling/frac_zero_std_before"] for s in steps]
@@ -113,3 +134,59 @@ def test_refills_replace_zero_variance_groups(tmp_path, tiny_model_dir, records)
     assert all(math.isfinite(s["loss"]) for s in steps)
     totals = trainer.dynamic_sampling_totals
     assert totals["groups_generated"] > 2 * 2 and 0 < totals["groups_filtered"] < totals["groups_generated"]
+
+
+def test_groups_are_filtered_on_correctness_not_on_the_shaped_reward(tmp_path, tiny_model_dir, records):
+    """Issue 14 item 8: a group whose rollouts are all wrong but get different shaped rewards (here: a reward
+    that varies with the text) has no correctness signal, so it is dropped, as OpenRLHF drops it."""
+    from taosr1_plugins.integrations.trl.reward import completion_text
+    from taosr1_plugins.reward import RelevanceReward
+
+    def varying(completions, **_):
+        return [float(zlib.crc32(completion_text(c).encode()) % 5) for c in completions]
+
+    trainer = _trainer(tmp_path, tiny_model_dir, records, [varying], RelevanceReward(), max_extra_rollouts=0)
+    trainer.train()
+    steps = [e for e in trainer.state.log_history if "reward" in e]
+    assert steps and all(s["accuracy/all"] == 0.0 for s in steps)  # a random tiny model is never right
+    assert any(s["frac_reward_zero_std"] < 1.0 for s in steps)  # TRL saw shaped-reward spread...
+    assert all(s["dynamic_sampling/frac_zero_std_before"] == 1.0 for s in steps)  # ...we saw no correctness spread
+
+
+@pytest.mark.parametrize("scores", [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0], [1, 1, 0, 1], [0, 0, 1, 1]])
+def test_group_filter_agrees_with_openrlhf_dynamic_filtering(scores):
+    from taosr1_plugins.group_filter import groups_with_signal
+
+    # openrlhf 0.11.2 trainer/ppo_utils/samples_generator.py, _generate_vllm: a prompt's experiences are kept
+    # iff min_r < mean(scores) < max_r, with --algo.dynamic_filtering_range 0 1 in grpo_taosr1.sh (that module
+    # imports ray and vllm at the top, so the rule is restated here rather than imported)
+    openrlhf_keeps = 0 < sum(scores) / len(scores) < 1
+    assert groups_with_signal([float(s) for s in scores], len(scores)) == [openrlhf_keeps]
+
+
+def test_merged_batch_normaliser_counts_generated_tokens_as_trl_does(tmp_path, tiny_model_dir, records):
+    """Issue 14 item 10: with mask_truncated_completions, TRL 0.24's num_items_in_batch is the sum of the
+    generated completion lengths (truncated ones included), not completion_mask.sum()."""
+    from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
+
+    signal_ids = {r.id for i, r in enumerate(records) if i % 2}
+    trainer = _trainer(tmp_path, tiny_model_dir, records, [TrlRelevanceReward()], ParityCorrectness(signal_ids),
+                       mask_truncated_completions=True)
+    merged_batches = []
+    original_merge = trainer._merge
+
+    def recording_merge(rounds, plan, size):
+        merged = original_merge(rounds, plan, size)
+        merged_batches.append(merged)
+        return merged
+
+    trainer._merge = recording_merge
+    trainer.train()
+    assert merged_batches, "no refill happened, so nothing was merged"
+    eos = trainer.eos_token_id
+    for merged in merged_batches:
+        ids = merged["completion_ids"]
+        # a row's generated length: up to and including its first EOS, else the whole (truncated) row
+        lengths = [(row == eos).int().argmax().item() + 1 if (row == eos).any() else row.numel() for row in ids]
+        assert int(merged["num_items_in_batch"]) == sum(lengths)
+    assert any(int(m["num_items_in_batch"]) != int(m["completion_mask"].sum()) for m in merged_batches)

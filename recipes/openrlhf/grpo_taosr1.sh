@@ -5,6 +5,8 @@
 #   taosr1 grpo prepare --data RUN/data/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf
 #   ray start --head --num-gpus 8
 #   POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
+# Writes the final policy (Hugging Face format) to OUTPUT_DIR and full checkpoints to CKPT_PATH, both
+# under GRPO_DIR unless set. See docs/gpu.md for the two environments and `ray start`.
 #
 # DRY_RUN=1 prints the command instead of submitting it (the CPU test checks it against OpenRLHF's parser).
 set -euo pipefail
@@ -13,22 +15,42 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 POLICY=${POLICY:?set POLICY to the SFT/DPO checkpoint to start from}
 GRPO_DIR=${GRPO_DIR:?set GRPO_DIR to the folder written by taosr1 grpo prepare}
-OUTPUT_DIR=${OUTPUT_DIR:-$GRPO_DIR/checkpoint}
+OUTPUT_DIR=${OUTPUT_DIR:-$GRPO_DIR/model}
+# Full DeepSpeed states (about 100 GB each for a 7B policy with Adam) go here, not into the Ray job's
+# working directory (OpenRLHF's default ./ckpt); RESUME=1 continues from the latest one.
+CKPT_PATH=${CKPT_PATH:-$GRPO_DIR/checkpoints}
+CKPT_MAX_NUM=${CKPT_MAX_NUM:-2}
 RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
+# The OpenRLHF environment (its own venv: OpenRLHF pins transformers 5.15, LLaMA-Factory needs <= 5.6);
+# its `ray` submits the job and its interpreter runs train_ppo_ray.
+OPENRLHF_PYTHON=${OPENRLHF_PYTHON:-python3}
+if [[ -z "${RAY:-}" ]]; then
+  RAY=ray
+  [[ "$OPENRLHF_PYTHON" == */* && -x "$(dirname "$OPENRLHF_PYTHON")/ray" ]] && RAY="$(dirname "$OPENRLHF_PYTHON")/ray"
+fi
 # OpenRLHF imports this file inside every vLLM rollout actor and calls reward_func(queries, prompts, labels).
 REWARD_FILE=${REWARD_FILE:-$REPO/taosr1_plugins/integrations/openrlhf/reward_func.py}
-REWARD_CONFIG=${REWARD_CONFIG:-$HERE/taosr1_reward.yaml}
+# Written by `taosr1 grpo prepare` for the run's format and scheme; no fallback, since a think-then-answer
+# reward would score every answer-first response as malformed.
+REWARD_CONFIG=${REWARD_CONFIG:-$GRPO_DIR/reward.yaml}
 
-# PROMPT_DATASET (one JSONL per difficulty bucket) and PROMPT_PROBS (each bucket's share of the weight).
+# PROMPT_DATASET (one JSONL per difficulty bucket), PROMPT_PROBS (each bucket's share of the weight),
+# MAX_NEW_TOKENS and MAX_LEN (from the GRPO settings' max_completion_length and max_prompt_length).
 source "$GRPO_DIR/openrlhf_prompts.env"
+if [[ ! -f "$REWARD_CONFIG" ]]; then
+  echo "grpo_taosr1.sh: $REWARD_CONFIG not found; run taosr1 grpo prepare (or set REWARD_CONFIG)" >&2
+  exit 2
+fi
+EXTRA=()
+[[ "${RESUME:-0}" == 1 ]] && EXTRA+=(--ckpt.load_enable)
 
 # Workers find taosr1_plugins through PYTHONPATH (or a pip install on the node) and the reward weights
 # through TAOSR1_REWARD_CONFIG; no working_dir upload, so run folders are not copied around.
 RUNTIME_ENV=$(printf '{"env_vars": {"PYTHONPATH": "%s", "TAOSR1_REWARD_CONFIG": "%s"}}' "$REPO" "$REWARD_CONFIG")
 
 CMD=(
-  ray job submit --address="$RAY_ADDRESS" --runtime-env-json="$RUNTIME_ENV"
-  -- python3 -m openrlhf.cli.train_ppo_ray
+  "$RAY" job submit --address="$RAY_ADDRESS" --runtime-env-json="$RUNTIME_ENV"
+  -- "$OPENRLHF_PYTHON" -m openrlhf.cli.train_ppo_ray
   # Placement: policy and reference share the 8 GPUs with 4 vLLM engines of 2 GPUs each; vLLM and
   # DeepSpeed sleep in turn (colocate_all), so one node holds generation and training.
   --ref.num_nodes 1 --ref.num_gpus_per_node 8
@@ -43,7 +65,8 @@ CMD=(
   # one file per difficulty bucket, drawn with the bucket probabilities (the offline difficulty mix).
   --data.prompt_dataset "$PROMPT_DATASET" --data.prompt_probs "$PROMPT_PROBS"
   --data.input_key prompt --data.label_key label --data.apply_chat_template
-  --data.max_len 2048 --rollout.max_new_tokens 512
+  # vLLM's max_model_len is max_len: room for the prompt plus the whole completion budget
+  --data.max_len "$MAX_LEN" --rollout.max_new_tokens "$MAX_NEW_TOKENS"
   # GRPO: G=8 rollouts per prompt, group-normalised advantages, no critic, KL to the reference as a
   # loss term with the k3 estimator.
   --rollout.n_samples_per_prompt 8 --rollout.temperature 1.0
@@ -58,7 +81,9 @@ CMD=(
   # DeepSpeed ZeRO-3 in bf16; packing needs flash-attn on the node.
   --ds.zero_stage 3 --ds.param_dtype bf16 --ds.packing_samples --actor.gradient_checkpointing_enable
   --ckpt.output_dir "$OUTPUT_DIR" --ckpt.save_hf --ckpt.save_steps 50
+  --ckpt.path "$CKPT_PATH" --ckpt.max_num "$CKPT_MAX_NUM"
   --logger.logging_steps 1
+  ${EXTRA[@]+"${EXTRA[@]}"}
 )
 
 if [[ "${DRY_RUN:-0}" == 1 ]]; then

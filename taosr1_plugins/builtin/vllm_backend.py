@@ -7,8 +7,9 @@ installation fails with a message saying what to install.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taosr1_plugins.generation import (
     Completion,
@@ -48,6 +49,18 @@ class VLLMBackendOptions(BaseModel):
     max_model_len: int | None = Field(None, ge=1, description="prompt + completion tokens; None: the model's")
     enforce_eager: bool = False
     trust_remote_code: bool = False
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="further vllm.LLM keyword arguments (vLLM's EngineArgs), e.g. {enable_prefix_caching: true}",
+    )
+
+    @model_validator(mode="after")
+    def _no_shadowed_fields(self) -> VLLMBackendOptions:
+        # one place per setting: an engine argument must not silently override a named option
+        shadowed = sorted(set(self.engine_args) & (set(type(self).model_fields) - {"engine_args"}))
+        if shadowed:
+            raise ValueError(f"engine_args {shadowed} are options of their own; set them directly")
+        return self
 
 
 class VLLMBackend:
@@ -63,6 +76,7 @@ class VLLMBackend:
             max_model_len=opts.max_model_len,
             enforce_eager=opts.enforce_eager,
             trust_remote_code=opts.trust_remote_code,
+            **opts.engine_args,
         )
 
     def sample(self, conversations: Sequence[Messages], params: SamplingParams) -> list[list[Completion]]:

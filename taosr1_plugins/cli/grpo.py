@@ -57,9 +57,9 @@ def prepare(
         raise typer.BadParameter(f"{data} has no labelled records", param_hint="--data")
     if not selection.chosen:
         raise typer.BadParameter(f"no prompts kept: {json.dumps(selection.summary)}", param_hint="--config")
-    manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format)
+    manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format, settings)
     typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs")} | {"selection": selection.summary}, indent=2))
-    typer.echo(f"wrote {out_dir}/openrlhf_prompts.env for recipes/openrlhf/grpo_taosr1.sh")
+    typer.echo(f"wrote {out_dir}/openrlhf_prompts.env and {out_dir}/reward.yaml for recipes/openrlhf/grpo_taosr1.sh")
 
 
 @app.command("train")
@@ -86,6 +86,24 @@ def train(
     records, rows = _load(data, difficulty)
     summary = run_grpo_trl(_resolve_model(model), records[:limit], rows, out_dir, settings)
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
+
+
+@app.command("check-env")
+def check_env(
+    python: str = typer.Option("python3", "--python", help="The OpenRLHF environment's interpreter (grpo.python)."),
+    reward_config: Path = typer.Option(None, "--reward-config", exists=True, dir_okay=False,
+                                       help="reward.yaml to load there (default: the reward defaults)."),
+) -> None:
+    """Check the OpenRLHF environment as a Ray worker runs it: OpenRLHF 0.11.2, Ray, vLLM, DeepSpeed, the reward."""
+    from ..pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env
+
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        report = check_openrlhf_env(python, repo, reward_config)
+    except EnvironmentCheckError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(report, indent=2))
 
 
 def register(app_: typer.Typer) -> None:

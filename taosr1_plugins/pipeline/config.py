@@ -94,7 +94,7 @@ class PassnSection(_Section):
     temperature: float = Field(1.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = 256
-    batch_size: int = 8
+    batch_size: int = Field(8, description="prompts per forward pass, for backends with a batch size (hf)")
     limit: int | None = Field(None, description="sample only the first N training prompts (CPU budgets)")
     difficulty: Literal["sampled", "one_pass"] = Field(
         "sampled",
@@ -104,6 +104,16 @@ class PassnSection(_Section):
     one_pass_prompts: int | None = Field(
         None, ge=1, description="training prompts given a one-pass estimate (null = all); answer_first runs only"
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization, engine_args"
+    )
+
+    @model_validator(mode="after")
+    def _backend_takes_options(self):
+        from .backend_options import check_generation_options
+
+        check_generation_options(self.backend, self.options)
+        return self
 
 
 class DpoSection(_TrainingSection):
@@ -123,6 +133,10 @@ class GrpoSection(_Section):
     overrides: dict[str, Any] = Field(default_factory=dict, description="GRPO settings on top of the recipe")
     launch_script: str = Field("../recipes/openrlhf/grpo_taosr1.sh", description="backend openrlhf: the Ray job script")
     launch_env: dict[str, str] = Field(default_factory=dict, description="backend openrlhf: e.g. RAY_ADDRESS, DRY_RUN")
+    python: str | None = Field(
+        None, description="backend openrlhf: the OpenRLHF environment's interpreter (its own venv, see docs/gpu.md); "
+        "checked before the job is submitted; null = python3 on PATH"
+    )
 
 
 class DeploySection(_Section):
@@ -133,6 +147,16 @@ class DeploySection(_Section):
     batch_size: int = 8
     objective: Literal["macro_f1", "precision"] = "macro_f1"
     precision_targets: dict[str, float] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="scoring backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization"
+    )
+
+    @model_validator(mode="after")
+    def _backend_takes_options(self):
+        from .backend_options import check_scoring_options
+
+        check_scoring_options(self.backend, self.options)
+        return self
 
 
 class EvalSection(_Section):
@@ -170,6 +194,10 @@ class RunConfig(_Section):
     seed: int = 0
     format: ResponseFormat = ResponseFormat.THINK_ANSWER
     prompt: PromptStyle = Field(default_factory=PromptStyle, description="the student's prompt, in every stage")
+    isolate_stages: bool | None = Field(
+        None, description="run each model stage (SFT/DPO/GRPO with TRL, pass@N, eval, deploy) in its own process so "
+        "the GPU is empty for the next; null = when CUDA is available"
+    )
     data: DataSection = Field(default_factory=DataSection)
     split: SplitSection = Field(default_factory=SplitSection)
     cot: CotSection = Field(default_factory=CotSection)

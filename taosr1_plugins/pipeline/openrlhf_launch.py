@@ -10,6 +10,7 @@ command instead of submitting it (the stage then stops before evaluation, since 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -17,13 +18,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..difficulty import DifficultyRow
 from ..grpo_settings import GrpoSettings
 from ..jsonl import atomic_write
+from ..prompts import PromptStyle
 from ..records import Record
 from ..schemes import LabelScheme
+from .config import RunConfig
 
 
 class LaunchError(RuntimeError):
@@ -31,24 +32,106 @@ class LaunchError(RuntimeError):
 
 
 def prepare_launch(
-    records: Sequence[Record], difficulty: Sequence[DifficultyRow], scheme: LabelScheme, settings: GrpoSettings, out_dir: Path
+    records: Sequence[Record],
+    difficulty: Sequence[DifficultyRow],
+    scheme: LabelScheme,
+    settings: GrpoSettings,
+    out_dir: Path,
+    policy: Path | None = None,
 ) -> dict[str, Any]:
-    """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts manifest."""
+    """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts
+    manifest. With the ``policy`` checkpoint at hand, the prompt budget covers its longest chosen prompt."""
     from ..grpo_prompts import select_prompts, write_openrlhf_prompts
+    from ..prompts import prompt_style_of
 
+    style = prompt_style_of(policy) if policy is not None else None  # the prompt the policy was trained with
     labelled, selection = select_prompts(records, difficulty, settings)
     if not selection.chosen:
         raise LaunchError(f"no GRPO prompts kept by the sampler: {selection.summary}")
-    manifest = write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format)
-    with atomic_write(out_dir / "reward.yaml") as fh:
-        yaml.safe_dump({**settings.reward.model_dump(mode="json"), "scheme": scheme.name}, fh, sort_keys=False)
-    return manifest
+    if policy is not None and (policy / "tokenizer_config.json").is_file():
+        by_id = {record.id: record for record in labelled}
+        longest = longest_prompt_tokens([by_id[c.id] for c in selection.chosen], scheme, settings, policy, style)
+        if longest > (settings.max_prompt_length or 0):
+            settings = settings.model_copy(update={"max_prompt_length": longest})
+    return write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format, settings, style)
 
 
-def launch(script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Mapping[str, str], log: Path) -> dict[str, Any]:
-    """Run the launch script, streaming its output to ``log``; fails with the log's tail when it fails."""
-    dry_run = str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
-    if not dry_run:
+def longest_prompt_tokens(
+    records: Sequence[Record], scheme: LabelScheme, settings: GrpoSettings, policy: Path, style: PromptStyle | None = None
+) -> int:
+    """The longest chat-templated prompt in the policy's tokens, counted as OpenRLHF's PromptDataset and
+    rollout executor count it. OpenRLHF cuts a longer prompt from the left, losing the system prompt
+    that defines the levels and the answer format."""
+    from transformers import AutoTokenizer
+
+    from ..grpo_prompts import grpo_prompt_row
+
+    tokenizer = AutoTokenizer.from_pretrained(str(policy))
+    lengths = []
+    for record in records:
+        text = tokenizer.apply_chat_template(grpo_prompt_row(record, scheme, settings.format, style)["prompt"],
+                                             tokenize=False, add_generation_prompt=True)
+        lengths.append(len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return max(lengths, default=0)
+
+
+def with_run_lengths(settings: GrpoSettings, overrides: Mapping[str, Any], *new_token_budgets: int) -> GrpoSettings:
+    """GRPO's completion budget, unless ``grpo.overrides`` sets it, is the largest of the run's other budgets
+    (pass@N, evaluation): a trace those stages let finish must not be cut before its closing tag (and
+    score 0) during RL. The CPU TRL recipes keep their own short budget; this applies to OpenRLHF."""
+    if "max_completion_length" in overrides or not new_token_budgets:
+        return settings
+    return settings.model_copy(update={"max_completion_length": max(settings.max_completion_length, *new_token_budgets)})
+
+
+def openrlhf_python(config: RunConfig) -> str | None:
+    """``grpo.python``: a path (relative to the config file, like every path in it) or a command on PATH."""
+    python = config.grpo.python
+    return str(config.resolve(python)) if python and "/" in python else python
+
+
+def is_dry_run(env: Mapping[str, str]) -> bool:
+    return str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
+
+
+def preflight(config: RunConfig) -> None:
+    """At the start of a run whose GRPO stage will submit an OpenRLHF job: the same environment check the
+    stage makes (with the reward defaults, since the run's reward.yaml is not written yet), so that a
+    missing package stops the run before hours of SFT rather than after."""
+    grpo = config.grpo
+    if not grpo.enabled or grpo.backend != "openrlhf" or is_dry_run(grpo.launch_env):
+        return
+    from .openrlhf_env import EnvironmentCheckError, check_openrlhf_env
+
+    repo = config.resolve(grpo.launch_script).resolve().parents[2]
+    try:
+        check_openrlhf_env(openrlhf_python(config) or "python3", repo, None)
+    except EnvironmentCheckError as exc:
+        raise LaunchError(f"grpo.backend 'openrlhf': {exc}") from exc
+
+
+def launch(
+    script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Mapping[str, str], log: Path, python: str | None = None
+) -> dict[str, Any]:
+    """Check the OpenRLHF environment (``python``), then run the launch script, streaming its output to
+    ``log``; fails with the reason, or the log's tail when the script fails. A dry run records the
+    environment check in ``grpo_dir/openrlhf_env.json`` instead of failing on it."""
+    from ..grpo_prompts import REWARD_FILE
+    from .openrlhf_env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
+
+    dry_run = is_dry_run(env)
+    python = python or "python3"
+    repo = script.resolve().parents[2]  # the checkout the script puts on the workers' PYTHONPATH
+    reward_config = grpo_dir / REWARD_FILE
+    if dry_run:
+        try:
+            report = probe(python, repo, reward_config, ALL_PACKAGES)
+            report["problems"] = problems(report, repo)
+        except EnvironmentCheckError as exc:
+            report = {"python": python, "problems": [str(exc)]}
+        with atomic_write(grpo_dir / "openrlhf_env.json") as fh:
+            json.dump(report, fh, indent=2)
+    else:
         import torch
 
         if not torch.cuda.is_available():
@@ -56,12 +139,17 @@ def launch(script: Path, policy: Path, grpo_dir: Path, output_dir: Path, env: Ma
                 "grpo.backend 'openrlhf' needs GPUs and a Ray cluster (see recipes/openrlhf/grpo_taosr1.sh); "
                 "on CPU use grpo.backend 'trl', or set grpo.launch_env.DRY_RUN: '1' to print the launch command"
             )
+        try:
+            check_openrlhf_env(python, repo, reward_config)
+        except EnvironmentCheckError as exc:
+            raise LaunchError(str(exc)) from exc
     full_env = {
         **os.environ,
         "POLICY": str(policy),
         "GRPO_DIR": str(grpo_dir),
         "OUTPUT_DIR": str(output_dir),
-        "REWARD_CONFIG": str(grpo_dir / "reward.yaml"),
+        "REWARD_CONFIG": str(reward_config),
+        "OPENRLHF_PYTHON": python,
         **{key: str(value) for key, value in env.items()},
     }
     started = time.perf_counter()

@@ -10,6 +10,8 @@ from rich.console import Console
 from .config import RunConfig
 from .context import RunContext
 from .manifest import Manifest, fingerprint
+from .openrlhf_launch import preflight
+from .stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
 from .stages import STAGE_NAMES, STAGES, DryRunStop
 
 __all__ = ["STAGE_NAMES", "run_pipeline"]
@@ -24,10 +26,13 @@ def is_current(ctx: RunContext, name: str) -> bool:
 
 
 def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None) -> Manifest:
+    if until_stage is None or STAGE_NAMES.index(until_stage) >= STAGE_NAMES.index("grpo"):
+        preflight(config)
     ctx = RunContext(config)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     ctx.manifest.start_run(config.model_dump(mode="json"), config.seed)
     forced = False
+    isolated = isolation_wanted(config)
     for stage in STAGES:
         forced = forced or stage.name == from_stage
         if not stage.enabled(config):
@@ -42,7 +47,10 @@ def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stag
             ctx.manifest.record(stage.name, status="running")
             started = time.perf_counter()
             try:
-                outputs = stage.run(ctx)
+                if isolated and stage.name in MODEL_STAGES:
+                    outputs = run_stage_in_process(stage.name, config)
+                else:
+                    outputs = stage.run(ctx)
             except DryRunStop as stop:
                 ctx.manifest.record(stage.name, status="dry_run", note=str(stop))
                 console.print(f"[yellow]{stage.name}: {stop}[/yellow]")

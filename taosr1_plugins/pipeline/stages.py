@@ -164,6 +164,7 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
     from ..passn import SamplingSettings, sample_passn, write_difficulty
+    from .backend_options import generation_options
 
     passn = ctx.config.passn
     prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
@@ -181,7 +182,7 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
         prompts,
         ctx.path("passn", "samples.jsonl"),
         settings,
-        backend_options={"batch_size": passn.batch_size},
+        backend_options=generation_options(passn.backend, passn.batch_size, passn.options),
         # a re-run of this stage means its settings or inputs changed: the old samples are stale
         overwrite=True,
         progress=True,
@@ -275,11 +276,12 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
     difficulty = read_jsonl(difficulty_file, DifficultyRow) if difficulty_file.exists() else []
     settings = load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides})
     if grpo.backend == "openrlhf":
-        from .openrlhf_launch import launch, prepare_launch
+        from .openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
 
-        prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"))
+        settings = with_run_lengths(settings, grpo.overrides, ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens)
+        prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"), grpo_start_model(ctx))
         result = launch(ctx.config.resolve(grpo.launch_script), grpo_start_model(ctx), ctx.path("grpo", "openrlhf"),
-                        ctx.model_dir("grpo"), grpo.launch_env, ctx.path("grpo", "launch.log"))
+                        ctx.model_dir("grpo"), grpo.launch_env, ctx.path("grpo", "launch.log"), openrlhf_python(ctx.config))
         if result["dry_run"]:
             raise DryRunStop(f"DRY_RUN: the launch command is in {result['log']}; no GRPO model was trained")
         return {**result, "prompt_probs": prompts["prompt_probs"]}
@@ -355,7 +357,8 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
             "[yellow]warning:[/yellow] post-CoT scoring reads the label right after '<answer>', a form these "
             "models were not trained in (format: think_answer); set `format: answer_first` to train for it."
         )
-    settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True)
+    settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True,
+                             options=deploy.options)
     final = trained_stages(ctx.config)[-1]
     dev_scores = score_records(
         ctx.model_dir(final), read_jsonl(ctx.split_path("dev"), Record), ctx.path("deploy", "dev_scores.jsonl"), settings

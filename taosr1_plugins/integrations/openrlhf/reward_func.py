@@ -17,7 +17,11 @@ from typing import Any
 
 import torch
 
-from taosr1_plugins.reward import reward_from_env, strip_trailing_special_tokens
+from taosr1_plugins.reward import check_reward_setup, reward_from_env, strip_trailing_special_tokens
+
+# OpenRLHF loads this file when a rollout actor starts but swallows errors raised by reward_func: a worker
+# that cannot score must fail here, loudly, rather than give every response 0.
+check_reward_setup()
 
 
 def response_text(query: Any, prompt: Any) -> str:

@@ -4,7 +4,11 @@ Extension point: ``GRPOTrainer._generate_and_score_completions(inputs)``, which 
 calls once per generation batch and whose output dict it then shuffles and splits. We call the original
 for the batch, drop zero-variance groups, call it again for fresh prompts (refills) while the extra
 rollout budget lasts, and merge the kept groups back into one output of the original size.
-``_calculate_rewards`` is wrapped to see each round's gathered rewards.
+``_calculate_rewards`` is wrapped to see each round's gathered rewards, correctness and completion lengths.
+
+A group is kept when its rollouts differ in *correctness* (0/1, the gold label in a well-formed answer),
+as OpenRLHF's ``--algo.dynamic_filtering_range 0 1`` keeps a group on its ``scores``: an all-wrong group
+that differs only in format is dropped by both. The shaped reward stays the advantage signal.
 
 Refills draw their own prompts from the train dataset, which is only consistent on one process; with
 several processes (GPUs) use OpenRLHF's ``--algo.dynamic_filtering_enable`` instead.
@@ -49,6 +53,8 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         if self.dynamic_sampling.enabled and self.accelerator.num_processes > 1:
             raise ValueError("dynamic sampling refills run on one process only; use OpenRLHF for multi-GPU GRPO")
         self._round_rewards: list[torch.Tensor] = []
+        self._round_correct: list[list[float]] = []
+        self._round_lengths: list[torch.Tensor] = []  # completion tokens per row, before any truncation mask
         self._fresh_order: list[int] = []
         self._refill_generator = torch.Generator().manual_seed(self.args.seed)
         self.dynamic_sampling_totals = defaultdict(float)  # over the whole run, for the summary
@@ -60,12 +66,16 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         device = rewards_per_func.device
         weighted = (rewards_per_func * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
         self._round_rewards.append(weighted.detach().cpu())
-        self._log_level_accuracy(inputs, completions)
+        self._round_correct.append(self._log_level_accuracy(inputs, completions))
+        # TRL's num_items_in_batch is the sum of these (gathered; one process here), unmasked
+        self._round_lengths.append(torch.tensor([len(ids) for ids in completion_ids_list]))
         return rewards_per_func
 
-    def _log_level_accuracy(self, inputs, completions) -> None:
+    def _log_level_accuracy(self, inputs, completions) -> list[float]:
+        """Per-row 0/1 correctness (what groups are filtered on), logged per gold level."""
         mode = "train" if self.model.training else "eval"
         per_level: dict[str, list[float]] = defaultdict(list)
+        correct = []
         for example, completion in zip(inputs, completions):
             label = example.get("label")
             if example.get("scheme") and not isinstance(label, dict):
@@ -73,13 +83,16 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
             result = self.level_reward.score(completion_text(completion), label)
             per_level[result.gold or "unknown"].append(result.correct)
             per_level["all"].append(result.correct)
+            correct.append(result.correct)
         for level, values in per_level.items():
             self._metrics[mode][f"accuracy/{level}"].append(sum(values) / len(values))
+        return correct
 
     # --- dynamic sampling --------------------------------------------------------------------------
 
     def _generate_and_score_completions(self, inputs):
-        self._round_rewards.clear()
+        for log in (self._round_rewards, self._round_correct, self._round_lengths):
+            log.clear()
         first = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
         if mode != "train" or not self.dynamic_sampling.enabled:
@@ -88,7 +101,7 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         size = self.num_generations
         needed = len(inputs) // size
         rounds = [first]
-        signal = [groups_with_signal(self._round_rewards[-1].tolist(), size)]
+        signal = [groups_with_signal(self._round_correct[-1], size)]
         spent = 0
         while True:
             have = sum(sum(flags) for flags in signal)
@@ -97,7 +110,7 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
                 break
             fresh = [row for row in self._fresh_prompts(count) for _ in range(size)]
             rounds.append(super()._generate_and_score_completions(fresh))
-            signal.append(groups_with_signal(self._round_rewards[-1].tolist(), size))
+            signal.append(groups_with_signal(self._round_correct[-1], size))
             spent += len(fresh)
 
         plan = plan_batch(signal, needed)
@@ -155,6 +168,8 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
                 value = self.pad_token_id if key in ("prompt_ids", "completion_ids") else 0
                 side = "left" if key in LEFT_PADDED else "right"
                 merged[key] = pad(list(rows), padding_value=value, padding_side=side)
-        # the loss normaliser (DAPO loss) counts the completion tokens of the batch actually trained on
-        merged["num_items_in_batch"] = merged["completion_mask"].sum()
+        # the loss normaliser (DAPO loss) counts the completion tokens of the batch actually trained on, as
+        # TRL 0.24 does: generated lengths, not completion_mask (which mask_truncated_completions zeroes)
+        lengths = [self._round_lengths[r][g * size : (g + 1) * size] for r, g in plan]
+        merged["num_items_in_batch"] = torch.cat(lengths).sum().to(merged["completion_mask"].device)
         return merged

@@ -1,0 +1,89 @@
+"""The main job's backend options for pass@N and deployment on GPUs, built from configs/gpu_qwen.yaml and
+checked against the built-in backends' option models without importing vLLM (not installed on CPU)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.pipeline.backend_options import generation_options
+from taosr1_plugins.pipeline.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+GPU_CONFIG = REPO / "configs" / "gpu_qwen.yaml"
+
+
+def test_gpu_config_builds_vllm_options_the_backend_accepts():
+    from taosr1_plugins.builtin.vllm_backend import VLLMBackendOptions
+
+    passn = load_config(GPU_CONFIG).passn
+    assert passn.backend == "vllm"
+    options = generation_options(passn.backend, passn.batch_size, passn.options)
+    assert "batch_size" not in options  # VLLMBackendOptions forbids it: this is what failed every GPU run
+    validated = VLLMBackendOptions(model="runs/gpu_qwen/sft/model", **options)
+    assert validated.tensor_parallel_size == passn.options["tensor_parallel_size"] > 1
+    with pytest.raises(ValueError, match="batch_size"):
+        VLLMBackendOptions(model="m", batch_size=passn.batch_size)
+
+
+def test_options_are_checked_without_importing_vllm_or_torch():
+    code = (
+        "import sys; from taosr1_plugins.pipeline.config import load_config; "
+        f"load_config({str(GPU_CONFIG)!r}); "
+        "print(sorted(m for m in ('vllm', 'torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_hf_backend_still_gets_the_batch_size():
+    options = generation_options("hf", 6, {"device": "cpu"})
+    assert options == {"device": "cpu", "batch_size": 6}
+    assert "batch_size" not in generation_options("openai", 6, {"concurrency": 2})
+    # a plugin backend's options are unknown here: the section's batch size is offered, as before
+    assert generation_options("my_plugin", 6, {}) == {"batch_size": 6}
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "words"),
+    [
+        ({"passn.options": {"tensor_paralel_size": 4}}, "passn", "tensor_paralel_size"),
+        ({"passn.options": {"tensor_parallel_size": 0}}, "passn", "tensor_parallel_size"),
+        ({"passn.options": {"model": "other"}}, "passn", "run's own model"),
+        ({"passn.options": {"engine_args": {"tensor_parallel_size": 2}}}, "passn", "engine_args"),
+        ({"deploy.options": {"gpu_memory_utilisation": 0.5}}, "deploy", "gpu_memory_utilisation"),
+    ],
+)
+def test_bad_backend_options_stop_the_config_load(override, field, words):
+    with pytest.raises(DataError) as caught:
+        load_config(GPU_CONFIG, override)
+    assert caught.value.file == str(GPU_CONFIG) and caught.value.field == field and words in caught.value.message
+
+
+def test_bad_option_exits_2_from_taosr1_run():
+    result = subprocess.run(
+        [sys.executable, "-m", "taosr1_plugins.cli", "run", str(GPU_CONFIG), "--set", "passn.options={tensor_paralel_size: 4}"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2 and "gpu_qwen.yaml" in result.stderr and "tensor_paralel_size" in result.stderr
+
+
+def test_vllm_backend_hands_engine_args_to_vllm_llm(monkeypatch):
+    """Our option plumbing into vllm.LLM's keyword arguments (vLLM stood in for by a recorder)."""
+    created = {}
+
+    class RecordingLLM:
+        def __init__(self, **kwargs):
+            created.update(kwargs)
+
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(__version__="0.11.0", LLM=RecordingLLM))
+    from taosr1_plugins.builtin.vllm_backend import VLLMBackend
+
+    VLLMBackend(model="m", tensor_parallel_size=4, max_model_len=4096, engine_args={"enable_prefix_caching": True, "seed": 3})
+    assert created["tensor_parallel_size"] == 4 and created["max_model_len"] == 4096
+    assert created["enable_prefix_caching"] is True and created["seed"] == 3
