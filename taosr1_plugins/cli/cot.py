@@ -40,11 +40,13 @@ def generate(
 
     from ..cot import CotOptions, OutputExistsError, generate_cot, load_records, output_paths
     from ..errors import DataError
+    from ..jsonl import check_outputs
     from ..teachers import TeacherError, get_teacher
     from . import fail
 
     teacher_options = parse_options(option)
     try:
+        check_outputs(output_paths(out).values(), [data, pool])
         records = load_records(data)
         pool_records = load_records(pool, require_label=False, unique_ids=False) if pool else None
     except DataError as exc:

@@ -22,9 +22,11 @@ def score(
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
     from ..cot import load_records
+    from ..jsonl import check_outputs
     from ..scoring import OutputExistsError, ScoreSettings, score_records
     from . import fail
 
+    check_outputs([out, out.with_name(out.name + ".partial")], [data])
     records = load_records(data, require_label=False)[:limit]
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=explain,
                              max_explain_tokens=max_explain_tokens, device=device, overwrite=overwrite,
@@ -48,9 +50,11 @@ def calibrate(
     """Fit CumPT thresholds on labelled scores and compare them with argmax on the same pairs."""
     from ..calibration import fit_cumpt, write_cumpt
     from ..cumpt import parse_precision_targets
+    from ..jsonl import check_outputs
     from ..scoring import read_scores
     from . import fail
 
+    check_outputs([out], [scores])
     score_set = read_scores(scores, require_gold=True)
     try:
         targets = parse_precision_targets(precision_targets, score_set.scheme.keys) if precision_targets else None
@@ -98,9 +102,11 @@ def evaluate(
     from rich.console import Console
 
     from ..evaluation import metrics_table
+    from ..jsonl import check_outputs
     from ..report import write_report
     from . import fail
 
+    check_outputs([report], [*scores, cumpt])
     if name and len(name) != len(scores):
         fail(f"{len(name)} --name values for {len(scores)} --scores files")
     stages = write_report(scores, report, cumpt=cumpt, names=name or None)
@@ -119,9 +125,11 @@ def post_cot(
     scheme: str | None = typer.Option(None, "--scheme", help="Scheme of the responses (with --responses)."),
 ) -> None:
     """Convert think-then-answer data to the answer-first (post-CoT) form."""
+    from ..jsonl import check_outputs
     from ..post_cot import convert_records, convert_responses
     from . import fail
 
+    check_outputs([out], [data])
     if responses:
         if not scheme:
             fail("--responses needs --scheme")

@@ -35,6 +35,7 @@ def sample(
     from ..cot import load_records
     from ..errors import DataError
     from ..generation import GenerationError
+    from ..jsonl import check_outputs
     from ..passn import (
         OutputExistsError,
         SamplingSettings,
@@ -48,6 +49,7 @@ def sample(
     if batch_size is not None:
         backend_options["batch_size"] = batch_size
     try:
+        check_outputs([out], [data])
         records = load_records(data)
     except DataError as exc:
         fail(str(exc), 2)
@@ -98,9 +100,11 @@ def difficulty(
     from pydantic import ValidationError
 
     from ..difficulty import BucketThresholds
+    from ..jsonl import check_outputs
     from ..passn import write_difficulty
     from . import fail
 
+    check_outputs([out], [samples])
     try:
         thresholds = BucketThresholds(easy=easy, medium=medium)
     except ValidationError as exc:
