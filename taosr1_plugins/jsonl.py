@@ -263,5 +263,9 @@ class ResumableJsonl:
         os.replace(self.partial, self.path)
 
     def close(self) -> None:
+        """Stop without finishing; a log with no rows is removed (a run that failed at once leaves nothing)."""
         if not self._fh.closed:
             self._fh.close()
+            if not self.rows:
+                with contextlib.suppress(OSError):
+                    self.partial.unlink()

@@ -22,12 +22,16 @@ def score(
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
     from ..cot import load_records
+    from ..errors import DataError
     from ..jsonl import check_outputs
+    from ..model_paths import check_model_path
     from ..scoring import OutputExistsError, ScoreSettings, score_records
     from . import fail
 
     check_outputs([out, out.with_name(out.name + ".partial")], [data])
     records = load_records(data, require_label=False)[:limit]
+    if backend in ("hf", "vllm"):
+        check_model_path(model)
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=explain,
                              max_explain_tokens=max_explain_tokens, device=device, overwrite=overwrite,
                              progress=progress)
@@ -35,6 +39,8 @@ def score(
         score_records(model, records, out, settings)
     except OutputExistsError as exc:
         fail(f"{exc} (use --overwrite)")
+    except DataError as exc:
+        fail(str(exc), 2)
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {len(records)} scores to {out}")
