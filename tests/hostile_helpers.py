@@ -12,6 +12,7 @@ from taosr1_plugins.cli import main
 def run_main(capsys, monkeypatch, *args) -> tuple[int, str]:
     """(exit status, stderr) of `taosr1 ARGS` through cli.main(), the console script's function."""
     monkeypatch.setattr(sys, "argv", ["taosr1", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "1000")  # usage errors are boxed by rich: keep long paths on one line
     capsys.readouterr()
     try:
         main()

@@ -58,9 +58,9 @@ def generate(
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "options"
-        fail(f"teacher {teacher!r} option {where!r}: {err['msg']}")
+        fail(f"teacher {teacher!r} option {where!r}: {err['msg']}", 2)
     except (TeacherError, TypeError) as exc:
-        fail(f"teacher {teacher!r}: {exc}")
+        fail(f"teacher {teacher!r}: {exc}", 2)
 
     options = CotOptions(k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint)
     try:
@@ -69,7 +69,7 @@ def generate(
             teacher_name=teacher, overwrite=overwrite, progress=progress,
         )
     except OutputExistsError as exc:
-        fail(f"{exc} (use --overwrite)")
+        fail(f"{exc} (use --overwrite)", 2)
     except TeacherError as exc:
         fail(f"{exc}\nFinished records are saved; rerun the same command to resume.")
 

@@ -36,7 +36,7 @@ def errors_reported() -> Iterator[None]:
     except (DataError, SchemeError, UnknownImporter) as exc:  # all bad input: status 2
         _fail(str(exc), 2)
     except OSError as exc:  # missing input, unwritable output directory
-        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
 
 
 def _fail(message: str, code: int) -> None:

@@ -38,10 +38,12 @@ def score(
     try:
         score_records(model, records, out, settings)
     except OutputExistsError as exc:
-        fail(f"{exc} (use --overwrite)")
+        fail(f"{exc} (use --overwrite)", 2)
     except DataError as exc:
         fail(str(exc), 2)
-    except (ValueError, RuntimeError) as exc:
+    except ValueError as exc:  # e.g. an unknown --backend
+        fail(str(exc), 2)
+    except RuntimeError as exc:
         fail(str(exc))
     typer.echo(f"wrote {len(records)} scores to {out}")
 
@@ -66,7 +68,7 @@ def calibrate(
         targets = parse_precision_targets(precision_targets, score_set.scheme.keys) if precision_targets else None
         result = fit_cumpt(score_set, objective=objective, precision_targets=targets, split=split)
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), 2)
     write_cumpt(result, out)
     gain = result["macro_f1_gain_over_argmax"]
     typer.echo(f"{split} ({result['split']['n']} pairs): CumPT macro-F1 {result['cumpt']['macro_f1']:.3f}, "
@@ -114,7 +116,7 @@ def evaluate(
 
     check_outputs([report], [*scores, cumpt])
     if name and len(name) != len(scores):
-        fail(f"{len(name)} --name values for {len(scores)} --scores files")
+        fail(f"{len(name)} --name values for {len(scores)} --scores files", 2)
     stages = write_report(scores, report, cumpt=cumpt, names=name or None)
     console = Console(stderr=True)
     console.print(metrics_table({s.name: s.metrics for s in stages}, stages[0].scores.scheme, title="scores"))
@@ -138,7 +140,7 @@ def post_cot(
     check_outputs([out], [data])
     if responses:
         if not scheme:
-            fail("--responses needs --scheme")
+            fail("--responses needs --scheme", 2)
         result = convert_responses(data, out, scheme)
     else:
         result = convert_records(data, out)

@@ -65,9 +65,9 @@ def sample(
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        fail(f"backend {backend!r} option {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}")
+        fail(f"backend {backend!r} option {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}", 2)
     except (OutputExistsError, SettingsMismatchError) as exc:
-        fail(f"{exc} (use --overwrite)")
+        fail(f"{exc} (use --overwrite)", 2)
     except GenerationError as exc:
         fail(f"{exc}\nFinished shards are saved; rerun the same command to resume.")
     Console(stderr=True).print(samples_table(summary))
@@ -108,7 +108,7 @@ def difficulty(
     try:
         thresholds = BucketThresholds(easy=easy, medium=medium)
     except ValidationError as exc:
-        fail(f"thresholds: {exc.errors()[0]['msg']}")
+        fail(f"thresholds: {exc.errors()[0]['msg']}", 2)
     summary = write_difficulty(samples, out, thresholds)
     typer.echo(f"wrote {summary['prompts']} rows to {out}; buckets {summary['buckets']}", err=True)
 
