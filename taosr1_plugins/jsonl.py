@@ -106,6 +106,16 @@ def dumps(obj: BaseModel | dict) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+PLAIN_NAME_RULE = "letters, digits, '_', '-' and '.', not starting with '.'"
+
+
+def is_plain_name(name: str) -> bool:
+    """A name that becomes NAME.jsonl inside an output folder: no separator, no '..', no hidden file,
+    so a user-given dataset or split name can never write outside the folder."""
+    return bool(_PLAIN_NAME.fullmatch(name))
+
+
 def check_replaceable(path: str | Path) -> None:
     """Refuse to write over something that is not a regular file: a rename would replace a device node,
     a FIFO or a directory's name, which is never what the user meant."""

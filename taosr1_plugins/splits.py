@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -22,14 +21,6 @@ GROUP_KEYS: dict[str, Callable[[Record], str]] = {
     "query": lambda record: " ".join(record.query.casefold().split()),
     "id": lambda record: record.id,
 }
-
-
-_SPLIT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
-
-
-def safe_split_name(name: str) -> bool:
-    """A split name becomes NAME.jsonl inside the output folder: no separator, no '..', no hidden file."""
-    return bool(_SPLIT_NAME.fullmatch(name))
 
 
 def check_ratios(ratios: Sequence[float], what: str = "ratios") -> list[float]:

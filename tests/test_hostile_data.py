@@ -119,6 +119,20 @@ def test_split_names_cannot_leave_the_output_folder(tmp_path, taosr1, name):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["export", "pairs"])
+def test_dataset_names_cannot_leave_the_output_folder(tmp_path, taosr1, command):
+    (tmp_path / "work").mkdir()
+    data = records_file(tmp_path / "work" / "records.jsonl")
+    before = snapshot(tmp_path)
+    if command == "export":
+        args = ["export", "llamafactory", "--data", data, "--out-dir", tmp_path / "work" / "lf", "--name", "../../x"]
+    else:
+        args = ["passn", "pairs", "--samples", data, "--out-dir", tmp_path / "work" / "p", "--name", "../x"]
+    code, err = taosr1(*args)
+    assert code == 2 and "--name" in err and "plain file name" in err and "Traceback" not in err, err
+    assert snapshot(tmp_path) == before
+
+
 def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_path):
     out = tmp_path / "out.jsonl"
     script = textwrap.dedent(
@@ -243,7 +257,15 @@ def test_bad_ratios_are_refused_before_reading(tmp_path, taosr1, ratios):
 
 # --- generated bad files --------------------------------------------------------------------------
 
-GOOD_CSV = CF_HEADER + "".join(f"{i},shoes {i},Red shoes {i},<b>soft</b>,{1 + i % 4},0\n" for i in range(1, 9))
+IMPORTER_SAMPLES = {  # importer -> (suffix, a small good file)
+    "crowdflower": (".csv", CF_HEADER + "".join(f"{i},shoes {i},Red shoes {i},<b>soft</b>,{1 + i % 4},0\n" for i in range(1, 9))),
+    "home_depot": (".csv", "id,product_uid,product_title,search_term,relevance\n"
+                   + "".join(f"{i},{100 + i},Drill {i},cordless drill,{1 + i % 3}.0\n" for i in range(1, 9))),
+    "esci": (".csv", "example_id,query,esci_label,product_title,product_brand\n"
+             + "".join(f"{i},iphone case,{'ESCI'[i % 4]},\"Case, clear {i}\",Acme\n" for i in range(1, 9))),
+    "kuaisearch": (".jsonl", "".join(json.dumps({"query": f"q{i}", "item_title": f"t{i}", "score": i % 4}) + "\n"
+                                     for i in range(8))),
+}
 GOOD_JSONL = "".join(record_line(i) + "\n" for i in range(8))
 
 
@@ -262,19 +284,15 @@ def damaged(draw, text: str) -> bytes:
     return bytes(raw)
 
 
-def _import_or_validate(tmp_path: Path, capsys, monkeypatch, content: bytes, args) -> None:
+def _run_on(tmp_path: Path, capsys, monkeypatch, content: bytes, suffix: str, command: list[str]) -> None:
+    """``command`` ({src} and {out} filled in) on a damaged file: success, or status 2 located in that file
+    with every file unchanged and nothing written."""
     folder = Path(tempfile.mkdtemp(dir=tmp_path))  # one per generated example
-    src = folder / "input"
+    src = folder / f"in{suffix}"
     src.write_bytes(content)
-    src = src.rename(folder / ("in.csv" if args[0] == "crowdflower" else "in.jsonl"))
     before = snapshot(folder)
-    out = folder / "out" / "o.jsonl"
-    if args[0] == "validate":
-        code, err = run_main(capsys, monkeypatch, "data", "validate", src)
-    elif args[0] == "split":
-        code, err = run_main(capsys, monkeypatch, "data", "split", src, "--out-dir", folder / "out")
-    else:
-        code, err = run_main(capsys, monkeypatch, "data", "import", "--source", args[0], "--input", src, "--out", out)
+    args = [str(a).format(src=src, out=folder / "out") for a in command]
+    code, err = run_main(capsys, monkeypatch, *args)
     assert "Traceback" not in err
     if code != 0:
         assert code == 2, err
@@ -283,13 +301,30 @@ def _import_or_validate(tmp_path: Path, capsys, monkeypatch, content: bytes, arg
     assert src.read_bytes() == content
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=damaged(GOOD_CSV))
-def test_generated_damaged_csv_imports_or_fails_cleanly(tmp_path, capsys, monkeypatch, content):
-    _import_or_validate(tmp_path, capsys, monkeypatch, content, ["crowdflower"])
+@pytest.mark.parametrize("importer", sorted(IMPORTER_SAMPLES))
+def test_the_good_samples_import(tmp_path, taosr1, importer):
+    suffix, text = IMPORTER_SAMPLES[importer]
+    (tmp_path / f"in{suffix}").write_text(text)
+    code, err = taosr1("data", "import", "--source", importer, "--input", tmp_path / f"in{suffix}", "--out", tmp_path / "o.jsonl")
+    assert code == 0, err
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 8  # the damage below is all that fails
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), importer=st.sampled_from(sorted(IMPORTER_SAMPLES)))
+def test_generated_damaged_files_import_or_fail_cleanly(tmp_path, capsys, monkeypatch, data, importer):
+    suffix, text = IMPORTER_SAMPLES[importer]
+    content = data.draw(damaged(text))
+    _run_on(tmp_path, capsys, monkeypatch, content, suffix,
+            ["data", "import", "--source", importer, "--input", "{src}", "--out", "{out}/o.jsonl"])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=damaged(GOOD_JSONL), command=st.sampled_from(["validate", "split"]))
+@given(content=damaged(GOOD_JSONL), command=st.sampled_from(["validate", "split", "post-cot"]))
 def test_generated_damaged_records_validate_or_fail_cleanly(tmp_path, capsys, monkeypatch, content, command):
-    _import_or_validate(tmp_path, capsys, monkeypatch, content, [command])
+    args = {
+        "validate": ["data", "validate", "{src}"],
+        "split": ["data", "split", "{src}", "--out-dir", "{out}"],
+        "post-cot": ["post-cot", "--data", "{src}", "--out", "{out}/p.jsonl"],
+    }[command]
+    _run_on(tmp_path, capsys, monkeypatch, content, ".jsonl", args)

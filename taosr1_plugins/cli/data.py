@@ -113,18 +113,15 @@ def split(
     scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: each record's own."),
 ) -> None:
     """Split records into train/dev/test with no group (query) in two splits; deterministic per seed."""
-    from ..jsonl import check_outputs, write_jsonl_all
+    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name, write_jsonl_all
     from ..schemes import get_scheme
-    from ..splits import GROUP_KEYS, parse_ratios, safe_split_name, split_groups
+    from ..splits import GROUP_KEYS, parse_ratios, split_groups
     from ..validation import read_checked_records
 
     split_names = [name.strip() for name in names.split(",")]
     for split_name in split_names:
-        if split_name and not safe_split_name(split_name):
-            raise typer.BadParameter(
-                f"{split_name!r} is not a plain file name (letters, digits, '_', '-', '.'; not starting with '.')",
-                param_hint="--names",
-            )
+        if split_name and not is_plain_name(split_name):
+            raise typer.BadParameter(f"{split_name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--names")
     try:
         parsed = parse_ratios(ratios)
     except ValueError as exc:

@@ -129,8 +129,13 @@ def pairs(
     from rich.console import Console
 
     from ..cot import load_records
+    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
     from ..pairs import PairOptions, build_pairs, pairs_table
 
+    if not is_plain_name(name):
+        raise typer.BadParameter(f"{name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--name")
+    outputs = [out_dir / f"{name}{suffix}" for suffix in (".jsonl", ".openrlhf.jsonl", ".summary.json")]
+    check_outputs([*outputs, out_dir / "dataset_info.json"], [samples, sft_data])
     sft_records = load_records(sft_data, unique_ids=False) if sft_data else []
     options = PairOptions(max_pairs_per_prompt=max_pairs_per_prompt, skip_all_correct=skip_all_correct,
                           gold_cot_when_all_wrong=gold_cot, name=name)
