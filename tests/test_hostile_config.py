@@ -27,6 +27,8 @@ def write_config(folder: Path, text: str) -> Path:
     config.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(RECIPES, folder / "recipes", dirs_exist_ok=True)  # the default recipe paths resolve
     config.write_text(f"run_dir: {folder / 'run'}\n" + text)
+    (folder / "broken.yaml").write_bytes(b"a: [1, 2\n\xff")
+    (folder / "list.yaml").write_text("- 1\n- 2\n")
     return config
 
 
@@ -47,6 +49,9 @@ BAD_CONFIGS = {
     "NaN ratio": ("split: {ratios: [.nan, 1, 1]}\n", "field 'split.ratios':"),
     "infinite ratio": ("split: {ratios: [.inf, 1, 1]}\n", "field 'split.ratios':"),
     "not a mapping": ("- a\n- b\n", "mapping"),
+    "broken recipe YAML": ("sft: {recipe: ../broken.yaml}\n", "field 'sft.recipe': cannot read"),
+    "recipe not a mapping": ("dpo: {recipe: ../list.yaml}\n", "field 'dpo.recipe':"),
+    "bad GRPO override": ("grpo: {overrides: {no_such_setting: 1}}\n", "field 'grpo.recipe': with grpo.overrides"),
 }
 
 
@@ -196,3 +201,10 @@ def test_eval_refuses_cumpt_thresholds_outside_0_1(tmp_path, taosr1, threshold):
     code, err = taosr1("eval", "--scores", scores, "--report", tmp_path / "r.html", "--cumpt", cumpt)
     assert code == 2 and str(cumpt) in err and "threshold of level 'E'" in err, err
     assert "Traceback" not in err and snapshot(tmp_path) == before
+
+
+def test_the_quickstart_config_passes_the_preflight_check():
+    from taosr1_plugins.pipeline.config import load_config
+    from taosr1_plugins.pipeline.preflight import check_run_config
+
+    check_run_config(load_config(REPO / "configs" / "quickstart.yaml"))

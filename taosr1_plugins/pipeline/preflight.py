@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError
+import yaml
+from pydantic import ValidationError
+
+from ..errors import DataError, field_path
 from .config import RunConfig
 
 # the stages' own names for the models the package prepares itself
@@ -31,6 +34,19 @@ def check_run_config(config: RunConfig, source: str | Path | None = None) -> Non
         if not path.is_file():
             fail(field, f"{'is not a regular file' if path.exists() else 'no such file'}: {path}")
 
+    def need_recipe(field: str, value: str | None) -> None:
+        """A recipe must exist and be a YAML mapping: the trainer would fail on it only when its stage starts."""
+        need_file(field, value)
+        if value is None:
+            return
+        path = config.resolve(value)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            fail(field, f"cannot read {path}: {exc}")
+        if loaded is not None and not isinstance(loaded, dict):
+            fail(field, f"{path} is not a mapping of settings")
+
     def need_plugin(field: str, name: str, registered: dict, kind: str) -> None:
         if name not in registered:
             fail(field, f"unknown {kind} {name!r}; registered: {', '.join(sorted(registered))}")
@@ -44,13 +60,20 @@ def check_run_config(config: RunConfig, source: str | Path | None = None) -> Non
     except (ValueError, OSError) as exc:
         fail("data.scheme", str(exc))
     need_plugin("cot.teacher", config.cot.teacher, teachers(), "teacher")
-    need_file("sft.recipe", config.sft.recipe)
+    need_recipe("sft.recipe", config.sft.recipe)
     if config.passn.enabled or config.dpo.enabled:
         need_plugin("passn.backend", config.passn.backend, generation_backends(), "generation backend")
     if config.dpo.enabled:
-        need_file("dpo.recipe", config.dpo.recipe)
+        need_recipe("dpo.recipe", config.dpo.recipe)
     if config.grpo.enabled:
-        need_file("grpo.recipe", config.grpo.recipe)
+        need_recipe("grpo.recipe", config.grpo.recipe)
+        from ..grpo_settings import load_grpo_settings
+
+        try:  # as the GRPO stage loads it
+            load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            fail("grpo.recipe", f"with grpo.overrides, setting '{field_path(err['loc'])}': {err['msg']}")
         if config.grpo.backend == "openrlhf":
             need_file("grpo.launch_script", config.grpo.launch_script)
     if config.deploy.enabled:
