@@ -43,6 +43,8 @@ CASES = {
     "export llamafactory: missing data": (["export", "llamafactory", "--data", "{missing}", "--out-dir", "{dir}/lf"], "missing.jsonl"),
     "models prepare: unknown model": (["models", "prepare", "nope"], "nope"),
     "passn sample: missing data": (["passn", "sample", "--model", "x", "--data", "{missing}", "--out", "{dir}/p.jsonl"], "missing.jsonl"),
+    "passn sample: unknown backend": (["passn", "sample", "--model", "x", "--backend", "nope", "--data", "{records}", "--out", "{dir}/out/p.jsonl"], "unknown generation backend"),
+    "passn sample: missing model": (["passn", "sample", "--model", "./nowhere", "--data", "{records}", "--out", "{dir}/out/p.jsonl"], "no such model directory"),
     "passn difficulty: bad thresholds": (["passn", "difficulty", "--samples", "{records}", "--out", "{dir}/d.jsonl", "--easy", "0.1", "--medium", "0.9"], "thresholds"),
     "passn difficulty: not samples": (["passn", "difficulty", "--samples", "{records}", "--out", "{dir}/d.jsonl"], "records.jsonl:1"),
     "passn pairs: missing samples": (["passn", "pairs", "--samples", "{missing}", "--out-dir", "{dir}/pairs"], "missing.jsonl"),

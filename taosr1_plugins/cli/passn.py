@@ -48,9 +48,17 @@ def sample(
     backend_options: dict = parse_options(option)
     if batch_size is not None:
         backend_options["batch_size"] = batch_size
+    from ..model_paths import check_model_path
+    from ..plugins import generation_backends
+
+    registered = generation_backends()
+    if backend not in registered:
+        fail(f"unknown generation backend {backend!r}; registered: {', '.join(sorted(registered))}", 2)
     try:
         check_outputs([out], [data])
         records = load_records(data)
+        if backend in ("hf", "vllm"):  # a local checkpoint or Hub id; openai and plugins name a served model
+            check_model_path(model)
     except DataError as exc:
         fail(str(exc), 2)
     except OSError as exc:
