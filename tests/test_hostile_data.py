@@ -90,6 +90,19 @@ def test_outputs_that_are_not_regular_files_are_refused(tmp_path, taosr1, comman
     assert fifo.exists() and not fifo.is_file()
 
 
+@pytest.mark.parametrize("occupant", ["file", "folder"])
+def test_models_prepare_never_replaces_a_users_folder(tmp_path, taosr1, occupant):
+    target = tmp_path / "mine"
+    if occupant == "file":
+        target.write_text("my notes")
+    else:
+        target.mkdir()
+        (target / "thesis.tex").write_text("years of work")
+    before = snapshot(tmp_path)
+    code, err = taosr1("models", "prepare", "tiny", "--out", target, "--force")
+    assert_clean_failure(code, err, before, tmp_path, "refusing to replace it")
+
+
 def test_split_writes_every_output_or_none(tmp_path, taosr1):
     records = records_file(tmp_path / "records.jsonl", n=30)
     (tmp_path / "out").mkdir()
