@@ -86,6 +86,10 @@ BAD_SCORE_BODIES = {
     "deeply nested": ('{"pairs": ' + "[" * 100_000 + "]" * 100_000 + "}", 400, "nested too deeply"),
     "NaN constant": ('{"pairs": [{"query": "q", "item": "x", "id": NaN}]}', 400, "NaN"),
     "non-UTF-8 bytes": (b'{"pairs": [{"query": "\xff", "item": "x"}]}', 400, "invalid JSON"),
+    "whitespace query": ('{"pairs": [{"query": " \\t ", "item": "x"}]}', 422, "pairs[0].query"),
+    "whitespace id": ('{"pairs": [{"id": "  ", "query": "q", "item": "x"}]}', 422, "pairs[0].id"),
+    "whitespace title": ('{"pairs": [{"query": "q", "item": {"title": "  "}}]}', 422, "pairs[0].item"),
+    "attributes not text": ('{"pairs": [{"query": "q", "item": {"title": "t", "attributes": {"a": [1]}}}]}', 422, "attributes"),
     "query over max_chars": (json.dumps({"pairs": [{"query": "q" * 501, "item": "x"}]}), 413, "limit is 500"),
     "more pairs than max_pairs": (json.dumps({"pairs": [GOOD_PAIR] * 13}), 413, "limit is 8"),
 }

@@ -83,13 +83,15 @@ def serve(
     scheme: str | None = typer.Option(None, "--scheme", help="Label scheme (default: the CumPT file's, else taosr1)."),
     backend: str = typer.Option("hf", "--backend"),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8080, "--port"),
+    port: int = typer.Option(8080, "--port", min=0, max=65535),
     device: str = typer.Option("auto", "--device"),
     max_batch: int = typer.Option(16, "--max-batch", min=1, help="Pairs per forward pass."),
     max_wait: float = typer.Option(0.01, "--max-wait", min=0, help="Seconds to wait for a batch to fill."),
     max_pairs: int = typer.Option(64, "--max-pairs", min=1, help="Pairs per request."),
     max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1),
     exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
+    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
+                                          help="Seconds a client has to send one request's headers and body."),
 ) -> None:
     """Serve POST /v1/score (pairs -> probabilities, label, tier, score) and GET /healthz."""
     from ..serving.score_server import Limits
@@ -97,7 +99,8 @@ def serve(
 
     run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
                port=port, device=device, max_batch=max_batch, max_wait=max_wait,
-               limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after)
+               limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
+               request_timeout=request_timeout)
 
 
 def evaluate(

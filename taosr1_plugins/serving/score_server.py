@@ -105,6 +105,16 @@ class DynamicBatcher:
                 job.future.set_result(p)
 
 
+def _pair_error(exc: ValidationError, raw) -> dict:
+    """The error to report: for an item sent as an object, the object's own problem (not "not a string")."""
+    errors = exc.errors()
+    if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
+        errors = [e for e in errors if e["loc"][:2] != ("item", "str")] or errors
+    err = dict(errors[0])
+    err["loc"] = tuple(part for k, part in enumerate(err["loc"]) if not (k == 1 and part in ("str", "Item")))
+    return err
+
+
 def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
     """Request body -> records, or RequestError naming what is wrong."""
     data = parse_json_body(body)
@@ -125,7 +135,7 @@ def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
         try:
             pair = ScorePair.model_validate(raw)
         except ValidationError as exc:
-            err = exc.errors()[0]
+            err = _pair_error(exc, raw)
             raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
         if isinstance(pair.item, str) and not pair.item.strip():
             raise RequestError(422, f"pairs[{i}].item: an empty string is not an item")
@@ -134,7 +144,11 @@ def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
         for name, text in texts.items():
             if len(text) > limits.max_chars:
                 raise RequestError(413, f"pairs[{i}].{name} has {len(text)} characters; the limit is {limits.max_chars}")
-        records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
+        try:  # the record's own rules too (e.g. a query of only whitespace), as 422, not a 500 later
+            records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
     return records
 
 
