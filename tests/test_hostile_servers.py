@@ -17,6 +17,8 @@ import time
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loopback import free_port, wait_until_up
 from taosr1_plugins.schemes import get_scheme
@@ -235,3 +237,30 @@ def test_chat_server_stops_within_seconds_of_sigterm_while_generating(tiny_model
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+pair_like = st.fixed_dictionaries(
+    {"query": json_values | st.text(max_size=30)},
+    optional={"item": json_values | st.text(max_size=30) | st.fixed_dictionaries({"title": json_values}, optional={"attributes": json_values}),
+              "id": json_values},
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values, st.fixed_dictionaries({"pairs": st.lists(pair_like, max_size=3)})))
+def test_generated_score_bodies_never_get_a_5xx(score_server, body):
+    response = post(f"{score_server}/v1/score", json.dumps(body).encode())
+    assert response.status_code < 500, response.text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(extra=st.dictionaries(st.sampled_from(["temperature", "top_p", "seed", "max_tokens", "n", "stream", "model",
+                                              "messages", "max_completion_tokens"]), json_values, max_size=3))
+def test_generated_chat_bodies_never_get_a_5xx(chat_server, extra):
+    response = post(f"{chat_server}/v1/chat/completions", json.dumps({**chat_body(max_tokens=1), **extra}).encode())
+    assert response.status_code < 500, response.text
