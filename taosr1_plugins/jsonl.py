@@ -24,12 +24,13 @@ def open_text(path: str | Path) -> IO[str]:
     """UTF-8 text whose undecodable bytes become lone surrogates instead of raising.
 
     A strict decoder fails per read chunk, so it can name neither the line nor the field; readers find
-    the surrogates in what they parsed (``bad_text``) and report the exact place.
+    the surrogates in what they parsed (``bad_text``) and report the exact place. A leading byte-order
+    mark (spreadsheet exports write one) is dropped.
     """
     path = Path(path)
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="surrogateescape", newline="")
-    return open(path, encoding="utf-8", errors="surrogateescape", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -231,6 +231,24 @@ def test_a_lone_surrogate_escape_in_json_is_refused_where_it_is(tmp_path, taosr1
     assert_clean_failure(code, err, before, tmp_path, f"{data}:3: field 'query': lone surrogate U+D800")
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_a_byte_order_mark_from_a_spreadsheet_export_is_not_part_of_the_header(tmp_path, taosr1, suffix):
+    raw = tmp_path / f"export{suffix}"
+    content = ("\ufeff" + CF_HEADER + "1,shoes,Red shoes,,4,0\n").encode()
+    raw.write_bytes(gzip.compress(content) if suffix.endswith(".gz") else content)
+    code, err = taosr1("data", "import", "--source", "crowdflower", "--input", raw, "--out", tmp_path / "o.jsonl")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o.jsonl").read_text())["id"] == "crowdflower-1"
+
+
+def test_splitting_an_empty_file_is_an_error(tmp_path, taosr1):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    before = snapshot(tmp_path)
+    code, err = taosr1("data", "split", empty, "--out-dir", tmp_path / "s")
+    assert_clean_failure(code, err, before, tmp_path, "no records to split")
+
+
 BAD_RECORDS = {
     "duplicate id": ({"line3": {"id": "r0"}}, 3, "id", "duplicate id"),
     "unknown scheme": ({"line2": {"scheme": "nope"}}, 2, "scheme", "nope"),

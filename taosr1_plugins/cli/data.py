@@ -113,6 +113,7 @@ def split(
     scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: each record's own."),
 ) -> None:
     """Split records into train/dev/test with no group (query) in two splits; deterministic per seed."""
+    from ..errors import DataError
     from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name, write_jsonl_all
     from ..schemes import get_scheme
     from ..splits import GROUP_KEYS, parse_ratios, split_groups
@@ -136,6 +137,8 @@ def split(
         check_outputs(paths, [file])
         # all of it first, with the same check as `validate`: a bad line must stop us before any write
         records = read_checked_records(file, get_scheme(scheme) if scheme else None)
+        if not records:  # empty splits are never what was meant
+            raise DataError(str(file), None, None, "no records to split")
         key = GROUP_KEYS[by.value]
         parts = split_groups(records, key, parsed, seed)
         write_jsonl_all(dict(zip(paths, parts)))  # every split or none
