@@ -198,7 +198,7 @@ def atomic_writes(paths: Iterable[str | Path], mode: str = "w") -> Iterator[list
             fh.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        for folder in created:  # deepest first
+        for folder in sorted(created, key=lambda p: len(p.parts), reverse=True):  # deepest first
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise

@@ -210,6 +210,8 @@ def test_chat_server_serves_good_requests_among_bad_ones(chat_server):
 
     statuses = [r.status_code for r in asyncio.run(mixed())]
     assert statuses[:6] == [200] * 6 and all(400 <= s < 500 for s in statuses[6:]), statuses
+    health = httpx.get(f"{chat_server}/health", timeout=10).json()
+    assert health["errors"] == 0 and health["rejected"] >= 3
 
 
 def test_chat_server_stops_within_seconds_of_sigterm_while_generating(tiny_model_dir):

@@ -141,7 +141,7 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
 
     app = FastAPI(title="taosr1 OpenAI-compatible server")
     batcher = MicroBatcher(chat, max_batch=max_batch, batch_wait=batch_wait)
-    stats = {"chat_completions": 0, "errors": 0}
+    stats = {"chat_completions": 0, "errors": 0, "rejected": 0}  # errors: generation failed; rejected: 4xx
     created = int(time.time())
 
     def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -162,10 +162,10 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
         try:
             request = ChatCompletionRequest.model_validate(parse_json_body(await read_body(raw, max_body_bytes)))
         except RequestError as exc:
-            stats["errors"] += 1
+            stats["rejected"] += 1
             return error(exc.status, exc.message)
         except ValidationError as exc:
-            stats["errors"] += 1
+            stats["rejected"] += 1
             return error(422, validation_message(exc))
         messages = [{"role": m.role, "content": m.text()} for m in request.messages]
         prompt_chars = sum(len(m["content"]) for m in messages)
