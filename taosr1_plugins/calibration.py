@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .cumpt import CumPT, argmax_tier, fit_thresholds
+from .cumpt import NEVER, CumPT, argmax_tier, fit_thresholds
 from .errors import DataError, field_path
 from .evaluation import Metrics, compute_metrics
 from .jsonl import atomic_write
@@ -39,6 +39,10 @@ class CumptFile(BaseModel):
         wanted = set(self.levels[:-1])
         if set(self.thresholds) != wanted:
             raise ValueError(f"thresholds must be given for levels {self.levels[:-1]}, got {sorted(self.thresholds)}")
+        for key, value in self.thresholds.items():
+            # cumulative probabilities lie in [0, 1]; NEVER (just above 1) switches a level off
+            if not 0 <= value <= NEVER:  # also false for NaN
+                raise ValueError(f"threshold of level {key!r} must be a cumulative probability in [0, 1], got {value}")
         return self
 
     def to_cumpt(self) -> CumPT:
@@ -49,7 +53,7 @@ def load_cumpt(path: str | Path) -> CumptFile:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise DataError(str(path), None, None, f"cannot read CumPT file: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise DataError(str(path), exc.lineno, None, f"invalid JSON: {exc.msg}") from exc

@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
 from .formats import ResponseFormat, parse_response
-from .jsonl import ResumableJsonl, atomic_write, iter_numbered_jsonl, write_jsonl
+from .jsonl import ResumableJsonl, atomic_write, write_jsonl
 from .records import Record
 from .schemes import LabelScheme, get_scheme
 from .teachers import Teacher, TeacherError, build_request
@@ -59,30 +58,10 @@ def output_paths(out: str | Path) -> dict[str, Path]:
 
 
 def load_records(path: str | Path, *, require_label: bool = True, unique_ids: bool = True) -> list[Record]:
-    """Read and check records: known scheme, a label of that scheme, and (for CoT input) unique ids."""
-    schemes: dict[str, LabelScheme] = {}
-    seen: dict[str, int] = {}
-    records = []
-    for lineno, record in iter_numbered_jsonl(path, Record):
-        if record.scheme not in schemes:
-            try:
-                schemes[record.scheme] = get_scheme(record.scheme)
-            except ValueError as exc:
-                raise DataError(str(path), lineno, "scheme", str(exc)) from exc
-        if record.label is None:
-            if require_label:
-                raise DataError(str(path), lineno, "label", "missing: CoT generation keeps a trace only if it matches the gold label")
-        elif record.label not in schemes[record.scheme].keys:
-            raise DataError(
-                str(path), lineno, "label",
-                f"{record.label!r} is not a level of scheme {record.scheme!r} ({', '.join(schemes[record.scheme].keys)})",
-            )
-        if unique_ids:
-            if record.id in seen:
-                raise DataError(str(path), lineno, "id", f"duplicate id {record.id!r} (first on line {seen[record.id]})")
-            seen[record.id] = lineno
-        records.append(record)
-    return records
+    """Read and check records (validation.py, the check every command shares); CoT input needs labels."""
+    from .validation import read_checked_records
+
+    return read_checked_records(path, require_label=require_label, unique_ids=unique_ids)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -8,8 +8,45 @@ from typing import NamedTuple
 
 from .schemes import LabelScheme
 
+# What a tag pair means, as a pattern; the parser itself scans with str.find (see _tag_spans).
 THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+
+
+class _Span(NamedTuple):
+    start: int  # of the opening tag
+    inner_start: int
+    inner_end: int
+    end: int  # after the closing tag
+
+    def inner(self, text: str) -> str:
+        return text[self.inner_start : self.inner_end]
+
+
+def _tag_spans(text: str, open_tag: str, close_tag: str) -> list[_Span]:
+    """The matches of ``<open>(.*?)<close>`` as ``re.finditer`` finds them, in linear time.
+
+    The lazy regex, tried at every opening tag, scans to the end of the text each time no closing tag
+    follows: quadratic in a response of repeated ``<answer>``. Once no closing tag follows one opening
+    tag, none follows a later one either, so the scan stops there.
+    """
+    spans, pos = [], 0
+    while (start := text.find(open_tag, pos)) >= 0:
+        close = text.find(close_tag, start + len(open_tag))
+        if close < 0:
+            break
+        spans.append(_Span(start, start + len(open_tag), close, close + len(close_tag)))
+        pos = close + len(close_tag)
+    return spans
+
+
+def _without(text: str, spans: list[_Span]) -> str:
+    pieces, pos = [], 0
+    for span in spans:
+        pieces.append(text[pos : span.start])
+        pos = span.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 class ResponseFormat(str, Enum):
@@ -51,25 +88,29 @@ def parse_response(text: object, scheme: LabelScheme, fmt: ResponseFormat | str 
 
 
 def _parse(text: str, scheme: LabelScheme, fmt: ResponseFormat | str | None) -> ParsedResponse:
-    answers = list(ANSWER_RE.finditer(text))
-    thinks = list(THINK_RE.finditer(text))
-    label = scheme.label_from_answer(answers[-1].group(1)) if answers else None
+    answers = _tag_spans(text, "<answer>", "</answer>")
+    thinks = _tag_spans(text, "<think>", "</think>")
+    label = scheme.label_from_answer(answers[-1].inner(text)) if answers else None
     if thinks:
-        reasoning = thinks[0].group(1).strip()
+        reasoning = thinks[0].inner(text).strip()
     else:
-        reasoning = ANSWER_RE.sub("", text).strip()
+        reasoning = _without(text, answers).strip()
+
+    def outside_tags() -> str:
+        rest = _without(text, thinks)
+        return _without(rest, _tag_spans(rest, "<answer>", "</answer>"))
 
     format_ok = (
         len(answers) == 1
         and len(thinks) == 1
         and label is not None
-        and answers[0].group(1).strip() == scheme.level(label).token
+        and answers[0].inner(text).strip() == scheme.level(label).token
         and bool(reasoning)
         and "<think>" not in reasoning
         and "<answer>" not in reasoning
-        and not ANSWER_RE.sub("", THINK_RE.sub("", text)).strip()
+        and not outside_tags().strip()
     )
     if format_ok and fmt is not None:
-        think_first = thinks[0].start() < answers[0].start()
+        think_first = thinks[0].start < answers[0].start
         format_ok = think_first == (ResponseFormat(fmt) is ResponseFormat.THINK_ANSWER)
     return ParsedResponse(label, reasoning, format_ok)

@@ -44,6 +44,9 @@ def load_chat_model(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .model_paths import check_model_path
+
+    check_model_path(model)
     device = resolve_device(device)
     if dtype == "auto":
         # bf16 halves memory on GPUs; CPUs are fastest and safest in fp32.

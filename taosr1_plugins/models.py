@@ -42,6 +42,19 @@ def _is_prepared(out: Path) -> bool:
     return (out / DONE_MARKER).exists()
 
 
+def _check_target(out: Path) -> None:
+    """Publishing replaces ``out`` as a whole: only an empty folder or one this module prepared may go."""
+    from .errors import DataError
+
+    if not os.path.lexists(out):
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise DataError(str(out), None, None, "exists and is not a folder; refusing to replace it")
+    if any(out.iterdir()) and not _is_prepared(out):
+        raise DataError(str(out), None, None, "is a folder with other files, not a checkpoint prepared here; "
+                        "refusing to replace it (choose another --out)")
+
+
 def _publish(tmp: Path, out: Path, info: dict) -> Path:
     """Move a finished checkpoint into place in one rename, so an interrupted run leaves nothing half-written."""
     (tmp / DONE_MARKER).write_text(json.dumps(info, indent=2))
@@ -57,6 +70,7 @@ def prepare_smollm2(out: str | Path | None = None, *, force: bool = False, progr
     out = Path(out) if out else cache_dir() / "models" / SMOLLM2_NAME
     if _is_prepared(out) and not force:
         return out
+    _check_target(out)
     from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
@@ -96,6 +110,7 @@ def prepare_tiny(
     out = Path(out) if out else cache_dir() / "models" / TINY_NAME
     if _is_prepared(out) and not force:
         return out
+    _check_target(out)
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 

@@ -19,6 +19,7 @@ Framework-free: the backend brings torch, vLLM or an HTTP client.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -245,6 +246,7 @@ def sample_passn(
 
     wanted = _metadata(model, records, settings)
     shard_dir = paths["shards"]
+    created = [p for p in (shard_dir, *shard_dir.parents) if not p.exists()]  # deepest first
     if paths["meta"].exists():
         _check_resume(paths["meta"], wanted)
     else:
@@ -262,7 +264,15 @@ def sample_passn(
     done_prompts = len(records) - sum(len(_shard_records(records, settings, k)) for k in todo)
 
     if todo and backend is None:
-        backend = get_generation_backend(settings.backend, model=str(model), **(backend_options or {}))
+        try:
+            backend = get_generation_backend(settings.backend, model=str(model), **(backend_options or {}))
+        except BaseException:
+            if created:  # a run that could not even load its model leaves nothing behind
+                _remove_tree(shard_dir)
+                for folder in created[1:]:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+            raise
     bar = _progress_bar(len(records), done_prompts, enabled=progress)
     try:
         for k in todo:

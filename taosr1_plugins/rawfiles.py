@@ -8,14 +8,13 @@ even when a quoted field spans several lines.
 from __future__ import annotations
 
 import csv
-import json
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .jsonl import open_text
+from .jsonl import bad_text, open_text, parse_json_line
 
 # Decompression and decoding failures that mean the file itself is damaged, not one row of it.
 _DAMAGED_FILE = (EOFError, OSError, zlib.error, UnicodeDecodeError)
@@ -36,6 +35,10 @@ def iter_csv_rows(path: str | Path, required: Iterable[str]) -> Iterator[tuple[i
             if header is None:
                 raise DataError(file, 1, None, "empty file: no CSV header")
             header = [name.strip() for name in header]
+            for name in header:
+                found = bad_text(name)
+                if found:
+                    raise DataError(file, 1, None, f"header: {found[1]}")
             for column in required:
                 if column not in header:
                     raise DataError(file, 1, column, f"missing column (header has: {', '.join(header)})")
@@ -53,6 +56,10 @@ def iter_csv_rows(path: str | Path, required: Iterable[str]) -> Iterator[tuple[i
                         missing,
                         f"row has {len(fields)} fields, the header has {len(header)} (truncated or malformed row)",
                     )
+                for column, value in zip(header, fields):
+                    found = bad_text(value)
+                    if found:
+                        raise DataError(file, line, column, found[1])
                 yield line, dict(zip(header, fields))
         except csv.Error as exc:
             raise DataError(file, line_before + 1, None, f"malformed CSV: {exc}") from exc
@@ -69,10 +76,7 @@ def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
             for lineno, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise DataError(file, lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+                obj = parse_json_line(text, file, lineno)
                 if not isinstance(obj, dict):
                     raise DataError(file, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
                 yield lineno, obj

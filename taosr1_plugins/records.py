@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _not_blank(value: str) -> str:
+    # Importers strip text; a hand-written file must not slip a blank query or title past the same rule.
+    if not value.strip():
+        raise ValueError("empty or only whitespace")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
 
 
 class Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1)
+    title: Text = Field(min_length=1)
     description: str | None = None
     brand: str | None = None
     color: str | None = None
@@ -19,11 +31,11 @@ class Item(BaseModel):
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1)
-    query: str = Field(min_length=1)
+    id: Text = Field(min_length=1)
+    query: Text = Field(min_length=1)
     item: Item
     label: str | None = Field(None, description="a level key of `scheme`; None for unlabelled pairs")
-    scheme: str = Field(min_length=1)
+    scheme: Text = Field(min_length=1)
     cot: str | None = Field(None, description="reasoning trace (without the answer tag)")
     tags: list[str] = Field(default_factory=list, description="hard-query tags; importers derive them by rule")
     source: str | None = None

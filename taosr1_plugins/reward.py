@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .formats import ResponseFormat, parse_response
 from .schemes import LabelScheme
@@ -48,6 +49,13 @@ class RewardSettings(BaseModel):
         if any(not 0.0 <= credit <= 1.0 for credit in value):
             raise ValueError("partial credit values are shares of correct_weight, between 0 and 1")
         return value
+
+    @model_validator(mode="after")
+    def _finite_sum(self) -> RewardSettings:
+        # each weight finite is not enough: 1e308 + 1e308 is inf, and one inf reward poisons the advantages
+        if not math.isfinite(abs(self.format_weight) + abs(self.correct_weight)):
+            raise ValueError("format_weight + correct_weight must be a finite number")
+        return self
 
 
 def load_reward_settings(path: str | Path | None = None, **overrides: Any) -> RewardSettings:
@@ -156,6 +164,22 @@ class RelevanceReward:
                 if distance <= len(s.partial_credit):
                     reward += s.correct_weight * s.partial_credit[distance - 1]
         return RewardResult(float(reward), correct, parsed.format_ok, parsed.label, gold)
+
+
+def check_batch(**columns: Any) -> int:
+    """The common length of a framework's per-sample argument lists; ValueError naming every length.
+
+    Called at an adapter's boundary: ``zip`` would silently score the shorter batch, and ``None`` for a
+    list would fail deep inside with a TypeError. Content (any string, any label) is not checked here.
+    """
+    lengths = {}
+    for name, value in columns.items():
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise ValueError(f"reward: {name} must be a list with one entry per sample, got {type(value).__name__}")
+        lengths[name] = len(value)
+    if len(set(lengths.values())) > 1:
+        raise ValueError("reward: per-sample lists differ in length: " + ", ".join(f"{k}={v}" for k, v in lengths.items()))
+    return next(iter(lengths.values()), 0)
 
 
 REWARD_CONFIG_ENV = "TAOSR1_REWARD_CONFIG"

@@ -146,7 +146,7 @@ def load_scheme_file(path: str | Path) -> LabelScheme:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(str(path), None, None, f"cannot read scheme: {exc}") from exc
     try:
         return LabelScheme.model_validate(data)

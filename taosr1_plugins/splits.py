@@ -7,6 +7,7 @@ seed, never on the order of records in the file.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -22,15 +23,28 @@ GROUP_KEYS: dict[str, Callable[[Record], str]] = {
 }
 
 
+def check_ratios(ratios: Sequence[float], what: str = "ratios") -> list[float]:
+    """Finite, non-negative and not all zero (they are normalised later); else ValueError."""
+    ratios = list(ratios)
+    if not ratios:
+        raise ValueError(f"{what}: need at least one ratio")
+    if any(not math.isfinite(r) or r < 0 for r in ratios):
+        raise ValueError(f"{what} must be finite numbers >= 0, got {ratios}")
+    if sum(ratios) <= 0 or not math.isfinite(sum(ratios)):
+        raise ValueError(f"{what} must not be all zero, got {ratios}")
+    return ratios
+
+
 def parse_ratios(text: str) -> list[float]:
-    """'0.8,0.1,0.1' -> [0.8, 0.1, 0.1]; non-negative, not all zero (they are normalised later)."""
+    """'0.8,0.1,0.1' -> [0.8, 0.1, 0.1]."""
     try:
         ratios = [float(part) for part in text.split(",")]
     except ValueError:
         raise ValueError(f"ratios must be comma-separated numbers, got {text!r}") from None
-    if any(not r >= 0 for r in ratios) or sum(ratios) <= 0:  # `not r >= 0` also rejects NaN
-        raise ValueError(f"ratios must be >= 0 and not all zero, got {text!r}")
-    return ratios
+    try:
+        return check_ratios(ratios)
+    except ValueError:
+        raise ValueError(f"ratios must be finite, >= 0 and not all zero, got {text!r}") from None
 
 
 def split_groups(items: Sequence[T], key: Callable[[T], str], ratios: Sequence[float], seed: int = 0) -> list[list[T]]:
@@ -39,8 +53,7 @@ def split_groups(items: Sequence[T], key: Callable[[T], str], ratios: Sequence[f
     Groups are sorted, shuffled with ``seed``, then laid end to end; a group goes to the split whose
     share of the line holds the group's midpoint. Items keep their input order inside each split.
     """
-    if not ratios or sum(ratios) <= 0:
-        raise ValueError("need at least one positive ratio")
+    check_ratios(ratios)
     sizes: dict[str, int] = {}
     for item in items:
         group = key(item)

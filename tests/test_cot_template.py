@@ -182,12 +182,12 @@ def test_cli_bad_teacher_options(tmp_path, esci_records):
     runner = CliRunner()
     args = ["cot", "generate", "--data", str(data), "--out", str(tmp_path / "o.jsonl"), "--no-progress"]
     result = runner.invoke(cli_app, args + ["--teacher", "nope"])
-    assert result.exit_code == 1 and "unknown teacher 'nope'" in result.output
+    assert result.exit_code == 2 and "unknown teacher 'nope'" in result.output
     result = runner.invoke(cli_app, args + ["--teacher", "template", "-o", "colour=red"])
-    assert result.exit_code == 1 and "colour" in result.output
+    assert result.exit_code == 2 and "colour" in result.output
     result = runner.invoke(cli_app, args + ["--teacher", "openai", "-o", "model=m", "-o", "base_url=http://127.0.0.1:9/v1",
                                             "-o", "temperature=hot"])
-    assert result.exit_code == 1 and "temperature" in result.output
+    assert result.exit_code == 2 and "temperature" in result.output
     result = runner.invoke(cli_app, args + ["-o", "novalue"])
     assert result.exit_code != 0 and "key=value" in " ".join(result.output.split())
 

@@ -106,7 +106,7 @@ def test_sigkill_and_rerun_resumes_without_loss_or_duplicates(tmp_path, tiny_mod
     # a rerun with other sampling settings is refused, and leaves the interrupted run as it was
     refused = run_cli([a if a != "16" else "24" for a in args])
     output, _ = refused.communicate(timeout=120)
-    assert refused.returncode == 1 and "max_new_tokens: 16 -> 24" in output
+    assert refused.returncode == 2 and "max_new_tokens: 16 -> 24" in output
     assert len(list(shard_dir.glob("shard-*.jsonl"))) == committed
 
     resumed = run_cli(args)

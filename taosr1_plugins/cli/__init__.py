@@ -49,8 +49,20 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main() -> None:
+    """The console script: bad input ends in one line on stderr and status 2, never a traceback."""
     try:
         app()
     except DataError as exc:  # raised outside a command's own handling, e.g. by the main job's stages
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise SystemExit(2) from None
+        _bad_input(str(exc))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        # a path given on the command line that cannot be read or written as asked
+        _bad_input(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+    except UnicodeDecodeError as exc:
+        _bad_input(f"a file is not valid UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
+def _bad_input(message: str) -> None:
+    from ..errors import printable
+
+    typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
+    raise SystemExit(2)

@@ -41,11 +41,13 @@ def generate(
 
     from ..cot import CotOptions, OutputExistsError, generate_cot, load_records, output_paths
     from ..errors import DataError
+    from ..jsonl import check_outputs
     from ..teachers import TeacherError, get_teacher
     from . import fail
 
     teacher_options = parse_options(option)
     try:
+        check_outputs(output_paths(out).values(), [data, pool])
         records = load_records(data)
         pool_records = load_records(pool, require_label=False, unique_ids=False) if pool else None
     except DataError as exc:
@@ -57,9 +59,9 @@ def generate(
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "options"
-        fail(f"teacher {teacher!r} option {where!r}: {err['msg']}")
+        fail(f"teacher {teacher!r} option {where!r}: {err['msg']}", 2)
     except (TeacherError, TypeError) as exc:
-        fail(f"teacher {teacher!r}: {exc}")
+        fail(f"teacher {teacher!r}: {exc}", 2)
 
     options = CotOptions(k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint, max_words=max_words)
     try:
@@ -68,7 +70,7 @@ def generate(
             teacher_name=teacher, overwrite=overwrite, progress=progress,
         )
     except OutputExistsError as exc:
-        fail(f"{exc} (use --overwrite)")
+        fail(f"{exc} (use --overwrite)", 2)
     except TeacherError as exc:
         fail(f"{exc}\nFinished records are saved; rerun the same command to resume.")
 

@@ -33,12 +33,10 @@ def errors_reported() -> Iterator[None]:
 
     try:
         yield
-    except DataError as exc:
+    except (DataError, SchemeError, UnknownImporter) as exc:  # all bad input: status 2
         _fail(str(exc), 2)
-    except (SchemeError, UnknownImporter) as exc:
-        _fail(str(exc), 1)
     except OSError as exc:  # missing input, unwritable output directory
-        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
 
 
 def _fail(message: str, code: int) -> None:
@@ -75,7 +73,7 @@ def import_(
 ) -> None:
     """Import a raw relevance file into records, mapping its labels to a scheme."""
     from ..importing import import_records
-    from ..jsonl import write_jsonl
+    from ..jsonl import check_outputs, write_jsonl
 
     counts: Counter = Counter()
 
@@ -85,6 +83,7 @@ def import_(
             yield record
 
     with errors_reported():
+        check_outputs([out], [input_path])
         written = write_jsonl(out, counted(import_records(source, input_path, scheme, limit)))
         _echo_label_counts(counts, f"wrote {written} records to {out}")
 
@@ -111,13 +110,19 @@ def split(
     ratios: str = typer.Option("0.8,0.1,0.1", "--ratios", help="Relative split sizes, in records."),
     seed: int = typer.Option(0, "--seed"),
     names: str = typer.Option("train,dev,test", "--names", help="Split names, one per ratio."),
+    scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: each record's own."),
 ) -> None:
     """Split records into train/dev/test with no group (query) in two splits; deterministic per seed."""
-    from ..jsonl import read_jsonl, write_jsonl
-    from ..records import Record
+    from ..errors import DataError
+    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name, write_jsonl_all
+    from ..schemes import get_scheme
     from ..splits import GROUP_KEYS, parse_ratios, split_groups
+    from ..validation import read_checked_records
 
     split_names = [name.strip() for name in names.split(",")]
+    for split_name in split_names:
+        if split_name and not is_plain_name(split_name):
+            raise typer.BadParameter(f"{split_name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--names")
     try:
         parsed = parse_ratios(ratios)
     except ValueError as exc:
@@ -128,10 +133,14 @@ def split(
         )
 
     with errors_reported():
-        records = read_jsonl(file, Record)  # all of it first: a bad line must stop us before any write
+        paths = [out_dir / f"{name}.jsonl" for name in split_names]
+        check_outputs(paths, [file])
+        # all of it first, with the same check as `validate`: a bad line must stop us before any write
+        records = read_checked_records(file, get_scheme(scheme) if scheme else None)
+        if not records:  # empty splits are never what was meant
+            raise DataError(str(file), None, None, "no records to split")
         key = GROUP_KEYS[by.value]
         parts = split_groups(records, key, parsed, seed)
-        for name, part in zip(split_names, parts):
-            path = out_dir / f"{name}.jsonl"
-            write_jsonl(path, part)
+        write_jsonl_all(dict(zip(paths, parts)))  # every split or none
+        for name, part, path in zip(split_names, parts, paths):
             typer.echo(f"{name}: {len(part)} records, {len({key(r) for r in part})} {by.value} groups -> {path}")

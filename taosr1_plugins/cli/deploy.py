@@ -22,18 +22,28 @@ def score(
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
     from ..cot import load_records
+    from ..errors import DataError
+    from ..jsonl import check_outputs
+    from ..model_paths import check_model_path
     from ..scoring import OutputExistsError, ScoreSettings, score_records
     from . import fail
 
+    check_outputs([out, out.with_name(out.name + ".partial")], [data])
     records = load_records(data, require_label=False)[:limit]
+    if backend in ("hf", "vllm"):
+        check_model_path(model)
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=explain,
                              max_explain_tokens=max_explain_tokens, device=device, overwrite=overwrite,
                              progress=progress)
     try:
         score_records(model, records, out, settings)
     except OutputExistsError as exc:
-        fail(f"{exc} (use --overwrite)")
-    except (ValueError, RuntimeError) as exc:
+        fail(f"{exc} (use --overwrite)", 2)
+    except DataError as exc:
+        fail(str(exc), 2)
+    except ValueError as exc:  # e.g. an unknown --backend
+        fail(str(exc), 2)
+    except RuntimeError as exc:
         fail(str(exc))
     typer.echo(f"wrote {len(records)} scores to {out}")
 
@@ -48,15 +58,17 @@ def calibrate(
     """Fit CumPT thresholds on labelled scores and compare them with argmax on the same pairs."""
     from ..calibration import fit_cumpt, write_cumpt
     from ..cumpt import parse_precision_targets
+    from ..jsonl import check_outputs
     from ..scoring import read_scores
     from . import fail
 
+    check_outputs([out], [scores])
     score_set = read_scores(scores, require_gold=True)
     try:
         targets = parse_precision_targets(precision_targets, score_set.scheme.keys) if precision_targets else None
         result = fit_cumpt(score_set, objective=objective, precision_targets=targets, split=split)
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), 2)
     write_cumpt(result, out)
     gain = result["macro_f1_gain_over_argmax"]
     typer.echo(f"{split} ({result['split']['n']} pairs): CumPT macro-F1 {result['cumpt']['macro_f1']:.3f}, "
@@ -71,13 +83,15 @@ def serve(
     scheme: str | None = typer.Option(None, "--scheme", help="Label scheme (default: the CumPT file's, else taosr1)."),
     backend: str = typer.Option("hf", "--backend"),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8080, "--port"),
+    port: int = typer.Option(8080, "--port", min=0, max=65535),
     device: str = typer.Option("auto", "--device"),
     max_batch: int = typer.Option(16, "--max-batch", min=1, help="Pairs per forward pass."),
     max_wait: float = typer.Option(0.01, "--max-wait", min=0, help="Seconds to wait for a batch to fill."),
     max_pairs: int = typer.Option(64, "--max-pairs", min=1, help="Pairs per request."),
     max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1),
     exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
+    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
+                                          help="Seconds a client has to send one request's headers and body."),
 ) -> None:
     """Serve POST /v1/score (pairs -> probabilities, label, tier, score) and GET /healthz."""
     from ..serving.score_server import Limits
@@ -85,7 +99,8 @@ def serve(
 
     run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
                port=port, device=device, max_batch=max_batch, max_wait=max_wait,
-               limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after)
+               limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
+               request_timeout=request_timeout)
 
 
 def evaluate(
@@ -98,11 +113,13 @@ def evaluate(
     from rich.console import Console
 
     from ..evaluation import metrics_table
+    from ..jsonl import check_outputs
     from ..report import write_report
     from . import fail
 
+    check_outputs([report], [*scores, cumpt])
     if name and len(name) != len(scores):
-        fail(f"{len(name)} --name values for {len(scores)} --scores files")
+        fail(f"{len(name)} --name values for {len(scores)} --scores files", 2)
     stages = write_report(scores, report, cumpt=cumpt, names=name or None)
     console = Console(stderr=True)
     console.print(metrics_table({s.name: s.metrics for s in stages}, stages[0].scores.scheme, title="scores"))
@@ -119,12 +136,14 @@ def post_cot(
     scheme: str | None = typer.Option(None, "--scheme", help="Scheme of the responses (with --responses)."),
 ) -> None:
     """Convert think-then-answer data to the answer-first (post-CoT) form."""
+    from ..jsonl import check_outputs
     from ..post_cot import convert_records, convert_responses
     from . import fail
 
+    check_outputs([out], [data])
     if responses:
         if not scheme:
-            fail("--responses needs --scheme")
+            fail("--responses needs --scheme", 2)
         result = convert_responses(data, out, scheme)
     else:
         result = convert_records(data, out)

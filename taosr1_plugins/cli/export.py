@@ -24,8 +24,12 @@ def llamafactory(
     ),
 ) -> None:
     """Write DIR/NAME.jsonl and the NAME entry of DIR/dataset_info.json (merged with what is there)."""
-    from ..integrations.llamafactory.export import export_llamafactory
+    from ..integrations.llamafactory.export import DATASET_INFO, default_name, export_llamafactory
+    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
 
+    if name is not None and not is_plain_name(name):
+        raise typer.BadParameter(f"{name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--name")
+    check_outputs([out_dir / f"{name or default_name(data)}.jsonl", out_dir / DATASET_INFO], [data])
     result = export_llamafactory(data, out_dir, name=name, fmt=fmt, allow_missing_cot=allow_missing_cot)
     extra = f" ({result.without_cot} without cot: answer-only targets)" if result.without_cot else ""
     typer.echo(f"{result.records} records{extra} -> {result.data_file}")

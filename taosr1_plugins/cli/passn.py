@@ -35,6 +35,7 @@ def sample(
     from ..cot import load_records
     from ..errors import DataError
     from ..generation import GenerationError
+    from ..jsonl import check_outputs
     from ..passn import (
         OutputExistsError,
         SamplingSettings,
@@ -47,8 +48,17 @@ def sample(
     backend_options: dict = parse_options(option)
     if batch_size is not None:
         backend_options["batch_size"] = batch_size
+    from ..model_paths import check_model_path
+    from ..plugins import generation_backends
+
+    registered = generation_backends()
+    if backend not in registered:
+        fail(f"unknown generation backend {backend!r}; registered: {', '.join(sorted(registered))}", 2)
     try:
+        check_outputs([out], [data])
         records = load_records(data)
+        if backend in ("hf", "vllm"):  # a local checkpoint or Hub id; openai and plugins name a served model
+            check_model_path(model)
     except DataError as exc:
         fail(str(exc), 2)
     except OSError as exc:
@@ -63,9 +73,9 @@ def sample(
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        fail(f"backend {backend!r} option {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}")
+        fail(f"backend {backend!r} option {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}", 2)
     except (OutputExistsError, SettingsMismatchError) as exc:
-        fail(f"{exc} (use --overwrite)")
+        fail(f"{exc} (use --overwrite)", 2)
     except GenerationError as exc:
         fail(f"{exc}\nFinished shards are saved; rerun the same command to resume.")
     Console(stderr=True).print(samples_table(summary))
@@ -98,13 +108,15 @@ def difficulty(
     from pydantic import ValidationError
 
     from ..difficulty import BucketThresholds
+    from ..jsonl import check_outputs
     from ..passn import write_difficulty
     from . import fail
 
+    check_outputs([out], [samples])
     try:
         thresholds = BucketThresholds(easy=easy, medium=medium)
     except ValidationError as exc:
-        fail(f"thresholds: {exc.errors()[0]['msg']}")
+        fail(f"thresholds: {exc.errors()[0]['msg']}", 2)
     summary = write_difficulty(samples, out, thresholds)
     typer.echo(f"wrote {summary['prompts']} rows to {out}; buckets {summary['buckets']}", err=True)
 
@@ -125,8 +137,13 @@ def pairs(
     from rich.console import Console
 
     from ..cot import load_records
+    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
     from ..pairs import PairOptions, build_pairs, pairs_table
 
+    if not is_plain_name(name):
+        raise typer.BadParameter(f"{name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--name")
+    outputs = [out_dir / f"{name}{suffix}" for suffix in (".jsonl", ".openrlhf.jsonl", ".summary.json")]
+    check_outputs([*outputs, out_dir / "dataset_info.json"], [samples, sft_data])
     sft_records = load_records(sft_data, unique_ids=False) if sft_data else []
     options = PairOptions(max_pairs_per_prompt=max_pairs_per_prompt, skip_all_correct=skip_all_correct,
                           gold_cot_when_all_wrong=gold_cot, name=name)

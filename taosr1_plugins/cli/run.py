@@ -13,9 +13,12 @@ def _overrides(items: list[str]) -> dict:
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--set takes KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
+        if not sep or not all(key.split(".")):
+            raise typer.BadParameter(f"--set takes KEY=VALUE (KEY like eval.limit), got {item!r}", param_hint="--set")
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise typer.BadParameter(f"{item!r}: the value is not valid YAML ({getattr(exc, 'problem', None) or exc})", param_hint="--set") from None
     return overrides
 
 
@@ -34,7 +37,11 @@ def register(app: typer.Typer) -> None:
         for name in (from_stage, until_stage):
             if name is not None and name not in STAGE_NAMES:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
-        manifest = run_pipeline(load_config(config, _overrides(set_)), from_stage=from_stage, until_stage=until_stage)
+        from ..pipeline.preflight import check_run_config
+
+        run_config = load_config(config, _overrides(set_))
+        check_run_config(run_config, config)  # every path and plugin, before the first stage starts
+        manifest = run_pipeline(run_config, from_stage=from_stage, until_stage=until_stage)
         typer.echo(f"run directory: {manifest.path.parent}")
 
     @app.command("baselines")
@@ -48,8 +55,12 @@ def register(app: typer.Typer) -> None:
         from ..pipeline.baselines import run_baselines
         from ..pipeline.config import load_config
 
+        from ..pipeline.preflight import check_run_config
+
+        run_config = load_config(config, _overrides(set_))
+        check_run_config(run_config, config)
         try:
-            run_baselines(load_config(config, _overrides(set_)), only=only or None, force=force)
+            run_baselines(run_config, only=only or None, force=force)
         except (ValueError, FileNotFoundError) as exc:
             raise typer.BadParameter(str(exc)) from exc
 

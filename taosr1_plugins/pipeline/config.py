@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..baselines import BASELINES
 from ..errors import DataError, field_path
@@ -30,6 +30,14 @@ class DataSection(_Section):
 class SplitSection(_Section):
     by: Literal["query", "id"] = "query"
     ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+
+    @field_validator("ratios")
+    @classmethod
+    def _finite_ratios(cls, ratios: tuple[float, float, float]) -> tuple[float, float, float]:
+        from ..splits import check_ratios
+
+        check_ratios(ratios)
+        return ratios
     max_pairs: dict[Literal["train", "dev", "test"], int] = Field(
         default_factory=dict,
         description="keep at most this many pairs of a split (a seeded random sample, after the split by query)",
@@ -222,13 +230,17 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(str(path), None, None, f"cannot read config: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(str(path), None, None, f"a config is a mapping of sections, got {type(data).__name__}")
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise DataError(str(path), None, ".".join(parents[: depth + 1]), f"is not a section; cannot --set {dotted}")
         node[leaf] = value
     try:
         config = RunConfig.model_validate(data)

@@ -22,25 +22,37 @@ import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body, validation_message
+
+MAX_BODY_BYTES = 1 << 20
+MAX_PROMPT_CHARS = 200_000  # all messages' text; a longer prompt is refused (413), not tokenised
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):  # OpenAI "content parts": keep the text ones
-            return "".join(part.get("text", "") for part in self.content if part.get("type") == "text")
+            return "".join(part.text or "" for part in self.content if part.type == "text")
         return self.content or ""
 
 
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")  # unknown OpenAI parameters are accepted and ignored
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)  # unknown OpenAI parameters are ignored
 
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
@@ -49,7 +61,7 @@ class ChatCompletionRequest(BaseModel):
     temperature: float = Field(1.0, ge=0, le=2)  # OpenAI's default
     top_p: float = Field(1.0, gt=0, le=1)
     n: int = 1
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
     stream: bool = False
 
 
@@ -81,8 +93,6 @@ class MicroBatcher:
         return job.future
 
     def _work(self) -> None:
-        from taosr1_plugins.hf_chat import generate_chat
-
         held: list[Job] = []  # jobs taken from the queue that did not fit the last batch
         while True:
             first = held.pop(0) if held else self.jobs.get()
@@ -93,34 +103,45 @@ class MicroBatcher:
                 except queue.Empty:
                     break
                 (batch if job.sampling_key == first.sampling_key else held).append(job)
-            try:
-                replies = generate_chat(
-                    self.chat,
-                    [job.messages for job in batch],
-                    max_new_tokens=first.max_new_tokens,
-                    temperature=first.temperature,
-                    top_p=first.top_p,
-                    batch_size=len(batch),
-                    seed=first.seed,
-                )
-                self.batches += 1
-                for job, reply in zip(batch, replies):
-                    if not job.future.done():  # a client that went away cancelled its future
-                        job.future.set_result(reply)
-            except Exception as exc:  # fail these requests, keep serving
+            self._generate(batch)
+
+    def _generate(self, batch: list[Job]) -> None:
+        from taosr1_plugins.hf_chat import generate_chat
+
+        first = batch[0]
+        try:
+            replies = generate_chat(
+                self.chat,
+                [job.messages for job in batch],
+                max_new_tokens=first.max_new_tokens,
+                temperature=first.temperature,
+                top_p=first.top_p,
+                batch_size=len(batch),
+                seed=first.seed,
+            )
+        except Exception as exc:
+            if len(batch) > 1:  # one request the model cannot take must not fail the others
                 for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    self._generate([job])
+                return
+            if not first.future.done():
+                first.future.set_exception(exc)
+            return
+        self.batches += 1
+        for job, reply in zip(batch, replies):
+            if not job.future.done():  # a client that went away cancelled its future
+                job.future.set_result(reply)
 
 
 def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, default_max_tokens: int = 512,
-               max_batch: int = 8, batch_wait: float = 0.01):
+               max_batch: int = 8, batch_wait: float = 0.01, max_body_bytes: int = MAX_BODY_BYTES,
+               max_prompt_chars: int = MAX_PROMPT_CHARS):
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
     app = FastAPI(title="taosr1 OpenAI-compatible server")
     batcher = MicroBatcher(chat, max_batch=max_batch, batch_wait=batch_wait)
-    stats = {"chat_completions": 0, "errors": 0}
+    stats = {"chat_completions": 0, "errors": 0, "rejected": 0}  # errors: generation failed; rejected: 4xx
     created = int(time.time())
 
     def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -137,8 +158,19 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
             "data": [{"id": served_model_name, "object": "model", "created": created, "owned_by": "taosr1"}],
         }
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatCompletionRequest):
+    async def chat_completions(raw):  # a plain route: the body is bounded and checked before pydantic sees it
+        try:
+            request = ChatCompletionRequest.model_validate(parse_json_body(await read_body(raw, max_body_bytes)))
+        except RequestError as exc:
+            stats["rejected"] += 1
+            return error(exc.status, exc.message)
+        except ValidationError as exc:
+            stats["rejected"] += 1
+            return error(422, validation_message(exc))
+        messages = [{"role": m.role, "content": m.text()} for m in request.messages]
+        prompt_chars = sum(len(m["content"]) for m in messages)
+        if prompt_chars > max_prompt_chars:
+            return error(413, f"the messages have {prompt_chars} characters; the limit is {max_prompt_chars}")
         if request.n != 1:
             return error(400, "only n=1 is supported")
         if request.stream:
@@ -149,7 +181,7 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
         if max_tokens > max_tokens_limit:
             return error(400, f"max_tokens {max_tokens} is over this server's limit {max_tokens_limit}")
         job = Job(
-            messages=[{"role": m.role, "content": m.text()} for m in request.messages],
+            messages=messages,
             max_new_tokens=max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
@@ -161,7 +193,7 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
             stats["errors"] += 1
             return error(500, f"generation failed: {type(exc).__name__}: {exc}", "server_error")
         stats["chat_completions"] += 1
-        return {
+        return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -179,8 +211,9 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
                 "completion_tokens": reply.completion_tokens,
                 "total_tokens": reply.prompt_tokens + reply.completion_tokens,
             },
-        }
+        })
 
+    app.router.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
     return app
 
 
@@ -195,6 +228,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--batch-wait", type=float, default=0.01, help="seconds to wait to fill a batch")
     parser.add_argument("--max-tokens-limit", type=int, default=4096)
+    parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
+    parser.add_argument("--max-prompt-chars", type=int, default=MAX_PROMPT_CHARS)
+    parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_S,
+                        help="seconds a client has to send one request's headers and body")
     parser.add_argument("--exit-after", type=float, default=None,
                         help="stop by itself after this many seconds (tests use it so no server outlives them)")
     parser.add_argument("--log-level", default="warning")
@@ -202,8 +239,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
     from taosr1_plugins.hf_chat import load_chat_model
 
     args = parse_args(argv)
@@ -214,8 +249,11 @@ def main(argv: list[str] | None = None) -> None:
         max_tokens_limit=args.max_tokens_limit,
         max_batch=args.max_batch,
         batch_wait=args.batch_wait,
+        max_body_bytes=args.max_body_bytes,
+        max_prompt_chars=args.max_prompt_chars,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
+    server = make_server(app, host=args.host, port=args.port, log_level=args.log_level,
+                         request_timeout=args.request_timeout)
     if args.exit_after is not None:
         timer = threading.Timer(args.exit_after, lambda: setattr(server, "should_exit", True))
         timer.daemon = True

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import queue
 import threading
 import time
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..cumpt import CumPT, argmax_tier, expected_score
 from ..errors import field_path
 from ..records import Item, Record
+from .http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body
 
 
 @dataclass
@@ -46,12 +46,6 @@ class ScorePair(BaseModel):
     id: str | None = None
     query: str = Field(min_length=1)
     item: str | Item
-
-
-class RequestError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass
@@ -90,26 +84,40 @@ class DynamicBatcher:
                     batch.append(self.jobs.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            try:
-                probs = self.scorer.probabilities([job.record for job in batch])
-                self.batches += 1
-                self.pairs += len(batch)
-                self.largest_batch = max(self.largest_batch, len(batch))
-                for job, p in zip(batch, probs):
-                    if not job.future.done():
-                        job.future.set_result(p)
-            except Exception as exc:  # fail these pairs, keep serving
+            self._score(batch)
+
+    def _score(self, batch: list[PairJob]) -> None:
+        try:
+            probs = self.scorer.probabilities([job.record for job in batch])
+        except Exception as exc:
+            if len(batch) > 1:  # one pair the scorer cannot take must not fail other clients' pairs
                 for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    self._score([job])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
+            return
+        self.batches += 1
+        self.pairs += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
+        for job, p in zip(batch, probs):
+            if not job.future.done():
+                job.future.set_result(p)
+
+
+def _pair_error(exc: ValidationError, raw) -> dict:
+    """The error to report: for an item sent as an object, the object's own problem (not "not a string")."""
+    errors = exc.errors()
+    if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
+        errors = [e for e in errors if e["loc"][:2] != ("item", "str")] or errors
+    err = dict(errors[0])
+    err["loc"] = tuple(part for k, part in enumerate(err["loc"]) if not (k == 1 and part in ("str", "Item")))
+    return err
 
 
 def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
     """Request body -> records, or RequestError naming what is wrong."""
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError(400, f"invalid JSON: {exc}") from None
+    data = parse_json_body(body)
     if isinstance(data, dict):
         if set(data) - {"pairs"}:
             raise RequestError(422, f"unknown fields {sorted(set(data) - {'pairs'})}; send {{\"pairs\": [...]}}")
@@ -127,7 +135,7 @@ def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
         try:
             pair = ScorePair.model_validate(raw)
         except ValidationError as exc:
-            err = exc.errors()[0]
+            err = _pair_error(exc, raw)
             raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
         if isinstance(pair.item, str) and not pair.item.strip():
             raise RequestError(422, f"pairs[{i}].item: an empty string is not an item")
@@ -136,21 +144,12 @@ def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
         for name, text in texts.items():
             if len(text) > limits.max_chars:
                 raise RequestError(413, f"pairs[{i}].{name} has {len(text)} characters; the limit is {limits.max_chars}")
-        records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
+        try:  # the record's own rules too (e.g. a query of only whitespace), as 422, not a 500 later
+            records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
     return records
-
-
-async def read_body(request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model", max_batch: int = 16,
@@ -218,10 +217,8 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
 def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = None, backend: str = "hf",
           host: str = "127.0.0.1", port: int = 8080, device: str = "auto", max_batch: int = 16,
           max_wait: float = 0.01, limits: Limits | None = None, exit_after: float | None = None,
-          log_level: str = "warning") -> None:
+          log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S) -> None:
     """Load the model and serve until interrupted (or for ``exit_after`` seconds)."""
-    import uvicorn
-
     from ..calibration import load_cumpt
     from ..schemes import get_scheme
     from ..scoring import ScoreSettings, load_scorer
@@ -233,7 +230,7 @@ def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = Non
     scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch))
     app = create_app(scorer, cumpt=cumpt_file.to_cumpt() if cumpt_file else None, model_name=str(model),
                      max_batch=max_batch, max_wait=max_wait, limits=limits)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
     if exit_after is not None:
         timer = threading.Timer(exit_after, lambda: setattr(server, "should_exit", True))
         timer.daemon = True
@@ -256,6 +253,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
     parser.add_argument("--exit-after", type=float, default=None, help="stop by itself after this many seconds")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_S,
+                        help="seconds a client has to send one request's headers and body")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -265,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     serve(args.model, cumpt_path=args.cumpt, scheme=args.scheme, backend=args.backend, host=args.host,
           port=args.port, device=args.device, max_batch=args.max_batch, max_wait=args.max_wait,
           limits=Limits(max_pairs=args.max_pairs, max_body_bytes=args.max_body_bytes),
-          exit_after=args.exit_after, log_level=args.log_level)
+          exit_after=args.exit_after, log_level=args.log_level, request_timeout=args.request_timeout)
 
 
 if __name__ == "__main__":

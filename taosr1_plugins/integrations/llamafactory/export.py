@@ -73,6 +73,8 @@ def _read_dataset_info(path: Path) -> dict[str, Any]:
         info = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(str(path), exc.lineno, None, f"invalid JSON: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(str(path), None, None, f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from exc
     if not isinstance(info, dict):
         raise DataError(str(path), None, None, "dataset_info.json must hold a JSON object")
     return info

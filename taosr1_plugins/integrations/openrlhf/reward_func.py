@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from taosr1_plugins.reward import check_reward_setup, reward_from_env, strip_trailing_special_tokens
+from taosr1_plugins.reward import check_batch, check_reward_setup, reward_from_env, strip_trailing_special_tokens
 
 # OpenRLHF loads this file when a rollout actor starts but swallows errors raised by reward_func: a worker
 # that cannot score must fail here, loudly, rather than give every response 0.
@@ -42,6 +42,7 @@ def response_text(query: Any, prompt: Any) -> str:
 
 
 def reward_func(queries: list, prompts: list, labels: list, **kwargs: Any) -> dict[str, Any]:
+    check_batch(queries=queries, prompts=prompts, labels=labels)
     reward = reward_from_env()
     results = [reward.score(response_text(q, p), label) for q, p, label in zip(queries, prompts, labels)]
     rewards = torch.tensor([r.reward for r in results], dtype=torch.float)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...reward import RelevanceReward, RewardSettings
+from ...reward import RelevanceReward, RewardSettings, check_batch
 
 
 def completion_text(completion: Any) -> Any:
@@ -34,8 +34,10 @@ class TrlRelevanceReward:
             self.__name__ = "taosr1_correct"
 
     def __call__(self, completions: Sequence[Any], label: Sequence[Any] | None = None, **columns: Any) -> list[float]:
+        check_batch(completions=completions)
         labels = list(label) if label is not None else [None] * len(completions)
         schemes = columns.get("scheme") or [None] * len(completions)
+        check_batch(completions=completions, label=labels, scheme=schemes)
         scores = []
         for completion, gold, scheme in zip(completions, labels, schemes):
             if scheme and not isinstance(gold, dict):

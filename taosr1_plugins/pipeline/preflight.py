@@ -1,0 +1,87 @@
+"""Checking a run config before the first stage starts: every file it names and every plugin it asks for.
+
+Without this a typo in the DPO recipe path surfaces only after import, CoT and SFT have run for an hour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import DataError, field_path
+from .config import RunConfig
+
+# the stages' own names for the models the package prepares itself
+BUILTIN_MODELS = ("smollm2", "tiny")
+
+
+def check_run_config(config: RunConfig, source: str | Path | None = None) -> None:
+    """Raise DataError (config file, field, problem) at the first problem of an enabled stage."""
+    from ..plugins import deployment_adapters, generation_backends, importers, teachers
+    from ..schemes import get_scheme
+
+    where = str(source) if source else "run config"
+
+    def fail(field: str, message: str) -> None:
+        raise DataError(where, None, field, message)
+
+    def need_file(field: str, value: str | None) -> None:
+        if value is None:
+            return
+        path = config.resolve(value)
+        if not path.is_file():
+            fail(field, f"{'is not a regular file' if path.exists() else 'no such file'}: {path}")
+
+    def need_recipe(field: str, value: str | None) -> None:
+        """A recipe must exist and be a YAML mapping: the trainer would fail on it only when its stage starts."""
+        need_file(field, value)
+        if value is None:
+            return
+        path = config.resolve(value)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            fail(field, f"cannot read {path}: {exc}")
+        if loaded is not None and not isinstance(loaded, dict):
+            fail(field, f"{path} is not a mapping of settings")
+
+    def need_plugin(field: str, name: str, registered: dict, kind: str) -> None:
+        if name not in registered:
+            fail(field, f"unknown {kind} {name!r}; registered: {', '.join(sorted(registered))}")
+
+    data = config.data
+    found = importers()
+    need_plugin("data.source", data.source, found, "importer")
+    need_file("data.input", data.input)
+    try:
+        get_scheme(data.scheme or found[data.source].default_scheme)
+    except (ValueError, OSError) as exc:
+        fail("data.scheme", str(exc))
+    need_plugin("cot.teacher", config.cot.teacher, teachers(), "teacher")
+    need_recipe("sft.recipe", config.sft.recipe)
+    if config.passn.enabled or config.dpo.enabled:
+        need_plugin("passn.backend", config.passn.backend, generation_backends(), "generation backend")
+    if config.dpo.enabled:
+        need_recipe("dpo.recipe", config.dpo.recipe)
+    if config.grpo.enabled:
+        need_recipe("grpo.recipe", config.grpo.recipe)
+        from ..grpo_settings import load_grpo_settings
+
+        try:  # as the GRPO stage loads it
+            load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            fail("grpo.recipe", f"with grpo.overrides, setting '{field_path(err['loc'])}': {err['msg']}")
+        if config.grpo.backend == "openrlhf":
+            need_file("grpo.launch_script", config.grpo.launch_script)
+    if config.deploy.enabled:
+        need_plugin("deploy.backend", config.deploy.backend, deployment_adapters(), "deployment adapter")
+    if config.model.base not in BUILTIN_MODELS:
+        from ..model_paths import check_model_path
+
+        try:
+            check_model_path(config.model.base)  # as the stages use it: relative to the working directory
+        except DataError as exc:
+            fail("model.base", str(exc))

@@ -1,0 +1,210 @@
+"""Careless configs, model paths and CumPT files: a clear one-line message, status 2 through the real
+`main()`, checked before the first stage starts (no run directory made), and no empty `.partial` left."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hostile_helpers import run_main, snapshot
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.model_paths import check_model_path
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+
+
+@pytest.fixture
+def taosr1(capsys, monkeypatch):
+    return lambda *args: run_main(capsys, monkeypatch, *args)
+
+
+def write_config(folder: Path, text: str) -> Path:
+    config = folder / "configs" / "run.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(RECIPES, folder / "recipes", dirs_exist_ok=True)  # the default recipe paths resolve
+    config.write_text(f"run_dir: {folder / 'run'}\n" + text)
+    (folder / "broken.yaml").write_bytes(b"a: [1, 2\n\xff")
+    (folder / "list.yaml").write_text("- 1\n- 2\n")
+    return config
+
+
+BAD_CONFIGS = {
+    "missing data.input": ("data: {source: esci, input: nowhere.csv}\n", "field 'data.input': no such file"),
+    "data.input a folder": ("data: {source: esci, input: ..}\n", "field 'data.input': is not a regular file"),
+    "unknown data.source": ("data: {source: nope}\n", "field 'data.source': unknown importer 'nope'"),
+    "unknown data.scheme": ("data: {scheme: nope}\n", "field 'data.scheme': unknown label scheme"),
+    "unknown cot.teacher": ("cot: {teacher: nope}\n", "field 'cot.teacher': unknown teacher 'nope'"),
+    "missing sft recipe": ("sft: {recipe: gone.yaml}\n", "field 'sft.recipe': no such file"),
+    "missing dpo recipe": ("dpo: {recipe: ../recipes/cpu/gone.yaml}\n", "field 'dpo.recipe': no such file"),
+    "missing grpo recipe": ("grpo: {recipe: gone.yaml}\n", "field 'grpo.recipe': no such file"),
+    "unknown passn backend": ("passn: {backend: nope}\n", "field 'passn.backend': unknown generation backend"),
+    "unknown deploy backend": ("deploy: {backend: nope}\n", "field 'deploy.backend': unknown deployment adapter"),
+    "missing base model": ("model: {base: ./no/model}\n", "field 'model.base':"),
+    "all-zero ratios": ("split: {ratios: [0, 0, 0]}\n", "field 'split.ratios':"),
+    "negative ratio": ("split: {ratios: [-1, 1, 1]}\n", "field 'split.ratios':"),
+    "NaN ratio": ("split: {ratios: [.nan, 1, 1]}\n", "field 'split.ratios':"),
+    "infinite ratio": ("split: {ratios: [.inf, 1, 1]}\n", "field 'split.ratios':"),
+    "not a mapping": ("- a\n- b\n", "mapping"),
+    "broken recipe YAML": ("sft: {recipe: ../broken.yaml}\n", "field 'sft.recipe': cannot read"),
+    "recipe not a mapping": ("dpo: {recipe: ../list.yaml}\n", "field 'dpo.recipe':"),
+    "bad GRPO override": ("grpo: {overrides: {no_such_setting: 1}}\n", "field 'grpo.recipe': with grpo.overrides"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+@pytest.mark.parametrize("command", ["run", "baselines"])
+def test_config_errors_stop_before_the_first_stage(tmp_path, taosr1, case, command):
+    text, message = BAD_CONFIGS[case]
+    if case == "not a mapping":
+        config = write_config(tmp_path, "")
+        config.write_text(text)
+    else:
+        config = write_config(tmp_path, text)
+    before = snapshot(tmp_path)
+    code, err = taosr1(command, config)
+    assert code == 2, err
+    assert "Traceback" not in err and message in err and str(config) in err, err
+    assert not (tmp_path / "run").exists() and snapshot(tmp_path) == before
+
+
+def test_non_utf8_yaml_is_a_config_error(tmp_path, taosr1):
+    config = write_config(tmp_path, "")
+    config.write_bytes(b"seed: 1\ncot: {teacher: \xff\xfe}\n")
+    code, err = taosr1("run", config)
+    assert code == 2 and str(config) in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("seed.sub=1", "field 'seed':"),
+        ("eval.sub=1", "field 'eval.sub':"),
+        ("run_dir.x=1", "field 'run_dir': is not a section"),
+        ("eval.limit=[1, 2", "not valid YAML"),
+        ("eval.limit={a: 1", "not valid YAML"),
+        ("noequals", "KEY=VALUE"),
+        (".limit=1", "KEY=VALUE"),
+        ("split.ratios=[0, 0, 0]", "field 'split.ratios'"),
+    ],
+)
+def test_bad_set_is_a_clear_error(tmp_path, taosr1, setting, message):
+    config = write_config(tmp_path, "")
+    code, err = taosr1("run", config, "--set", setting)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
+# --- model paths ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_copy(tmp_path_factory, tiny_model_dir) -> Path:
+    folder = tmp_path_factory.mktemp("models") / "good"
+    shutil.copytree(tiny_model_dir, folder)
+    return folder
+
+
+def broken_models(good: Path, root: Path) -> dict[str, tuple[Path, str]]:
+    def variant(name: str, change) -> Path:
+        path = root / name
+        shutil.copytree(good, path)
+        change(path)
+        return path
+
+    root.mkdir()
+    file = root / "a-file"
+    file.write_text("not a model")
+    weights = good / "model.safetensors"
+    return {
+        "missing": (root / "absent", "no such model directory"),
+        "a file": (file, "is a file"),
+        "no config": (variant("no-config", lambda p: (p / "config.json").unlink()), "no config.json"),
+        "broken config": (
+            variant("bad-config", lambda p: (p / "config.json").write_text("{broken")),
+            "config.json: not valid JSON",
+        ),
+        "no weights": (variant("no-weights", lambda p: (p / "model.safetensors").unlink()), "no weights"),
+        "truncated weights": (
+            variant(
+                "cut",
+                lambda p: (p / "model.safetensors").write_bytes(weights.read_bytes()[: weights.stat().st_size // 2]),
+            ),
+            "truncated",
+        ),
+        "garbage weights": (
+            variant("garbage", lambda p: (p / "model.safetensors").write_bytes(b"\x00" * 3)),
+            "not a readable safetensors file",
+        ),
+        "no tokenizer": (
+            variant("no-tok", lambda p: (p / "tokenizer.json").unlink()),
+            "no tokenizer files",
+        ),
+    }
+
+
+def test_the_good_copy_passes(model_copy):
+    check_model_path(model_copy)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "a file", "no config", "broken config", "no weights", "truncated weights", "garbage weights", "no tokenizer"],
+)
+def test_score_with_a_path_that_is_not_a_model(tmp_path, taosr1, model_copy, case):
+    model, message = broken_models(model_copy, tmp_path / "models")[case]
+    data = tmp_path / "data.jsonl"
+    data.write_text(
+        json.dumps({"id": "a", "query": "q", "item": {"title": "t"}, "label": "E", "scheme": "esci"}) + "\n"
+    )
+    before = snapshot(tmp_path)
+    code, err = taosr1("score", "--model", model, "--data", data, "--out", tmp_path / "out" / "s.jsonl")
+    assert code == 2 and message in err and "Traceback" not in err and "sentencepiece" not in err, err
+    assert snapshot(tmp_path) == before  # no scores, no empty .partial, no folder
+
+
+def test_loading_a_broken_model_leaves_no_partial(tmp_path, model_copy):
+    """Below the CLI, the scoring job's own load fails with the same message and leaves nothing."""
+    from taosr1_plugins.records import Item, Record
+    from taosr1_plugins.scoring import ScoreSettings, score_records
+
+    model, message = broken_models(model_copy, tmp_path / "models")["no weights"]
+    records = [Record(id="a", query="q", item=Item(title="t"), label="E", scheme="esci")]
+    with pytest.raises(DataError, match=message):
+        score_records(model, records, tmp_path / "s.jsonl", ScoreSettings(progress=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
+def test_an_unknown_hub_id_offline_is_named(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="not in the Hugging Face cache"):
+        check_model_path("nobody-org/no-such-model-xyz")
+
+
+# --- CumPT thresholds -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", ["NaN", "2", "-1", "Infinity"])
+def test_eval_refuses_cumpt_thresholds_outside_0_1(tmp_path, taosr1, threshold):
+    cumpt = tmp_path / "cumpt.json"
+    cumpt.write_text(
+        '{"scheme": "esci", "levels": ["E", "S", "C", "I"], '
+        f'"thresholds": {{"E": {threshold}, "S": 0.5, "C": 0.5}}}}'
+    )
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("")
+    before = snapshot(tmp_path)
+    code, err = taosr1("eval", "--scores", scores, "--report", tmp_path / "r.html", "--cumpt", cumpt)
+    assert code == 2 and str(cumpt) in err and "threshold of level 'E'" in err, err
+    assert "Traceback" not in err and snapshot(tmp_path) == before
+
+
+def test_the_quickstart_config_passes_the_preflight_check():
+    from taosr1_plugins.pipeline.config import load_config
+    from taosr1_plugins.pipeline.preflight import check_run_config
+
+    check_run_config(load_config(REPO / "configs" / "quickstart.yaml"))
