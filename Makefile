@@ -47,7 +47,10 @@ test-fast: install
 # Each benchmark prints ratios measured in one run; sizes kept to minutes on 2 CPU cores.
 bench: install
 	$(BIN)/python benchmarks/bench_reward.py
-	$(BIN)/python benchmarks/bench_scoring.py --pairs 8 --max-new-tokens 64
+	# the final model of `make demo` when there is one (scored with the prompt it was trained on), else the base model
+	$(BIN)/python benchmarks/bench_scoring.py --pairs 16 $$( [ -d runs/quickstart/grpo/model ] && echo --model runs/quickstart/grpo/model )
+	# seconds per SFT example / DPO pair / GRPO completion, pass@N prompts/s: the old recipe against the new default
+	$(BIN)/python benchmarks/bench_training.py
 	# pairs/s of every stage of the finished runs found (make demo, taosr1 run configs/crowdflower.yaml, ...)
 	@runs="$$(ls -d runs/*/ 2>/dev/null | while read d; do [ -f $$d/manifest.json ] && echo $$d; done)"; \
 	if [ -n "$$runs" ]; then $(BIN)/python benchmarks/bench_pipeline.py $$runs; \

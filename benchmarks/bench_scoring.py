@@ -1,10 +1,13 @@
-"""Answer-first scoring + CumPT vs think-then-answer generation, on the same model and pairs, in one run.
+"""Answer-first scoring + CumPT vs generating the whole response, on the same model and pairs, in one run.
 
-    .venv/bin/python benchmarks/bench_scoring.py [--model DIR] [--pairs 16] [--max-new-tokens 192]
+    .venv/bin/python benchmarks/bench_scoring.py [--model DIR] [--pairs 16] [--format answer_first] [--max-new-tokens 256]
 
 Measures (one model load, same pairs, same batch size):
-- answer-first scoring (one forward pass per pair, label probabilities, CumPT tiers) in pairs/s;
-- think-then-answer generation (decode the reasoning, parse the label) in pairs/s; and their ratio;
+- answer-first scoring (one forward pass per pair, label probabilities, CumPT tiers) in pairs/s, with the
+  model's own prompt style and with the full prompt (level definitions, 600 description characters);
+- generating the whole response in ``--format`` (the form the run trains) until every response closes, with
+  ``--max-new-tokens`` only as a cap, then parsing the label; pairs/s and the ratio to scoring. The count of
+  parsed labels is printed: a ratio against a generator that was cut off would not be like for like;
 - the hf adapter's overhead over a raw model forward on the same tokenised batches (ratio of times);
 - macro-F1 of both modes on the held-out half of the pairs (CumPT thresholds fitted on the other half,
   split by query). With a handful of pairs and an untrained model these F1 figures are noisy; the speed
@@ -33,7 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=str(SHARED_ESCI), help="ESCI CSV (default: ../shared/data sample)")
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=192)
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="cap only: generation stops when responses close")
+    parser.add_argument("--format", default="answer_first", choices=["answer_first", "think_answer"],
+                        help="the response form generated (the run's own)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     from taosr1_plugins.hf_chat import generate_chat, load_chat_model
     from taosr1_plugins.importing import import_records
     from taosr1_plugins.models import prepare_smollm2
-    from taosr1_plugins.prompts import build_messages
+    from taosr1_plugins.prompts import FULL, build_messages, prompt_style_of
     from taosr1_plugins.scorers.hf import HFLabelScorer
     from taosr1_plugins.scoring import records_scheme, scoring_prompt
     from taosr1_plugins.splits import GROUP_KEYS, split_groups
@@ -55,14 +60,16 @@ def main(argv: list[str] | None = None) -> None:
     scheme = records_scheme(records)
     dev, test = split_groups(records, GROUP_KEYS["query"], [0.5, 0.5], seed=0)
     chat = load_chat_model(model, device=args.device)
-    scorer = HFLabelScorer(chat, scheme, batch_size=args.batch_size)
+    style = prompt_style_of(model)
+    scorer = HFLabelScorer(chat, scheme, batch_size=args.batch_size, style=style)
+    full_scorer = HFLabelScorer(chat, scheme, batch_size=args.batch_size, style=FULL)
     print(f"model {model}; {len(records)} ESCI pairs ({len(dev)} dev / {len(test)} test, split by query); "
           f"batch size {args.batch_size}; torch threads {torch.get_num_threads()}")
 
     scorer.probabilities(records[:1])  # warm-up: first-call allocations are not what we measure
 
     # 1. raw forward: the same tokenised batches, model call only
-    texts = [scoring_prompt(chat.tokenizer, r, scheme) for r in records]
+    texts = [scoring_prompt(chat.tokenizer, r, scheme, style) for r in records]
     batches = [scorer.encode(texts[i : i + args.batch_size]) for i in range(0, len(texts), args.batch_size)]
 
     def raw_forward():
@@ -80,13 +87,15 @@ def main(argv: list[str] | None = None) -> None:
     (tiers, argmax), tier_s = timed(lambda: ([cumpt.tier(by_id[r.id]) for r in test],
                                              [scheme.keys[argmax_tier(by_id[r.id])] for r in test]))
     score_s += tier_s
+    _, full_s = timed(lambda: full_scorer.probabilities(records))
 
-    # 3. think-then-answer generation on the same pairs
-    conversations = [build_messages(r, scheme, ResponseFormat.THINK_ANSWER) for r in records]
+    # 3. the whole response, generated on the same pairs in the run's form
+    fmt = ResponseFormat(args.format)
+    conversations = [build_messages(r, scheme, fmt, style) for r in records]
     generate_chat(chat, conversations[:1], max_new_tokens=4, batch_size=1)  # warm-up
     replies, generate_s = timed(lambda: generate_chat(chat, conversations, max_new_tokens=args.max_new_tokens,
                                                       batch_size=args.batch_size))
-    generated = {r.id: parse_response(reply.text, scheme).label for r, reply in zip(records, replies)}
+    generated = {r.id: parse_response(reply.text, scheme, fmt).label for r, reply in zip(records, replies)}
 
     gold = [r.label for r in test]
     f1_cumpt = compute_metrics(gold, tiers, scheme).macro_f1
@@ -94,10 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     f1_generate = compute_metrics(gold, [generated[r.id] for r in test], scheme).macro_f1
     parsed = sum(label is not None for label in generated.values())
     n = len(records)
-    print(f"answer-first + CumPT : {n / score_s:8.2f} pairs/s ({score_s:.1f} s)")
-    print(f"think-then-answer    : {n / generate_s:8.2f} pairs/s ({generate_s:.1f} s, {args.max_new_tokens} max new "
-          f"tokens, {parsed}/{n} labels parsed)")
-    print(f"speed-up (answer-first / generation)  : {generate_s / score_s:.1f}x")
+    print(f"answer-first + CumPT : {n / score_s:8.2f} pairs/s ({score_s:.1f} s; prompt: {style.instruction}, "
+          f"{style.description_chars} description characters)")
+    print(f"  with the full prompt: {n / full_s:8.2f} pairs/s; compact / full: {full_s / score_s:.2f}x")
+    print(f"generation ({fmt})  : {n / generate_s:8.2f} pairs/s ({generate_s:.1f} s, until close, cap "
+          f"{args.max_new_tokens} new tokens, {parsed}/{n} labels parsed)")
+    print(f"speed-up (answer-first / generation)  : {generate_s / score_s:.1f}x"
+          + ("" if parsed == n else f"  (not like for like: {n - parsed} responses never gave a label)"))
     print(f"adapter overhead (adapter / raw forward): {score_s / raw_s:.3f}x (raw forward {raw_s:.1f} s)")
     print(f"macro-F1 on {len(test)} test pairs: answer-first CumPT {f1_cumpt:.3f} (argmax {f1_argmax:.3f}); "
           f"think-then-answer {f1_generate:.3f}")
