@@ -3,8 +3,8 @@
 # difficulty-mixed prompt files and OpenRLHF's dynamic filtering of zero-variance groups.
 #
 #   taosr1 grpo prepare --data RUN/data/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf
-#   ray start --head --num-gpus 8
-#   POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
+#   .venv-openrlhf/bin/ray start --head --num-gpus 8
+#   OPENRLHF_PYTHON=.venv-openrlhf/bin/python POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
 # Writes the final policy (Hugging Face format) to OUTPUT_DIR and full checkpoints to CKPT_PATH, both
 # under GRPO_DIR unless set. See docs/gpu.md for the two environments and `ray start`.
 #
