@@ -316,3 +316,27 @@ def test_prompt_budget_covers_the_longest_prompt_as_openrlhf_counts_it(tmp_path,
             lengths.append(len(tokenizer(text=prompt, add_special_tokens=False)["input_ids"]))
     assert max_new_tokens == 64 and max(lengths) <= max_len - max_new_tokens  # openrlhf/utils/agent.py execute()
     assert max_len - max_new_tokens == max(prompt_budget, max(lengths))
+
+
+def test_relative_paths_reach_the_ray_job_absolute(tmp_path):
+    """The Ray job's entrypoint does not run in the caller's directory."""
+    pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
+    grpo_dir = _prepare_with(tmp_path, {})
+    (tmp_path / "dpo_model").mkdir()
+    command = shlex.split(subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, check=True, cwd=tmp_path,
+        env={**os.environ, "DRY_RUN": "1", "POLICY": "dpo_model", "GRPO_DIR": "grpo", "OPENRLHF_PYTHON": "venv/bin/python"},
+    ).stdout)
+    separator = command.index("--")
+    assert command[separator + 1] == str(tmp_path / "venv" / "bin" / "python")
+    args = vars(openrlhf_parser().parse_args(command[separator + 4 :]))
+    assert args["actor.model_name_or_path"] == str(tmp_path / "dpo_model")
+    for key in ("ckpt.path", "ckpt.output_dir"):
+        assert Path(args[key]).is_absolute() and Path(args[key]).is_relative_to(grpo_dir)
+    runtime_env = json.loads(next(a for a in command if a.startswith("--runtime-env-json=")).split("=", 1)[1])
+    assert Path(runtime_env["env_vars"]["TAOSR1_REWARD_CONFIG"]) == grpo_dir / "reward.yaml"
+    hub = shlex.split(subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, check=True, cwd=tmp_path,
+        env={**os.environ, "DRY_RUN": "1", "POLICY": "Qwen/Qwen2.5-7B-Instruct", "GRPO_DIR": str(grpo_dir)},
+    ).stdout)
+    assert vars(openrlhf_parser().parse_args(hub[hub.index("--") + 4 :]))["actor.model_name_or_path"] == "Qwen/Qwen2.5-7B-Instruct"

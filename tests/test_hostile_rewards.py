@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from taosr1_plugins.builtin.schemes import ESCI
 from taosr1_plugins.formats import ANSWER_RE, THINK_RE, ParsedResponse, parse_response, render_response
 from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
-from taosr1_plugins.reward import RelevanceReward, RewardSettings, check_batch
+from taosr1_plugins.reward import RelevanceReward, RewardSettings, check_batch, strip_trailing_special_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,3 +146,34 @@ def test_openrlhf_reward_file_names_mismatched_lengths(queries, prompts, labels,
 
 def test_check_batch_returns_the_common_length():
     assert check_batch(a=[1, 2], b=(3, 4)) == 2
+
+
+def cutting_strip(text: str) -> str:
+    """The end-token strip as it was written, cutting the string once per token: the reference."""
+    while True:
+        text = text.rstrip()
+        if text.endswith("|>"):
+            start = text.rfind("<|", max(0, len(text) - 48))
+            if start < 0 or "|" in text[start + 2 : -2] or "<" in text[start + 2 : -2]:
+                return text
+            text = text[:start]
+            continue
+        literal = next((t for t in ("</s>", "<eos>", "<end_of_turn>") if text.endswith(t)), None)
+        if literal is None:
+            return text
+        text = text[: -len(literal)]
+
+
+END_PIECES = ["</s>", "<eos>", "<end_of_turn>", "<|im_end|>", "<|", "|>", "<", "|", " ", "\n", "x", "<|a|b|>"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from(END_PIECES) | st.text(max_size=2), max_size=20).map("".join))
+def test_end_token_strip_equals_the_cutting_version(text):
+    assert strip_trailing_special_tokens(text) == cutting_strip(text)
+
+
+@pytest.mark.parametrize("token", ["</s>", "<|im_end|>", " </s>\n"])
+def test_200_kb_of_end_tokens_are_stripped(token):
+    text = "<answer>E</answer>" + token * (200_000 // len(token))  # the cutting version took minutes
+    assert strip_trailing_special_tokens(text) == "<answer>E</answer>"

@@ -3,8 +3,8 @@
 # difficulty-mixed prompt files and OpenRLHF's dynamic filtering of zero-variance groups.
 #
 #   taosr1 grpo prepare --data RUN/data/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf
-#   ray start --head --num-gpus 8
-#   POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
+#   .venv-openrlhf/bin/ray start --head --num-gpus 8
+#   OPENRLHF_PYTHON=.venv-openrlhf/bin/python POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
 # Writes the final policy (Hugging Face format) to OUTPUT_DIR and full checkpoints to CKPT_PATH, both
 # under GRPO_DIR unless set. See docs/gpu.md for the two environments and `ray start`.
 #
@@ -13,17 +13,21 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+# The Ray job does not run in this directory: every path it gets must be absolute.
+abspath() { if [[ "$1" == /* ]]; then echo "$1"; else echo "$PWD/$1"; fi; }
 POLICY=${POLICY:?set POLICY to the SFT/DPO checkpoint to start from}
-GRPO_DIR=${GRPO_DIR:?set GRPO_DIR to the folder written by taosr1 grpo prepare}
-OUTPUT_DIR=${OUTPUT_DIR:-$GRPO_DIR/model}
+[[ -e "$POLICY" ]] && POLICY=$(abspath "$POLICY")  # else a Hub name
+GRPO_DIR=$(abspath "${GRPO_DIR:?set GRPO_DIR to the folder written by taosr1 grpo prepare}")
+OUTPUT_DIR=$(abspath "${OUTPUT_DIR:-$GRPO_DIR/model}")
 # Full DeepSpeed states (about 100 GB each for a 7B policy with Adam) go here, not into the Ray job's
 # working directory (OpenRLHF's default ./ckpt); RESUME=1 continues from the latest one.
-CKPT_PATH=${CKPT_PATH:-$GRPO_DIR/checkpoints}
+CKPT_PATH=$(abspath "${CKPT_PATH:-$GRPO_DIR/checkpoints}")
 CKPT_MAX_NUM=${CKPT_MAX_NUM:-2}
 RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
 # The OpenRLHF environment (its own venv: OpenRLHF pins transformers 5.15, LLaMA-Factory needs <= 5.6);
 # its `ray` submits the job and its interpreter runs train_ppo_ray.
 OPENRLHF_PYTHON=${OPENRLHF_PYTHON:-python3}
+[[ "$OPENRLHF_PYTHON" == */* ]] && OPENRLHF_PYTHON=$(abspath "$OPENRLHF_PYTHON")
 if [[ -z "${RAY:-}" ]]; then
   RAY=ray
   [[ "$OPENRLHF_PYTHON" == */* && -x "$(dirname "$OPENRLHF_PYTHON")/ray" ]] && RAY="$(dirname "$OPENRLHF_PYTHON")/ray"
@@ -32,7 +36,7 @@ fi
 REWARD_FILE=${REWARD_FILE:-$REPO/taosr1_plugins/integrations/openrlhf/reward_func.py}
 # Written by `taosr1 grpo prepare` for the run's format and scheme; no fallback, since a think-then-answer
 # reward would score every answer-first response as malformed.
-REWARD_CONFIG=${REWARD_CONFIG:-$GRPO_DIR/reward.yaml}
+REWARD_CONFIG=$(abspath "${REWARD_CONFIG:-$GRPO_DIR/reward.yaml}")
 
 # PROMPT_DATASET (one JSONL per difficulty bucket), PROMPT_PROBS (each bucket's share of the weight),
 # MAX_NEW_TOKENS and MAX_LEN (from the GRPO settings' max_completion_length and max_prompt_length).
