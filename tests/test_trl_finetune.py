@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from taosr1_plugins.schemes import get_scheme
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -81,3 +83,35 @@ def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
     result = json.loads((tmp_path / "run" / "baselines" / "direct_answer" / "result.json").read_text())
     assert result["details"]["train_pairs"] == 8 and result["details"]["steps"] == 1
     assert result["metrics"]["n"] == len((tmp_path / "run" / "data" / "test.jsonl").read_text().splitlines())
+
+
+def test_label_weighted_loss_is_the_plain_loss_plus_the_label_token_reweighted(tiny_model_dir, esci_records):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from taosr1_plugins.formats import render_response
+    from taosr1_plugins.integrations.trl.finetune import label_weighted_loss, tokenized_sft_row
+    from taosr1_plugins.scoring import ANSWER_PREFIX
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    record = esci_records[0].model_copy(update={"cot": "Two of three terms match."})
+    row = tokenized_sft_row(tokenizer, record, "answer_first", None)
+    ids = torch.tensor([row["input_ids"]])
+    labels = torch.where(torch.tensor([row["completion_mask"]]) == 1, ids, torch.tensor(-100))
+    outputs = model(input_ids=ids)
+    prefix = len(tokenizer(ANSWER_PREFIX, add_special_tokens=False)["input_ids"])
+    n = (labels != -100).sum()
+
+    plain = label_weighted_loss(1.0, prefix)(outputs, labels, num_items_in_batch=n)
+    assert plain.item() == pytest.approx(model(input_ids=ids, labels=labels).loss.item(), rel=1e-5)
+
+    # the weighted position is the label's: the completion starts with <answer>, then the label token
+    start = row["completion_mask"].index(1)
+    label_token = row["input_ids"][start + prefix]
+    assert tokenizer.decode([label_token]) == get_scheme("esci").level(record.label).token
+    log_probs = torch.log_softmax(outputs.logits[0, start + prefix - 1].float(), dim=-1)
+    label_nll = -log_probs[label_token].item()
+    weighted = label_weighted_loss(5.0, prefix)(outputs, labels, num_items_in_batch=n)
+    assert weighted.item() == pytest.approx(plain.item() + 4 * label_nll / n.item(), rel=1e-5)
+    assert render_response(record.cot, record.label, get_scheme("esci"), "answer_first").startswith(ANSWER_PREFIX)

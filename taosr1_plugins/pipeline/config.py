@@ -91,6 +91,16 @@ class SftSection(_TrainingSection):
         None, ge=1, description="training examples drawn from the CoT data (null = all); rare levels repeat if needed"
     )
     balance: Balance = Field("none", description="level shares of the examples: none (as in the data), sqrt or equal")
+    label_weight: float = Field(
+        1.0, gt=0, le=1000, description="framework trl, answer_first: the label token's weight in the SFT loss "
+        "against the trace's tokens (1 = every token alike)",
+    )
+
+    @model_validator(mode="after")
+    def _label_weight_needs_trl(self):
+        if self.label_weight != 1.0 and self.framework != "trl":
+            raise ValueError("label_weight needs framework: trl (LLaMA-Factory weighs every target token alike)")
+        return self
 
 
 class PassnSection(_Section):

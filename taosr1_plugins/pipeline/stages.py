@@ -135,7 +135,8 @@ def fine_tune_sft(ctx: RunContext, exported: dict[str, Any], stage_dir: Path, ov
 
         args = recipe_args(ctx.config.resolve(sft.recipe), overrides, seed=ctx.config.seed)
         summary = run_sft_trl(
-            ctx.base_model(), read_jsonl(records, Record), stage_dir / "model", args, ctx.config.format, ctx.config.prompt
+            ctx.base_model(), read_jsonl(records, Record), stage_dir / "model", args, ctx.config.format, ctx.config.prompt,
+            sft.label_weight,
         )
     else:
         args = recipe_args(

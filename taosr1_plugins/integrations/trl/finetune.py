@@ -44,6 +44,35 @@ def tokenized_sft_row(
     return {"input_ids": input_ids, "completion_mask": mask}
 
 
+def label_weighted_loss(label_weight: float, prefix_tokens: int):
+    """A ``compute_loss_func`` for answer-first SFT: the label token counts ``label_weight`` times.
+
+    In ``<answer>L</answer><think>…</think>`` the label L is one token among the ~35 of a concise trace (and
+    ~200 of a full one), and the rest is easy text conditioned on it; with every token weighed alike a small
+    model learns the format and the trace long before it learns L. The label is the ``prefix_tokens``-th
+    completion token (after ``<answer>``). The sum is normalised like the plain loss, by the batch's
+    completion tokens (``num_items_in_batch``), so ``label_weight: 1`` is the plain loss.
+    """
+    import torch
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs.logits[:, :-1, :].float()
+        targets = labels[:, 1:]
+        per_token = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100, reduction="none"
+        ).view(targets.shape)
+        weights = (targets != -100).float()
+        has_completion = weights.any(dim=1)
+        start = weights.argmax(dim=1)  # the first completion position of each row
+        position = (start + prefix_tokens).clamp(max=targets.size(1) - 1)
+        rows = torch.arange(targets.size(0), device=targets.device)[has_completion]
+        weights[rows, position[has_completion]] *= label_weight
+        total = num_items_in_batch if num_items_in_batch is not None else (targets != -100).sum()
+        return (per_token * weights).sum() / total
+
+    return loss
+
+
 def _trainer_args(args: dict[str, Any], output_dir: Path) -> tuple[dict[str, Any], int | None]:
     import torch
 
@@ -70,8 +99,11 @@ def run_sft_trl(
     args: dict[str, Any],
     fmt: ResponseFormat | str,
     style: PromptStyle | None = None,
+    label_weight: float = 1.0,
 ) -> dict[str, Any]:
-    """Fine-tune on labelled records (their ``cot`` rendered in ``fmt``; answer only without one); saves to ``output_dir``."""
+    """Fine-tune on labelled records (their ``cot`` rendered in ``fmt``; answer only without one); saves to ``output_dir``.
+
+    ``label_weight`` (answer-first only) weighs the label token against the rest (:func:`label_weighted_loss`)."""
     from datasets import Dataset
 
     output_dir = Path(output_dir)
@@ -83,7 +115,16 @@ def run_sft_trl(
     labelled = [record for record in records if record.label is not None][:max_samples]
     dataset = Dataset.from_list([tokenized_sft_row(tokenizer, r, fmt, config.max_length, style) for r in labelled])
     started = time.perf_counter()
-    trainer = SFTTrainer(model=policy, args=config, train_dataset=dataset, processing_class=tokenizer)
+    loss_func = None
+    if label_weight != 1.0:
+        if ResponseFormat(fmt) is not ResponseFormat.ANSWER_FIRST:
+            raise ValueError("label_weight needs the answer-first format: the label is not at a fixed position otherwise")
+        from ...scoring import ANSWER_PREFIX
+
+        prefix = len(tokenizer(ANSWER_PREFIX, add_special_tokens=False)["input_ids"])
+        loss_func = label_weighted_loss(label_weight, prefix)
+    trainer = SFTTrainer(model=policy, args=config, train_dataset=dataset, processing_class=tokenizer,
+                         compute_loss_func=loss_func)
     trainer.train()
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))

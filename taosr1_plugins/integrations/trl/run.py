@@ -83,7 +83,8 @@ def run_grpo_trl(
         use_cpu=not on_gpu,
         bf16=on_gpu,
         disable_tqdm=True,
-        **settings.extra_trl_args,
+        # TRL recomputes activations by default: memory a 7B model on a GPU needs, ~30% more compute a CPU run does not
+        **{"gradient_checkpointing": on_gpu, **settings.extra_trl_args},
     )
     reward = RelevanceReward(settings.reward)
     trainer = DynamicSamplingGRPOTrainer(
