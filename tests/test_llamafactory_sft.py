@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot, write_records
 
 from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
+from taosr1_plugins.prompts import system_prompt
+from taosr1_plugins.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "cpu" / "sft_cot_tiny.yaml"
@@ -60,7 +63,7 @@ def train(command: list[str], model_dir: Path, dataset_dir: Path, out: Path, env
 def assert_sft_trained(result: subprocess.CompletedProcess, out: Path) -> None:
     assert_trained(result, out, MAX_STEPS)
     # the printed training example is our converter's: our system prompt and a think-then-answer target
-    assert "You judge how relevant an e-commerce item is to a search query." in result.stdout
+    assert system_prompt(get_scheme("esci")).split(" Answer with")[0] in result.stdout
     assert "<|im_start|>assistant\n<think>\n" in result.stdout
 
 

@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot
 from passn_helpers import crafted_row, no_answer, other_label, right, wrong
 
 from taosr1_plugins.pairs import build_pairs
+from taosr1_plugins.prompts import system_prompt
+from taosr1_plugins.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "cpu" / "dpo_tiny.yaml"
@@ -52,7 +55,7 @@ def test_llamafactory_cli_dpo_on_cpu(tmp_path, tiny_model_dir):
     assert_trained(result, out, MAX_STEPS)
     # LLaMA-Factory printed a pairwise example built from our rows: our system prompt, both responses
     assert "chosen_input_ids" in result.stdout and "rejected_input_ids" in result.stdout
-    assert "You judge how relevant an e-commerce item is to a search query." in result.stdout
+    assert system_prompt(get_scheme("esci")).split(" Answer with")[0] in result.stdout
     state = json.loads((out / "trainer_state.json").read_text())
     dpo_logs = [entry for entry in state["log_history"] if "rewards/accuracies" in entry]
     assert dpo_logs and all(math.isfinite(entry["rewards/margins"]) for entry in dpo_logs)
