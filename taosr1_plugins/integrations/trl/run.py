@@ -82,7 +82,7 @@ def run_grpo_trl(
         report_to=[],
         use_cpu=not on_gpu,
         bf16=on_gpu,
-        disable_tqdm=True,
+        disable_tqdm=False,  # TRL's bar: steps done, rate and ETA while a CPU run takes minutes per step
         # TRL recomputes activations by default: memory a 7B model on a GPU needs, ~30% more compute a CPU run does not
         **{"gradient_checkpointing": on_gpu, **settings.extra_trl_args},
     )
