@@ -208,3 +208,16 @@ def test_the_quickstart_config_passes_the_preflight_check():
     from taosr1_plugins.pipeline.preflight import check_run_config
 
     check_run_config(load_config(REPO / "configs" / "quickstart.yaml"))
+
+
+def test_preflight_checks_only_the_stages_the_run_reaches(tmp_path):
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.pipeline.config import load_config
+    from taosr1_plugins.pipeline.preflight import check_run_config
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(f"sft: {{recipe: {REPO / 'recipes/cpu/sft_cot_tiny.yaml'}}}\ngrpo: {{recipe: missing.yaml}}\n")
+    config = load_config(config_path)
+    check_run_config(config, config_path, stages=("import", "split", "cot", "export", "sft"))  # `--until sft`
+    with pytest.raises(DataError, match="grpo.recipe"):
+        check_run_config(config, config_path)

@@ -36,7 +36,8 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
                 "max_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1
             },
         },
-        "passn": {"n": 2, "max_new_tokens": 8, "limit": 4, "batch_size": 4, "difficulty": "one_pass"},
+        "passn": {"n": 2, "max_new_tokens": 8, "limit": 4, "batch_size": 4, "difficulty": "one_pass",
+                  "one_pass_prompts": 8},
         "dpo": {
             "launcher": "cli",
             "recipe": str(REPO / "recipes/cpu/dpo_smollm2.yaml"),
@@ -67,10 +68,10 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     assert manifest["versions"]["llamafactory"] == "0.9.5"
     # the tiny model writes garbage: every sample is wrong, so every pair's chosen side is the gold CoT
     assert stages["passn"]["outputs"]["prompts"] == 4
-    # one-pass difficulty covers every training prompt, compared with pass@2 on the 4 sampled ones
+    # one-pass difficulty of 8 training prompts, compared with pass@2 on the 4 sampled ones; GRPO reads it
     one_pass = stages["passn"]["outputs"]["one_pass"]
-    assert one_pass["prompts"] == sizes["train"] and one_pass["agreement"]["prompts"] == 4
-    assert len((tmp_path / "run" / "passn" / "difficulty.jsonl").read_text().splitlines()) == sizes["train"]
+    assert one_pass["prompts"] == 8 and one_pass["agreement"]["prompts"] == 4
+    assert len((tmp_path / "run" / "passn" / "difficulty.jsonl").read_text().splitlines()) == 8
     # every trained model carries the prompt it was trained with
     for stage in ("sft", "dpo", "grpo"):
         style = json.loads((tmp_path / "run" / stage / "model" / "taosr1_prompt.json").read_text())

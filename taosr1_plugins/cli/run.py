@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
         from ..pipeline.preflight import check_run_config
 
         run_config = load_config(config, _overrides(set_))
-        check_run_config(run_config, config)  # every path and plugin, before the first stage starts
+        # every path and plugin of the stages this run may reach (earlier ones re-run when stale), before the first
+        last = STAGE_NAMES.index(until_stage) if until_stage else len(STAGE_NAMES) - 1
+        check_run_config(run_config, config, stages=STAGE_NAMES[: last + 1])
         manifest = run_pipeline(run_config, from_stage=from_stage, until_stage=until_stage)
         typer.echo(f"run directory: {manifest.path.parent}")
 
@@ -58,7 +60,8 @@ def register(app: typer.Typer) -> None:
         from ..pipeline.preflight import check_run_config
 
         run_config = load_config(config, _overrides(set_))
-        check_run_config(run_config, config)
+        # the baselines run the splits and, for the direct-answer row, the SFT recipe
+        check_run_config(run_config, config, stages=("import", "split", "sft"))
         try:
             run_baselines(run_config, only=only or None, force=force)
         except (ValueError, FileNotFoundError) as exc:

@@ -5,6 +5,7 @@ Without this a typo in the DPO recipe path surfaces only after import, CoT and S
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import yaml
@@ -17,8 +18,9 @@ from .config import RunConfig
 BUILTIN_MODELS = ("smollm2", "tiny")
 
 
-def check_run_config(config: RunConfig, source: str | Path | None = None) -> None:
-    """Raise DataError (config file, field, problem) at the first problem of an enabled stage."""
+def check_run_config(config: RunConfig, source: str | Path | None = None, stages: Collection[str] | None = None) -> None:
+    """Raise DataError (config file, field, problem) at the first problem of an enabled stage among ``stages``
+    (None: all), so `--until dpo` does not fail on a GRPO recipe it will never read."""
     from ..plugins import deployment_adapters, generation_backends, importers, teachers
     from ..schemes import get_scheme
 
@@ -59,13 +61,19 @@ def check_run_config(config: RunConfig, source: str | Path | None = None) -> Non
         get_scheme(data.scheme or found[data.source].default_scheme)
     except (ValueError, OSError) as exc:
         fail("data.scheme", str(exc))
-    need_plugin("cot.teacher", config.cot.teacher, teachers(), "teacher")
-    need_recipe("sft.recipe", config.sft.recipe)
-    if config.passn.enabled or config.dpo.enabled:
+
+    def runs(stage: str) -> bool:
+        return stages is None or stage in stages
+
+    if runs("cot"):
+        need_plugin("cot.teacher", config.cot.teacher, teachers(), "teacher")
+    if runs("sft"):
+        need_recipe("sft.recipe", config.sft.recipe)
+    if (config.passn.enabled or config.dpo.enabled) and runs("passn"):
         need_plugin("passn.backend", config.passn.backend, generation_backends(), "generation backend")
-    if config.dpo.enabled:
+    if config.dpo.enabled and runs("dpo"):
         need_recipe("dpo.recipe", config.dpo.recipe)
-    if config.grpo.enabled:
+    if config.grpo.enabled and runs("grpo"):
         need_recipe("grpo.recipe", config.grpo.recipe)
         from ..grpo_settings import load_grpo_settings
 
@@ -76,7 +84,7 @@ def check_run_config(config: RunConfig, source: str | Path | None = None) -> Non
             fail("grpo.recipe", f"with grpo.overrides, setting '{field_path(err['loc'])}': {err['msg']}")
         if config.grpo.backend == "openrlhf":
             need_file("grpo.launch_script", config.grpo.launch_script)
-    if config.deploy.enabled:
+    if config.deploy.enabled and runs("deploy"):
         need_plugin("deploy.backend", config.deploy.backend, deployment_adapters(), "deployment adapter")
     if config.model.base not in BUILTIN_MODELS:
         from ..model_paths import check_model_path
