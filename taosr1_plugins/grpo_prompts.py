@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .difficulty import DifficultyRow
-from .formats import ResponseFormat
+from .formats import ResponseFormat, render_response
 from .grpo_settings import GrpoSettings
 from .jsonl import atomic_write, write_jsonl
 from .prompts import PromptStyle, build_messages
@@ -31,15 +31,24 @@ ALL_PROMPTS_FILE = "prompts_all.jsonl"
 
 
 def grpo_prompt_row(
-    record: Record, scheme: LabelScheme, fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER, style: PromptStyle | None = None
+    record: Record,
+    scheme: LabelScheme,
+    fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+    style: PromptStyle | None = None,
+    gold_response: bool = False,
 ) -> dict[str, Any]:
+    """``gold_response`` adds the record's reasoning and label as a response in ``fmt`` (empty without a
+    reasoning trace), which guided replay puts into a group whose rollouts are all wrong."""
     if record.label is None:
         raise ValueError(f"record {record.id!r} has no label; GRPO needs the gold level for its reward")
-    return {
+    row = {
         "id": record.id,
         "prompt": build_messages(record, scheme, fmt, style),
         "label": {"gold": record.label, "scheme": scheme.name},
     }
+    if gold_response:
+        row["gold_response"] = render_response(record.cot, record.label, scheme, fmt) if record.cot else ""
+    return row
 
 
 def select_prompts(

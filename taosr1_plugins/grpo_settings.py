@@ -32,6 +32,11 @@ class GrpoSettings(BaseModel):
     learning_rate: float = 1e-6
     beta: float = Field(0.04, ge=0, description="KL coefficient (TRL uses the k3 estimator, as OpenRLHF's --algo.kl.estimator k3)")
     seed: int = 0
+    guided_replay: bool = Field(
+        False,
+        description="TRL backend: in a group whose rollouts are all wrong, the last rollout is replaced by the gold "
+        "response (the record's reasoning and label), TaoSR-AGRL's adaptive guided replay",
+    )
     extra_trl_args: dict[str, Any] = Field(default_factory=dict, description="passed through to trl.GRPOConfig")
 
     @model_validator(mode="after")

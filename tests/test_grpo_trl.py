@@ -83,7 +83,7 @@ class ParityCorrectness:
         return result._replace(correct=odd if label.get("id") in self.signal_ids else 0.0)
 
 
-def _trainer(tmp_path, tiny_model_dir, records, reward_funcs, level_reward, max_extra_rollouts=16, **config_args):
+def _trainer(tmp_path, tiny_model_dir, records, reward_funcs, level_reward, max_extra_rollouts=16, guided_replay=False, **config_args):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig
@@ -98,12 +98,12 @@ def _trainer(tmp_path, tiny_model_dir, records, reward_funcs, level_reward, max_
     tokenizer.padding_side = "left"
     config = GRPOConfig(
         output_dir=str(tmp_path / "trainer"), max_steps=2, per_device_train_batch_size=8, num_generations=4,
-        max_completion_length=6, max_prompt_length=192, beta=0.04, logging_steps=1, save_strategy="no",
+        max_completion_length=config_args.pop("max_completion_length", 6), max_prompt_length=192, beta=0.04, logging_steps=1, save_strategy="no",
         report_to=[], use_cpu=True, disable_tqdm=True, seed=0, **config_args,
     )
     rows = []
     for r in records:  # the record id inside the label lets ParityCorrectness tell the prompts apart
-        row = grpo_prompt_row(r, ESCI)
+        row = grpo_prompt_row(r, ESCI, gold_response=guided_replay)
         rows.append({**row, "label": {**row["label"], "id": r.id}})
     return DynamicSamplingGRPOTrainer(
         model=add_warnings_issued(AutoModelForCausalLM.from_pretrained(tiny_model_dir)),
@@ -113,6 +113,7 @@ def _trainer(tmp_path, tiny_model_dir, records, reward_funcs, level_reward, max_
         processing_class=tokenizer,
         dynamic_sampling=DynamicSamplingSettings(max_extra_rollouts=max_extra_rollouts, oversample=2.0),
         level_reward=level_reward,
+        guided_replay=guided_replay,
     )
 
 
@@ -190,3 +191,39 @@ def test_merged_batch_normaliser_counts_generated_tokens_as_trl_does(tmp_path, t
         lengths = [(row == eos).int().argmax().item() + 1 if (row == eos).any() else row.numel() for row in ids]
         assert int(merged["num_items_in_batch"]) == sum(lengths)
     assert any(int(m["num_items_in_batch"]) != int(m["completion_mask"].sum()) for m in merged_batches)
+
+
+def test_guided_replay_puts_the_gold_response_into_every_all_wrong_group(tmp_path, tiny_model_dir, records):
+    """TaoSR-AGRL's adaptive guided replay: a random tiny model is never right, so every group is all wrong and
+    without replay has no signal (test above); with it, each group's last rollout is the gold response, TRL
+    rewards it, and the group trains. Accuracy stays the policy's own (0), the normaliser counts the gold tokens."""
+    from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
+    from taosr1_plugins.reward import RelevanceReward
+
+    traced = [r.model_copy(update={"cot": "every query term is in the title"}) for r in records]
+    trainer = _trainer(tmp_path, tiny_model_dir, traced, [TrlRelevanceReward()], RelevanceReward(), max_extra_rollouts=0,
+                       guided_replay=True, max_completion_length=32)
+    generated = []
+    original_generate = trainer._generate
+
+    def recording_generate(prompts, images):
+        out = original_generate(prompts, images)
+        generated.append(out)
+        return out
+
+    trainer._generate = recording_generate
+    trainer.train()
+    steps = [e for e in trainer.state.log_history if "reward" in e]
+    assert len(steps) == 2
+    for step in steps:
+        assert step["guided_replay/frac_groups_replayed"] == 1.0
+        assert step["dynamic_sampling/frac_zero_std_before"] == 0.0  # one right rollout per group: every group has signal
+        assert step["accuracy/all"] == 0.0 and step["reward"] > 0 and math.isfinite(step["loss"])
+    assert trainer.dynamic_sampling_totals["groups_replayed"] == 2 * 2
+    tokenizer = trainer.processing_class
+    gold = {row["gold_response"] for row in trainer.train_dataset}
+    for _prompt_ids, completion_ids, num_items, _logprobs, _kwargs in generated:
+        texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+        assert all(texts[g] in gold for g in range(3, len(texts), 4))  # the last rollout of each group of 4
+        assert not any(texts[g] in gold for g in range(len(texts)) if g % 4 != 3)
+        assert int(num_items) == sum(len(ids) for ids in completion_ids)

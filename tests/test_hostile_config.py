@@ -52,6 +52,9 @@ BAD_CONFIGS = {
     "broken recipe YAML": ("sft: {recipe: ../broken.yaml}\n", "field 'sft.recipe': cannot read"),
     "recipe not a mapping": ("dpo: {recipe: ../list.yaml}\n", "field 'dpo.recipe':"),
     "bad GRPO override": ("grpo: {overrides: {no_such_setting: 1}}\n", "field 'grpo.recipe': with grpo.overrides"),
+    "guided replay on OpenRLHF": (
+        "grpo: {backend: openrlhf, overrides: {guided_replay: true}}\n", "field 'grpo.overrides': guided_replay is a TRL-backend option"
+    ),
 }
 
 

@@ -78,12 +78,14 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         from ..grpo_settings import load_grpo_settings
 
         try:  # as the GRPO stage loads it
-            load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
+            settings = load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
         except ValidationError as exc:
             err = exc.errors()[0]
             fail("grpo.recipe", f"with grpo.overrides, setting '{field_path(err['loc'])}': {err['msg']}")
         if config.grpo.backend == "openrlhf":
             need_file("grpo.launch_script", config.grpo.launch_script)
+            if settings.guided_replay:
+                fail("grpo.overrides", "guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)")
     if config.deploy.enabled and runs("deploy"):
         need_plugin("deploy.backend", config.deploy.backend, deployment_adapters(), "deployment adapter")
     if config.model.base not in BUILTIN_MODELS:

@@ -277,6 +277,8 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
     difficulty = read_jsonl(difficulty_file, DifficultyRow) if difficulty_file.exists() else []
     settings = load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides})
     if grpo.backend == "openrlhf":
+        if settings.guided_replay:
+            raise ValueError("grpo.overrides: guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)")
         from .openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
 
         settings = with_run_lengths(settings, grpo.overrides, ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens)

@@ -28,7 +28,10 @@ def select_grpo_rows(
     """Prompt rows, each repeated by its sampling weight, and the selection summary."""
     labelled, selection = select_prompts(records, difficulty, settings)
     by_id = {r.id: r for r in labelled}
-    rows = [grpo_prompt_row(by_id[pid], scheme, settings.format, style) for pid in selection.weighted_ids(settings.seed)]
+    rows = [
+        grpo_prompt_row(by_id[pid], scheme, settings.format, style, gold_response=settings.guided_replay)
+        for pid in selection.weighted_ids(settings.seed)
+    ]
     return rows, selection.summary
 
 
@@ -95,6 +98,7 @@ def run_grpo_trl(
         processing_class=tokenizer,
         dynamic_sampling=settings.dynamic_sampling,
         level_reward=reward,
+        guided_replay=settings.guided_replay,
     )
     started = time.perf_counter()
     trainer.train()
@@ -119,6 +123,8 @@ def run_grpo_trl(
         "groups_generated": int(totals["groups_generated"]),
         "num_generations": settings.num_generations,
         "extra_rollouts": int(totals["extra_rollouts"]),
+        "guided_replay": settings.guided_replay,
+        "groups_replayed": int(totals["groups_replayed"]),
         "accuracy_last": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("accuracy/")},
         "wall_seconds": round(wall, 1),
         "selection": selection,

@@ -12,6 +12,12 @@ that differs only in format is dropped by both. The shaped reward stays the adva
 
 Refills draw their own prompts from the train dataset, which is only consistent on one process; with
 several processes (GPUs) use OpenRLHF's ``--algo.dynamic_filtering_enable`` instead.
+
+Guided replay (TaoSR-AGRL's adaptive guided replay) wraps ``GRPOTrainer._generate``, which returns the
+completion token ids before TRL computes log-probabilities, rewards and advantages: in a group whose
+rollouts are all wrong, the last rollout becomes the gold response (the row's ``gold_response``). TRL then
+scores it like any rollout, so the group has a correct member and a non-zero advantage, and its old and
+reference log-probabilities are the policy's own.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         *args: Any,
         dynamic_sampling: DynamicSamplingSettings | None = None,
         level_reward: RelevanceReward | None = None,
+        guided_replay: bool = False,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
@@ -52,6 +59,12 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         self.level_reward = level_reward or RelevanceReward()
         if self.dynamic_sampling.enabled and self.accelerator.num_processes > 1:
             raise ValueError("dynamic sampling refills run on one process only; use OpenRLHF for multi-GPU GRPO")
+        self.guided_replay = guided_replay
+        if guided_replay and self.use_vllm:
+            # vLLM's sampling log-probabilities feed TRL's importance-sampling correction; a replayed row has none
+            raise ValueError("guided replay needs generation by the policy itself (use_vllm=False)")
+        self._generation_rows: list[dict[str, Any]] | None = None  # the rows of the round being generated
+        self._replayed_rows: set[int] = set()  # their indices whose completion is the gold response
         self._round_rewards: list[torch.Tensor] = []
         self._round_correct: list[list[float]] = []
         self._round_lengths: list[torch.Tensor] = []  # completion tokens per row, before any truncation mask
@@ -76,24 +89,66 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         per_level: dict[str, list[float]] = defaultdict(list)
         correct = []
-        for example, completion in zip(inputs, completions):
-            label = example.get("label")
-            if example.get("scheme") and not isinstance(label, dict):
-                label = {"gold": label, "scheme": example["scheme"]}
-            result = self.level_reward.score(completion_text(completion), label)
-            per_level[result.gold or "unknown"].append(result.correct)
-            per_level["all"].append(result.correct)
+        for row, (example, completion) in enumerate(zip(inputs, completions)):
+            result = self.level_reward.score(completion_text(completion), _gold(example))
             correct.append(result.correct)
+            if row not in self._replayed_rows:  # accuracy is the policy's own: a replayed gold row is not
+                per_level[result.gold or "unknown"].append(result.correct)
+                per_level["all"].append(result.correct)
         for level, values in per_level.items():
             self._metrics[mode][f"accuracy/{level}"].append(sum(values) / len(values))
         return correct
 
     # --- dynamic sampling --------------------------------------------------------------------------
 
+    # --- guided replay ------------------------------------------------------------------------------
+
+    def _generate(self, prompts, images):
+        prompt_ids, completion_ids, num_items_in_batch, logprobs, forward_kwargs = super()._generate(prompts, images)
+        self._replayed_rows = set()
+        rows = self._generation_rows
+        if self.guided_replay and self.model.training and rows is not None and len(rows) == len(completion_ids):
+            added = self._replay_gold(rows, completion_ids)
+            # TRL's loss normaliser is the (gathered) sum of completion lengths: count the gold tokens instead
+            num_items_in_batch = num_items_in_batch + self.accelerator.gather(
+                torch.tensor(added, device=num_items_in_batch.device)
+            ).sum()
+        return prompt_ids, completion_ids, num_items_in_batch, logprobs, forward_kwargs
+
+    def _replay_gold(self, rows: list[dict[str, Any]], completion_ids: list[list[int]]) -> int:
+        """Put the gold response into each all-wrong group (in place); returns the change in completion tokens."""
+        size = self.num_generations
+        texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        added, replayed = 0, 0
+        for start in range(0, len(rows) - size + 1, size):
+            gold = rows[start].get("gold_response")
+            label = _gold(rows[start])
+            if not gold or any(self.level_reward.score(t, label).correct for t in texts[start : start + size]):
+                continue
+            ids = self.processing_class(gold, add_special_tokens=False)["input_ids"]
+            limit = self.max_completion_length
+            ids = ids[:limit] if len(ids) >= limit else ids + [self.eos_token_id]  # ends as a sampled rollout ends
+            row = start + size - 1
+            added += len(ids) - len(completion_ids[row])
+            completion_ids[row] = ids
+            self._replayed_rows.add(row)
+            replayed += 1
+        groups = max(1, len(rows) // size)
+        self._metrics["train"]["guided_replay/frac_groups_replayed"].append(replayed / groups)
+        self.dynamic_sampling_totals["groups_replayed"] += replayed
+        return added
+
+    def _score_round(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        self._generation_rows = rows
+        try:
+            return super()._generate_and_score_completions(rows)
+        finally:
+            self._generation_rows = None
+
     def _generate_and_score_completions(self, inputs):
         for log in (self._round_rewards, self._round_correct, self._round_lengths):
             log.clear()
-        first = super()._generate_and_score_completions(inputs)
+        first = self._score_round(inputs)
         mode = "train" if self.model.training else "eval"
         if mode != "train" or not self.dynamic_sampling.enabled:
             return first
@@ -109,7 +164,7 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
             if count == 0:
                 break
             fresh = [row for row in self._fresh_prompts(count) for _ in range(size)]
-            rounds.append(super()._generate_and_score_completions(fresh))
+            rounds.append(self._score_round(fresh))
             signal.append(groups_with_signal(self._round_correct[-1], size))
             spent += len(fresh)
 
@@ -173,3 +228,11 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         lengths = [self._round_lengths[r][g * size : (g + 1) * size] for r, g in plan]
         merged["num_items_in_batch"] = torch.cat(lengths).sum().to(merged["completion_mask"].device)
         return merged
+
+
+def _gold(example: dict[str, Any]) -> Any:
+    """A row's gold label as the reward reads it (a level key with a ``scheme`` column, or ``{"gold", "scheme"}``)."""
+    label = example.get("label")
+    if example.get("scheme") and not isinstance(label, dict):
+        label = {"gold": label, "scheme": example["scheme"]}
+    return label
