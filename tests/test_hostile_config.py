@@ -182,6 +182,19 @@ def test_score_with_a_path_that_is_not_a_model(tmp_path, taosr1, model_copy, cas
     assert snapshot(tmp_path) == before  # no scores, no empty .partial, no folder
 
 
+@pytest.mark.parametrize("case", ["missing", "broken config", "truncated weights"])
+def test_grpo_train_with_a_path_that_is_not_a_model(tmp_path, taosr1, model_copy, case):
+    model, message = broken_models(model_copy, tmp_path / "models")[case]
+    data = tmp_path / "data.jsonl"
+    data.write_text(
+        json.dumps({"id": "a", "query": "q", "item": {"title": "t"}, "label": "E", "scheme": "esci"}) + "\n"
+    )
+    before = snapshot(tmp_path)
+    code, err = taosr1("grpo", "train", "--model", model, "--data", data, "--out-dir", tmp_path / "out")
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert snapshot(tmp_path) == before  # checked before any prompt file or folder is written
+
+
 def test_loading_a_broken_model_leaves_no_partial(tmp_path, model_copy):
     """Below the CLI, the scoring job's own load fails with the same message and leaves nothing."""
     from taosr1_plugins.records import Item, Record

@@ -35,6 +35,9 @@ def _resolve_model(model: str) -> str:
         return str(prepare_smollm2())
     if model == "tiny":
         return str(prepare_tiny())
+    from ..model_paths import check_model_path
+
+    check_model_path(model)  # before any prompt is chosen: a DataError naming what is wrong with the path, exit 2
     return model
 
 
@@ -82,9 +85,10 @@ def train(
     from ..grpo_settings import load_grpo_settings
     from ..integrations.trl.run import run_grpo_trl
 
+    policy = _resolve_model(model)
     settings = load_grpo_settings(config, steps=steps)
     records, rows = _load(data, difficulty)
-    summary = run_grpo_trl(_resolve_model(model), records[:limit], rows, out_dir, settings)
+    summary = run_grpo_trl(policy, records[:limit], rows, out_dir, settings)
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
 
 
