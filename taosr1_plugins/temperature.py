@@ -58,6 +58,8 @@ def log_loss(probs: Sequence[Sequence[float]], gold: Sequence[int]) -> float:
 
     levels = len(probs[0])
     clipped = [[max(p, PROB_FLOOR) for p in row] for row in probs]
+    # rounded rows sum to 1 only within 1e-6; scikit-learn warns unless they do exactly
+    clipped = [[p / sum(row) for p in row] for row in clipped]
     return float(sk_log_loss(list(gold), clipped, labels=list(range(levels))))
 
 
