@@ -13,10 +13,12 @@ def score(
     out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, score."),
     backend: str = typer.Option("hf", "--backend", help="Deployment adapter: hf (CPU/GPU), vllm (GPU), or a plugin's."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
-    explain: str = typer.Option("never", "--explain", help="Decode the reasoning after the label (slow): never, always, "
-                                "or auto (only pairs whose CumPT tier margin is below --explain-margin; needs --cumpt)."),
+    explain: bool = typer.Option(False, "--explain", help="Also decode the reasoning after the label (slow); the same "
+                                 "as --explain-mode always."),
+    explain_mode: str | None = typer.Option(None, "--explain-mode", help="never, always, or auto: only pairs whose CumPT "
+                                            "tier margin is below --explain-margin (needs --cumpt)."),
     explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1,
-                                         help="With --explain auto: explain pairs whose tier margin is below this."),
+                                         help="With --explain-mode auto: explain pairs whose tier margin is below this."),
     cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json: rows also get the tier and its margin "
                                       "(calibration applied; probs stay the model's own)."),
     max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
@@ -39,14 +41,17 @@ def score(
     check_outputs([out, out.with_name(out.name + ".partial")], [data, cumpt])
     cumpt_file = load_cumpt(cumpt) if cumpt else None
     partition = cumpt_file.to_cumpt() if cumpt_file else None
-    try:  # before the model loads: a bad --explain is the command line's fault
-        ExplainPolicy(explain, explain_margin, partition)
+    if explain and explain_mode not in (None, "always"):
+        fail(f"--explain means --explain-mode always, not {explain_mode!r}; give one of them", 2)
+    mode = explain_mode or ("always" if explain else "never")
+    try:  # before the model loads: a bad --explain-mode is the command line's fault
+        ExplainPolicy(mode, explain_margin, partition)
     except ValueError as exc:
         fail(str(exc), 2)
     records = load_records(data, require_label=False)[:limit]
     if backend in ("hf", "vllm"):
         check_model_path(model)
-    settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=explain, explain_margin=explain_margin,
+    settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=mode, explain_margin=explain_margin,
                              cumpt=partition, max_explain_tokens=max_explain_tokens, device=device,
                              overwrite=overwrite, progress=progress)
     try:
@@ -121,8 +126,9 @@ def serve(
     exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
     request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
                                           help="Seconds a client has to send one request's headers and body."),
-    explain: str = typer.Option("never", "--explain", help="Default for requests: never, always, or auto (pairs whose "
-                                "CumPT tier margin is below --explain-margin; needs --cumpt). A request may say its own."),
+    explain_mode: str = typer.Option("never", "--explain-mode", help="Default for requests: never, always, or auto "
+                                     "(pairs whose CumPT tier margin is below --explain-margin; needs --cumpt). A "
+                                     "request may name its own (\"explain\")."),
     explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1),
     max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
 ) -> None:
@@ -135,9 +141,9 @@ def serve(
         run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
                    port=port, device=device, max_batch=max_batch, max_wait=max_wait,
                    limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
-                   request_timeout=request_timeout, explain=explain, explain_margin=explain_margin,
+                   request_timeout=request_timeout, explain=explain_mode, explain_margin=explain_margin,
                    max_explain_tokens=max_explain_tokens)
-    except ValueError as exc:  # a bad --explain or --scheme, found before the model loads
+    except ValueError as exc:  # a bad --explain-mode or --scheme, found before the model loads
         fail(str(exc), 2)
 
 

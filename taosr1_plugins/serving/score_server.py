@@ -4,7 +4,7 @@
     python -m taosr1_plugins.serving.score_server --model DIR ...   (the same, without the CLI)
 
 Request: ``{"pairs": [{"query": "...", "item": "title" | {"title": ..., "brand": ...}, "id": "optional"}],
-"explain": "never" | "always" | "auto"}`` (``explain`` optional: the server's ``--explain``; a bare JSON
+"explain": "never" | "always" | "auto"}`` (``explain`` optional: the server's ``--explain-mode``; a bare JSON
 list of pairs is accepted too). Response: ``{"results": [{"id", "probabilities", "label", "tier", "score"
 [, "margin"] [, "explanation"]}], ...}`` in request order. With a cumpt.json that holds a calibration, the
 probabilities (and label and score) are the calibrated ones the tier was read from; ``margin`` is the
@@ -322,7 +322,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_S,
                         help="seconds a client has to send one request's headers and body")
-    parser.add_argument("--explain", default="never", choices=EXPLAIN_MODES,
+    parser.add_argument("--explain-mode", default="never", choices=EXPLAIN_MODES,
                         help="default explain mode of requests (auto: pairs whose tier margin is below --explain-margin)")
     parser.add_argument("--explain-margin", type=float, default=DEFAULT_EXPLAIN_MARGIN)
     parser.add_argument("--max-explain-tokens", type=int, default=128)
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
           port=args.port, device=args.device, max_batch=args.max_batch, max_wait=args.max_wait,
           limits=Limits(max_pairs=args.max_pairs, max_body_bytes=args.max_body_bytes),
           exit_after=args.exit_after, log_level=args.log_level, request_timeout=args.request_timeout,
-          explain=args.explain, explain_margin=args.explain_margin, max_explain_tokens=args.max_explain_tokens)
+          explain=args.explain_mode, explain_margin=args.explain_margin, max_explain_tokens=args.max_explain_tokens)
 
 
 if __name__ == "__main__":
