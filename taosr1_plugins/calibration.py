@@ -18,7 +18,7 @@ import math
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -47,7 +47,7 @@ class CalibrationBlock(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    method: str
+    method: Literal["none", "temperature", "temperature_bias"]  # temperature.METHODS
     temperature: float = Field(gt=0, allow_inf_nan=False)
     biases: dict[str, float] = Field(default_factory=dict, description="per level; empty: none")
     uncalibrated_thresholds: dict[str, float] | None = None
