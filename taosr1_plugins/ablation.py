@@ -6,8 +6,8 @@ Rows, all on the run's test split:
   after ``<answer>``), decided by argmax; with the answer-first format this is the label the model
   decodes first;
 - +CumPT: the final model's probabilities decided by the CumPT thresholds fitted on dev (after the
-  calibration fitted there, when the cumpt.json has one); then "+CumPT, uncalibrated": the thresholds
-  fitted on the raw distribution, so the table shows macro-F1 with and without calibration.
+  calibration fitted there, when the cumpt.json has one); its "macro-F1 uncalibrated" is that of the
+  thresholds fitted on the raw distribution, so the table shows macro-F1 with and without calibration.
 Columns: macro-F1, accuracy, QWK, per-level F1, NDCG@10 and NDCG per query (ranking.py, each row by its
 own score), over-recall of irrelevant pairs (over_recall.py), ECE of the row's level distribution (and
 after calibration, for the row that has one), training pairs, wall seconds, and, where the eval stage
@@ -45,6 +45,7 @@ class AblationRow:
     over_recall: float | None = None
     ece: float | None = None  # None: the row has no level distribution
     ece_calibrated: float | None = None
+    macro_f1_uncalibrated: float | None = None  # +CumPT: thresholds fitted on the raw distribution instead
 
 
 @dataclass
@@ -109,7 +110,7 @@ def _stage_row(label: str, result, **extra: Any) -> AblationRow:
 
 def collect_ablation(run_dir: str | Path, irrelevant: list[str] | None = None) -> Ablation:
     """``irrelevant``: levels for over-recall (default: the run config's ``deploy.irrelevant``, else the lowest)."""
-    from .calibration import CumptFile, load_cumpt
+    from .calibration import load_cumpt
     from .pipeline.stages import TRAINED_MODELS
     from .report import evaluate_scores
     from .scoring import read_scores
@@ -172,13 +173,10 @@ def collect_ablation(run_dir: str | Path, irrelevant: list[str] | None = None) -
     cumpt = None
     if deploy.get("status") == "done" and cumpt_path.exists() and final in scored:
         cumpt = load_cumpt(cumpt_path)
-        rows.append(_stage_row("+CumPT", evaluate_scores(scored[final], cumpt, irrelevant=bad, queries=queries),
-                               seconds=deploy.get("seconds")))
-        if cumpt.calibration is not None and cumpt.calibration.uncalibrated_thresholds is not None:
-            raw_cumpt = CumptFile(scheme=cumpt.scheme, levels=cumpt.levels,
-                                  thresholds=cumpt.calibration.uncalibrated_thresholds)
-            rows.append(_stage_row("+CumPT, uncalibrated",
-                                   evaluate_scores(scored[final], raw_cumpt, irrelevant=bad, queries=queries)))
+        result = evaluate_scores(scored[final], cumpt, irrelevant=bad, queries=queries)
+        uncalibrated = result.uncalibrated_metrics
+        rows.append(_stage_row("+CumPT", result, seconds=deploy.get("seconds"),
+                               macro_f1_uncalibrated=uncalibrated.macro_f1 if uncalibrated is not None else None))
     labels = dict(TRAINED_MODELS)
     order = [stage for stage, _ in TRAINED_MODELS if stage in scored]
     partition = cumpt.to_cumpt() if cumpt is not None else None
@@ -196,12 +194,14 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 
 def markdown_table(ablation: Ablation) -> str:
     levels = ablation.scheme.levels
-    header = ["method", "train pairs", "macro-F1", "accuracy", "QWK", *(f"F1 {level.token}" for level in levels),
-              "NDCG@10", "NDCG", "over-recall", "ECE", "ECE calibrated", "valid format (gen.)", "seconds"]
+    header = ["method", "train pairs", "macro-F1", "macro-F1 uncalibrated", "accuracy", "QWK",
+              *(f"F1 {level.token}" for level in levels), "NDCG@10", "NDCG", "over-recall", "ECE", "ECE calibrated",
+              "valid format (gen.)", "seconds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in ablation.rows:
         m, r = row.metrics, row.ranking
-        cells = [row.name, _fmt(row.train_pairs, "d"), _fmt(m.macro_f1), _fmt(m.accuracy), _fmt(m.qwk),
+        cells = [row.name, _fmt(row.train_pairs, "d"), _fmt(m.macro_f1), _fmt(row.macro_f1_uncalibrated),
+                 _fmt(m.accuracy), _fmt(m.qwk),
                  *(_fmt(m.per_level[level.key]["f1"]) for level in levels),
                  _fmt(r.ndcg_at_10 if r else None), _fmt(r.ndcg if r else None), _fmt(row.over_recall),
                  _fmt(row.ece), _fmt(row.ece_calibrated), _fmt(row.generation_format_ok, ".0%"), _fmt(row.seconds, ".0f")]

@@ -165,6 +165,7 @@ def fit_cumpt(
         block = {
             "method": calibration,
             "temperature": cal.temperature,
+            "temperature_at_bound": transform.at_bound,
             "biases": dict(zip(scheme.keys, cal.biases)) if cal.biases else {},
             "rule": "p' = softmax(log p / temperature + biases), then the thresholds",
             "chosen_by": "dev log-loss",

@@ -347,6 +347,7 @@ def write_report(
     cumpt: str | Path | CumptFile | None = None,
     names: Sequence[str] | None = None,
     irrelevant: Sequence[str] | None = None,
+    queries: Mapping[str, str] | None = None,
 ) -> list[StageResult]:
     """Evaluate each score file (in stage order) and write the HTML report to ``out``."""
     if not score_files:
@@ -358,7 +359,7 @@ def write_report(
         if s.scheme.name != first:
             raise DataError(str(s.path), None, "scheme", f"{s.scheme.name!r} differs from {first!r} in {sets[0].path}")
     names = list(names) if names else _default_names([Path(s.path) for s in sets])
-    stages = [evaluate_scores(s, cumpt_file, name, irrelevant=irrelevant) for s, name in zip(sets, names)]
+    stages = [evaluate_scores(s, cumpt_file, name, irrelevant=irrelevant, queries=queries) for s, name in zip(sets, names)]
     document = render_report(stages, cumpt_file)
     with atomic_write(out) as fh:
         fh.write(document)

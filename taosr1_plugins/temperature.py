@@ -50,6 +50,8 @@ class CalibrationFit:
     method: str
     log_loss_before: float
     log_loss_after: float
+    at_bound: bool = False  # the temperature stopped at BETA_BOUNDS: the model's own ranking of levels says little
+
 
 
 def log_loss(probs: Sequence[Sequence[float]], gold: Sequence[int]) -> float:
@@ -108,4 +110,5 @@ def fit_calibration(probs: Sequence[Sequence[float]], gold: Sequence[int], metho
     after = log_loss([calibration.apply(row) for row in p.tolist()], y.tolist())
     if after > before:  # the identity is feasible (beta 1, biases 0); never hand back something worse than it
         return CalibrationFit(Calibration(), method, before, before)
-    return CalibrationFit(calibration, method, before, after)
+    at_bound = bool(np.isclose(beta, BETA_BOUNDS[0]) or np.isclose(beta, BETA_BOUNDS[1]))
+    return CalibrationFit(calibration, method, before, after, at_bound)

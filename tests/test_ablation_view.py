@@ -68,7 +68,7 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
     ablation, paths = write_ablation(run)
     table = json.loads(paths["json"].read_text())
     rows = {row["name"]: row for row in table["rows"]}
-    assert list(rows) == ["majority class", "lexical: BM25", "SFT-CoT", "+GRPO", "+CumPT", "+CumPT, uncalibrated"]
+    assert list(rows) == ["majority class", "lexical: BM25", "SFT-CoT", "+GRPO", "+CumPT"]
     assert table["irrelevant"] == ["I"]
 
     # baselines: ranked by their own score; an old predictions file has no ranking but still an over-recall
@@ -82,8 +82,11 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
     grpo = read_scores(run / "deploy" / "test_scores_grpo.jsonl")
     assert rows["SFT-CoT"]["ece"] is not None and rows["SFT-CoT"]["ece_calibrated"] is None
     assert rows["+CumPT"]["ece_calibrated"] < rows["+CumPT"]["ece"] == rows["+GRPO"]["ece"]
-    assert rows["+CumPT, uncalibrated"]["ece_calibrated"] is None
     cumpt = load_cumpt(run / "deploy" / "cumpt.json")
+    # macro-F1 with and without calibration: the thresholds fitted on the raw distribution, on the same pairs
+    raw_tiers = [cumpt.uncalibrated_cumpt().tier(p) for p in grpo.ordered_probs()]
+    assert rows["+CumPT"]["macro_f1_uncalibrated"] == pytest.approx(compute_metrics(gold_keys, raw_tiers, ESCI).macro_f1)
+    assert rows["+GRPO"]["macro_f1_uncalibrated"] is None
     tiers = [cumpt.to_cumpt().tier(p) for p in grpo.ordered_probs()]
     assert rows["+CumPT"]["over_recall"] == pytest.approx(over_recall(gold_keys, tiers, ESCI, ["I"]))
     assert rows["+GRPO"]["over_recall"] == pytest.approx(
@@ -98,7 +101,7 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
     assert direct.argmax_changed > 0  # the nudged model really moves some pairs
 
     markdown = paths["markdown"].read_text()
-    for column in ("NDCG@10", "over-recall", "ECE calibrated", "tier changed (CumPT)"):
+    for column in ("NDCG@10", "over-recall", "ECE calibrated", "macro-F1 uncalibrated", "tier changed (CumPT)"):
         assert column in markdown
 
     # a configurable irrelevant set: C and I hidden

@@ -104,6 +104,9 @@ def calibrate(
                    f"{block['log_loss']['before']:.4f} -> {block['log_loss']['after']:.4f}, ECE "
                    f"{block['ece']['before']:.3f} -> {block['ece']['after']:.3f}; CumPT macro-F1 uncalibrated "
                    f"{block['uncalibrated_cumpt']['macro_f1']:.3f}")
+        if block["temperature_at_bound"]:
+            typer.secho("warning: the temperature stopped at the end of its range (0.05 to 20); on this dev split the "
+                        "model's level logits carry little beyond the level shares", fg="yellow", err=True)
         if block["macro_f1_gain_over_uncalibrated"] < 0:
             typer.secho("warning: CumPT on the calibrated distribution is below CumPT on the raw one on this dev split",
                         fg="yellow", err=True)
@@ -154,6 +157,8 @@ def evaluate(
     name: list[str] = typer.Option([], "--name", help="Stage names, one per --scores (default: file names)."),
     irrelevant: str | None = typer.Option(None, "--irrelevant", help="Levels counted as irrelevant for over-recall, "
                                           "e.g. C,I (default: the scheme's lowest); every other tier is shown."),
+    data: Path | None = typer.Option(None, "--data", help="Records of the scored pairs: their queries, for the ranking "
+                                     "view of score files written before rows kept the query."),
 ) -> None:
     """Macro-F1, accuracy, per-level P/R/F1, confusion, QWK, tag slices, NDCG, over-recall, ECE and tier
     stability, with plots, as one HTML file."""
@@ -164,12 +169,18 @@ def evaluate(
     from ..report import write_report
     from . import fail
 
-    check_outputs([report], [*scores, cumpt])
+    check_outputs([report], [*scores, cumpt, data])
     if name and len(name) != len(scores):
         fail(f"{len(name)} --name values for {len(scores)} --scores files", 2)
     from ..over_recall import parse_levels
 
-    stages = write_report(scores, report, cumpt=cumpt, names=name or None, irrelevant=parse_levels(irrelevant))
+    queries = None
+    if data is not None:
+        from ..cot import load_records
+
+        queries = {record.id: record.query for record in load_records(data, require_label=False)}
+    stages = write_report(scores, report, cumpt=cumpt, names=name or None, irrelevant=parse_levels(irrelevant),
+                          queries=queries)
     console = Console(stderr=True)
     console.print(metrics_table({s.name: s.metrics for s in stages}, stages[0].scores.scheme, title="scores"))
 
