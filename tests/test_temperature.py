@@ -151,3 +151,21 @@ def test_report_shows_ece_before_and_after_and_macro_f1_with_and_without(tmp_pat
                                                    for p in rounded], 4)
     assert float(row["NDCG@10"]) == pytest.approx(ranking.ndcg_at_10, abs=5e-4)
     assert float(row["NDCG"]) == pytest.approx(ranking.ndcg, abs=5e-4)
+
+
+def test_eval_joins_queries_from_records_for_score_files_without_them(tmp_path):
+    probs, gold = synthetic(120, 6)
+    queries = [f"q{i % 10}" for i in range(120)]
+    with_queries = write_scores(tmp_path / "with.jsonl", probs, gold, queries)
+    without = write_scores(tmp_path / "without.jsonl", probs, gold)
+    records = tmp_path / "records.jsonl"
+    records.write_text("".join(json.dumps({"id": f"r{i}", "query": q, "item": {"title": "t"}, "scheme": "esci"}) + "\n"
+                               for i, q in enumerate(queries)))
+    outputs = {}
+    for name, args in [("with", ["--scores", str(with_queries)]), ("plain", ["--scores", str(without)]),
+                       ("joined", ["--scores", str(without), "--data", str(records)])]:
+        result = CliRunner().invoke(app, ["eval", *args, "--report", str(tmp_path / f"{name}.html")])
+        assert result.exit_code == 0, result.output
+        outputs[name] = next(line for line in result.output.splitlines() if "NDCG@10" in line)
+    assert "NDCG@10 -" in outputs["plain"] and "NDCG@10 -" not in outputs["with"]
+    assert outputs["joined"].split(":", 1)[1] == outputs["with"].split(":", 1)[1]
