@@ -11,7 +11,12 @@ Measures (one model load, same pairs, same batch size):
 - the hf adapter's overhead over a raw model forward on the same tokenised batches (ratio of times);
 - macro-F1 of both modes on the held-out half of the pairs (CumPT thresholds fitted on the other half,
   split by query). With a handful of pairs and an untrained model these F1 figures are noisy; the speed
-  ratios are the point.
+  ratios are the point;
+- the ``explain: auto`` curve: for each ``--explain-margins`` value, the share of pairs whose tier margin
+  is below it (those get their reasoning decoded, ``--max-explain-tokens`` at most), the pairs/s of
+  scoring plus those explanations (measured: each point decodes its own pairs), and the macro-F1 of the
+  CumPT tiers of the explained vs the unexplained held-out pairs (the explained ones should be the
+  harder ones). A margin above 1 explains every pair (``always``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", default="answer_first", choices=["answer_first", "think_answer"],
                         help="the response form generated (the run's own)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--explain-margins", default="0.05,0.1,0.2,1.01",
+                        help="explain: auto margins to measure, comma-separated (above 1: every pair)")
+    parser.add_argument("--max-explain-tokens", type=int, default=64)
     args = parser.parse_args(argv)
 
     import torch
@@ -61,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     dev, test = split_groups(records, GROUP_KEYS["query"], [0.5, 0.5], seed=0)
     chat = load_chat_model(model, device=args.device)
     style = prompt_style_of(model)
-    scorer = HFLabelScorer(chat, scheme, batch_size=args.batch_size, style=style)
+    scorer = HFLabelScorer(chat, scheme, batch_size=args.batch_size, style=style,
+                           max_explain_tokens=args.max_explain_tokens)
     full_scorer = HFLabelScorer(chat, scheme, batch_size=args.batch_size, style=FULL)
     print(f"model {model}; {len(records)} ESCI pairs ({len(dev)} dev / {len(test)} test, split by query); "
           f"batch size {args.batch_size}; torch threads {torch.get_num_threads()}")
@@ -113,6 +122,35 @@ def main(argv: list[str] | None = None) -> None:
     print(f"adapter overhead (adapter / raw forward): {score_s / raw_s:.3f}x (raw forward {raw_s:.1f} s)")
     print(f"macro-F1 on {len(test)} test pairs: answer-first CumPT {f1_cumpt:.3f} (argmax {f1_argmax:.3f}); "
           f"think-then-answer {f1_generate:.3f}")
+    explain_curve(scorer, cumpt, records, test, by_id, score_s, [float(m) for m in args.explain_margins.split(",")])
+
+
+def explain_curve(scorer, cumpt, records, test, by_id, score_s, margins) -> None:
+    """Share explained vs pairs/s, and macro-F1 of explained vs unexplained test pairs, per margin."""
+    from taosr1_plugins.evaluation import compute_metrics
+
+    scheme = scorer.scheme
+    n = len(records)
+    margin_of = sorted(cumpt.margin(by_id[r.id]) for r in records)
+    print(f"explain: auto (reasoning only when the CumPT tier margin is below m; at most "
+          f"{scorer.max_explain_tokens} tokens); margins range {margin_of[0]:.4f} to {margin_of[-1]:.4f}, "
+          f"median {margin_of[len(margin_of) // 2]:.4f}:")
+    print(f"  {'margin m':>9} {'explained':>10} {'pairs/s':>9} {'F1 explained (n)':>18} {'F1 unexplained (n)':>20}")
+    for margin in margins:
+        chosen = [r for r in records if cumpt.margin(by_id[r.id]) < margin]
+        _, explain_s = timed(lambda: scorer.explain(chosen, [cumpt.tier(by_id[r.id]) for r in chosen]) if chosen else [])
+
+        def f1(pairs) -> str:
+            if not pairs:
+                return f"{'-':>11} (0)"
+            m = compute_metrics([r.label for r in pairs], [cumpt.tier(by_id[r.id]) for r in pairs], scheme)
+            return f"{m.macro_f1:11.3f} ({len(pairs)})"
+
+        explained = [r for r in test if cumpt.margin(by_id[r.id]) < margin]
+        unexplained = [r for r in test if cumpt.margin(by_id[r.id]) >= margin]
+        label = "always" if margin > 1 else f"{margin:.3f}"
+        print(f"  {label:>9} {len(chosen) / n:>9.0%} {n / (score_s + explain_s):9.2f} {f1(explained):>18} "
+              f"{f1(unexplained):>20}")
 
 
 if __name__ == "__main__":

@@ -3,19 +3,27 @@
 The output (cumpt.json) records the thresholds, the split they were fitted on (file, size, sha256), the
 objective and the value reached, and the same metrics for argmax on the same pairs, so whoever deploys
 the thresholds sees what they buy over the plain most-probable level.
+
+Optionally a temperature (and per-level biases) is fitted first, by dev log-loss (temperature.py), and
+the thresholds are fitted on the calibrated distribution; the ``calibration`` block then holds the
+transform, the log-loss and ECE before and after, and the thresholds and macro-F1 CumPT reaches on
+the uncalibrated distribution. A cumpt.json without that block (written before calibration existed,
+or with ``--calibration none``) means the identity, so old files keep their meaning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .cumpt import NEVER, CumPT, argmax_tier, fit_thresholds
+from .temperature import Calibration
 from .errors import DataError, field_path
 from .evaluation import Metrics, compute_metrics
 from .jsonl import atomic_write
@@ -23,6 +31,26 @@ from .schemes import get_scheme
 from .scoring import ScoreSet, read_scores
 
 SCORE_DESCRIPTION = "expected level scaled to [0, 1] (1: all mass on the most relevant level); rank by (tier, score)"
+
+
+def _check_thresholds(thresholds: Mapping[str, float], levels: list[str]) -> None:
+    if set(thresholds) != set(levels[:-1]):
+        raise ValueError(f"thresholds must be given for levels {levels[:-1]}, got {sorted(thresholds)}")
+    for key, value in thresholds.items():
+        # cumulative probabilities lie in [0, 1]; NEVER (just above 1) switches a level off
+        if not 0 <= value <= NEVER:  # also false for NaN
+            raise ValueError(f"threshold of level {key!r} must be a cumulative probability in [0, 1], got {value}")
+
+
+class CalibrationBlock(BaseModel):
+    """The transform applied before the thresholds (the rest is a record of the fit)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    method: Literal["none", "temperature", "temperature_bias"]  # temperature.METHODS
+    temperature: float = Field(gt=0, allow_inf_nan=False)
+    biases: dict[str, float] = Field(default_factory=dict, description="per level; empty: none")
+    uncalibrated_thresholds: dict[str, float] | None = None
 
 
 class CumptFile(BaseModel):
@@ -33,20 +61,37 @@ class CumptFile(BaseModel):
     scheme: str
     levels: list[str] = Field(min_length=2, description="most relevant first")
     thresholds: dict[str, float]
+    calibration: CalibrationBlock | None = None
 
     @model_validator(mode="after")
     def _check(self) -> CumptFile:
-        wanted = set(self.levels[:-1])
-        if set(self.thresholds) != wanted:
-            raise ValueError(f"thresholds must be given for levels {self.levels[:-1]}, got {sorted(self.thresholds)}")
-        for key, value in self.thresholds.items():
-            # cumulative probabilities lie in [0, 1]; NEVER (just above 1) switches a level off
-            if not 0 <= value <= NEVER:  # also false for NaN
-                raise ValueError(f"threshold of level {key!r} must be a cumulative probability in [0, 1], got {value}")
+        _check_thresholds(self.thresholds, self.levels)
+        block = self.calibration
+        if block is not None:
+            if block.biases and set(block.biases) != set(self.levels):
+                raise ValueError(f"calibration biases must be given for levels {self.levels}, got {sorted(block.biases)}")
+            if not all(math.isfinite(b) for b in block.biases.values()):
+                raise ValueError(f"calibration biases must be finite, got {block.biases}")
+            if block.uncalibrated_thresholds is not None:
+                _check_thresholds(block.uncalibrated_thresholds, self.levels)
         return self
 
+    @property
+    def transform(self) -> Calibration | None:
+        block = self.calibration
+        if block is None:
+            return None
+        return Calibration(block.temperature, [block.biases[key] for key in self.levels] if block.biases else [])
+
     def to_cumpt(self) -> CumPT:
-        return CumPT(list(self.levels), [self.thresholds[key] for key in self.levels[:-1]])
+        return CumPT(list(self.levels), [self.thresholds[key] for key in self.levels[:-1]], self.transform)
+
+    def uncalibrated_cumpt(self) -> CumPT | None:
+        """CumPT fitted on the raw distribution, kept to show what calibration buys; None if not recorded."""
+        block = self.calibration
+        if block is None or block.uncalibrated_thresholds is None:
+            return None
+        return CumPT(list(self.levels), [block.uncalibrated_thresholds[key] for key in self.levels[:-1]])
 
 
 def load_cumpt(path: str | Path) -> CumptFile:
@@ -87,20 +132,49 @@ def fit_cumpt(
     objective: str = "macro_f1",
     precision_targets: Mapping[str, float] | None = None,
     split: str = "dev",
+    calibration: str = "none",
 ) -> dict[str, Any]:
-    """Fit thresholds on the labelled rows of ``scores``; returns the cumpt.json content."""
+    """Fit thresholds on the labelled rows of ``scores``; returns the cumpt.json content.
+
+    ``calibration``: none, temperature or temperature_bias (temperature.METHODS), fitted first by dev
+    log-loss; the thresholds are then fitted on the calibrated distribution.
+    """
+    from .reliability import ece_of
+    from .temperature import fit_calibration
+
     scores = scores if isinstance(scores, ScoreSet) else read_scores(scores, require_gold=True)
     scheme = scores.scheme
     rows = scores.labelled
     if not rows:
         raise DataError(str(scores.path), None, "gold", "no labelled rows to calibrate on")
-    probs = [[row.probs[key] for key in scheme.keys] for row in rows]
+    raw = [[row.probs[key] for key in scheme.keys] for row in rows]
     gold = [row.gold for row in rows]
+    gold_index = [scheme.keys.index(g) for g in gold]
     targets = {scheme.keys.index(key): value for key, value in (precision_targets or {}).items()}
-    fit = fit_thresholds(probs, [scheme.keys.index(g) for g in gold], objective=objective, precision_targets=targets)
+    transform = fit_calibration(raw, gold_index, calibration)
+    probs = [transform.calibration.apply(p) for p in raw] if calibration != "none" else raw
+    fit = fit_thresholds(probs, gold_index, objective=objective, precision_targets=targets)
     cumpt = CumPT(scheme.keys, fit.thresholds)
     calibrated = compute_metrics(gold, [cumpt.tier(p) for p in probs], scheme)
-    argmax = compute_metrics(gold, [scheme.keys[argmax_tier(p)] for p in probs], scheme)
+    argmax = compute_metrics(gold, [scheme.keys[argmax_tier(p)] for p in raw], scheme)  # the model's own
+    block = None
+    if calibration != "none":
+        uncalibrated_fit = fit_thresholds(raw, gold_index, objective=objective, precision_targets=targets)
+        uncalibrated = compute_metrics(gold, [CumPT(scheme.keys, uncalibrated_fit.thresholds).tier(p) for p in raw], scheme)
+        cal = transform.calibration
+        block = {
+            "method": calibration,
+            "temperature": cal.temperature,
+            "temperature_at_bound": transform.at_bound,
+            "biases": dict(zip(scheme.keys, cal.biases)) if cal.biases else {},
+            "rule": "p' = softmax(log p / temperature + biases), then the thresholds",
+            "chosen_by": "dev log-loss",
+            "log_loss": {"before": transform.log_loss_before, "after": transform.log_loss_after},
+            "ece": {"before": ece_of(raw, gold_index), "after": ece_of(probs, gold_index)},
+            "uncalibrated_thresholds": dict(zip(scheme.keys[:-1], uncalibrated_fit.thresholds)),
+            "uncalibrated_cumpt": _summary(uncalibrated),
+            "macro_f1_gain_over_uncalibrated": calibrated.macro_f1 - uncalibrated.macro_f1,
+        }
     return {
         "scheme": scheme.name,
         "levels": scheme.keys,
@@ -118,6 +192,7 @@ def fit_cumpt(
         "argmax": _summary(argmax),
         "macro_f1_gain_over_argmax": calibrated.macro_f1 - argmax.macro_f1,
         "search_evaluations": fit.evaluations,
+        **({"calibration": block} if block is not None else {}),
     }
 
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .temperature import Calibration
+
 NEVER = 1.0 + 1e-6  # a threshold no cumulative probability reaches: the level is never assigned by CumPT
 OBJECTIVES = ("macro_f1", "precision")
 
@@ -40,6 +42,19 @@ def assign_tier(probs: Sequence[float], thresholds: Sequence[float]) -> int:
     return len(probs) - 1
 
 
+def tier_margin(probs: Sequence[float], thresholds: Sequence[float]) -> float:
+    """How far the tier is from changing: the smallest |C_k - t_k| over the comparisons the rule made.
+
+    The rule compares C_1, C_2, ... with their thresholds until one passes; the passing one (or, for the
+    fallback, the last that failed) decides, and any earlier one reaching its threshold would decide
+    instead, so the nearest of them to its threshold is the margin. A level switched off (t_k = NEVER)
+    cannot change the tier and is left out; with every level off the margin is 1.
+    """
+    tier = assign_tier(probs, thresholds)
+    distances = [abs(c - t) for c, t in zip(cumulative(probs)[: tier + 1], thresholds) if t < NEVER]
+    return min(distances, default=1.0)
+
+
 def argmax_tier(probs: Sequence[float]) -> int:
     """The most probable level; ties go to the more relevant one."""
     return max(range(len(probs)), key=lambda i: (probs[i], -i))
@@ -53,13 +68,27 @@ def expected_score(probs: Sequence[float]) -> float:
 
 @dataclass
 class CumPT:
-    """Fitted thresholds for one scheme's levels (``levels`` most relevant first)."""
+    """Fitted thresholds for one scheme's levels (``levels`` most relevant first).
+
+    With a ``calibration`` the thresholds were fitted on the calibrated distribution, so every method
+    taking ``probs`` (the model's own distribution) calibrates first: a caller cannot forget it.
+    """
 
     levels: list[str]
     thresholds: list[float]
+    calibration: Calibration | None = None
+
+    def calibrated(self, probs: Sequence[float]) -> list[float]:
+        return self.calibration.apply(probs) if self.calibration is not None else list(probs)
+
+    def tier_index(self, probs: Sequence[float]) -> int:
+        return assign_tier(self.calibrated(probs), self.thresholds)
 
     def tier(self, probs: Sequence[float]) -> str:
-        return self.levels[assign_tier(probs, self.thresholds)]
+        return self.levels[self.tier_index(probs)]
+
+    def margin(self, probs: Sequence[float]) -> float:
+        return tier_margin(self.calibrated(probs), self.thresholds)
 
     @classmethod
     def default(cls, levels: Sequence[str]) -> CumPT:

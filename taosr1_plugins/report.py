@@ -1,7 +1,10 @@
 """`taosr1 eval`: metrics of one or more score files and a self-contained HTML report with plots.
 
 Metrics come from scikit-learn through ``evaluation.compute_metrics`` / ``compute_slices``. Decisions are
-CumPT tiers when a cumpt.json is given (argmax is reported beside them), else argmax. Plots are rendered
+CumPT tiers when a cumpt.json is given (argmax is reported beside them), else argmax; a calibration in
+the cumpt.json is applied first. Beside macro-F1: the ranking view (NDCG per query, ranking.py),
+over-recall of irrelevant pairs with its precision/recall trade-off (over_recall.py), ECE before and
+after calibration, and tier stability between consecutive stages (stability.py). Plots are rendered
 with matplotlib's Agg backend and embedded as base64 PNGs, so the report is one file that opens anywhere.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,11 @@ from .cumpt import argmax_tier
 from .errors import DataError
 from .evaluation import Metrics, compute_metrics, compute_slices
 from .jsonl import atomic_write
+from .over_recall import TradeoffPoint, irrelevant_levels, over_recall, shown_precision_recall, tradeoff_curve
+from .ranking import RankingMetrics, ranking_metrics, tiered_score
+from .reliability import confidence_and_correct, expected_calibration_error, reliability_bins
 from .scoring import ScoreSet, read_scores
+from .stability import TierStability, tier_stability
 from .tags import RULES
 
 SLICES = tuple(RULES)
@@ -39,19 +46,43 @@ class StageResult:
     metrics: Metrics
     argmax_metrics: Metrics
     slices: dict[str, Metrics]
+    ranking: RankingMetrics
+    irrelevant: list[str]
+    over_recall: float | None
+    decision_probs: list[list[float]]  # what the tiers were read from: calibrated when the cumpt.json says so
+    ece: float  # of the model's own distribution
+    ece_calibrated: float | None = None  # after the cumpt.json's calibration; None without one
+    uncalibrated_metrics: Metrics | None = None  # CumPT fitted on the raw distribution, when recorded
 
 
-def evaluate_scores(scores: ScoreSet, cumpt: CumptFile | None, name: str | None = None) -> StageResult:
+def evaluate_scores(scores: ScoreSet, cumpt: CumptFile | None, name: str | None = None, *,
+                    irrelevant: Sequence[str] | None = None, queries: Mapping[str, str] | None = None) -> StageResult:
+    """``queries``: id -> query for rows that do not carry their query (score files from before it was kept)."""
     scheme = scores.scheme
     rows = scores.labelled
     if not rows:
         raise DataError(str(scores.path), None, "gold", "no labelled rows to evaluate")
     if cumpt is not None and cumpt.scheme != scheme.name:
         raise DataError(str(scores.path), None, "scheme", f"{scheme.name!r} but the CumPT file is for {cumpt.scheme!r}")
-    probs = [[row.probs[key] for key in scheme.keys] for row in rows]
+    try:
+        bad = irrelevant_levels(scheme, irrelevant)
+    except ValueError as exc:
+        raise DataError(None, None, "irrelevant", str(exc)) from exc
+    raw = [[row.probs[key] for key in scheme.keys] for row in rows]
     gold = [row.gold for row in rows]
-    argmax = [scheme.keys[argmax_tier(p)] for p in probs]
-    predicted = [cumpt.to_cumpt().tier(p) for p in probs] if cumpt is not None else argmax
+    gold_index = [scheme.keys.index(g) for g in gold]
+    argmax = [scheme.keys[argmax_tier(p)] for p in raw]
+    partition = cumpt.to_cumpt() if cumpt is not None else None
+    if partition is not None:
+        probs = [partition.calibrated(p) for p in raw]
+        tiers = [partition.tier_index(p) for p in raw]
+    else:
+        probs, tiers = raw, [argmax_tier(p) for p in raw]
+    predicted = [scheme.keys[t] for t in tiers]
+    uncalibrated = cumpt.uncalibrated_cumpt() if cumpt is not None else None
+    queries = queries or {}
+    ranked = [(row.query or queries.get(row.id), g, tiered_score(t, p)) for row, g, t, p in zip(rows, gold_index, tiers, probs)]
+    ranked = [entry for entry in ranked if entry[0] is not None]
     return StageResult(
         name=name or Path(scores.path).name,
         scores=scores,
@@ -60,7 +91,26 @@ def evaluate_scores(scores: ScoreSet, cumpt: CumptFile | None, name: str | None 
         metrics=compute_metrics(gold, predicted, scheme),
         argmax_metrics=compute_metrics(gold, argmax, scheme),
         slices=compute_slices(gold, predicted, [row.tags for row in rows], scheme, SLICES),
+        ranking=ranking_metrics(*zip(*ranked), len(scheme.keys)) if ranked else RankingMetrics(None, None, 0, 0),
+        irrelevant=bad,
+        over_recall=over_recall(gold, predicted, scheme, bad),
+        decision_probs=probs,
+        ece=expected_calibration_error(*confidence_and_correct(raw, gold_index)),
+        ece_calibrated=(expected_calibration_error(*confidence_and_correct(probs, gold_index))
+                        if partition is not None and partition.calibration is not None else None),
+        uncalibrated_metrics=(compute_metrics(gold, [uncalibrated.tier(p) for p in raw], scheme)
+                              if uncalibrated is not None else None),
     )
+
+
+def stage_stability(stages: Sequence[StageResult], cumpt: CumptFile | None) -> list[TierStability]:
+    """Tier changes between each stage and the next, on the pairs both scored (the same split)."""
+    partition = cumpt.to_cumpt() if cumpt is not None else None
+    out = []
+    for first, second in zip(stages, stages[1:]):
+        if {row.id for row in first.scores.rows} == {row.id for row in second.scores.rows}:
+            out.append(tier_stability(first.scores, second.scores, partition, (first.name, second.name)))
+    return out
 
 
 # --- plots -------------------------------------------------------------------------------------------------
@@ -100,36 +150,23 @@ def plot_confusion(stage: StageResult) -> str:
     return _png(fig)
 
 
-def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> list[tuple[float, float, int]]:
-    """(mean confidence, accuracy, count) per equal-width confidence bin that has pairs."""
-    out = []
-    for b in range(bins):
-        low, high = b / bins, (b + 1) / bins
-        index = [i for i, c in enumerate(confidence) if low <= c < high or (b == bins - 1 and c == 1.0)]
-        if index:
-            out.append((sum(confidence[i] for i in index) / len(index),
-                        sum(correct[i] for i in index) / len(index), len(index)))
-    return out
-
-
-def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
-    n = len(confidence)
-    return sum(count / n * abs(acc - conf) for conf, acc, count in reliability_bins(confidence, correct, bins))
-
-
 def _confidence(stage: StageResult) -> tuple[list[float], list[bool]]:
+    keys = stage.scores.scheme.keys
     rows = stage.scores.labelled
-    confidence = [max(row.probs.values()) for row in rows]
-    correct = [row.label == row.gold for row in rows]
-    return confidence, correct
+    return confidence_and_correct([[row.probs[k] for k in keys] for row in rows], [keys.index(row.gold) for row in rows])
 
 
-def plot_reliability(stages: Sequence[StageResult]) -> str:
+def _calibrated_confidence(stage: StageResult) -> tuple[list[float], list[bool]]:
+    keys = stage.scores.scheme.keys
+    return confidence_and_correct(stage.decision_probs, [keys.index(row.gold) for row in stage.scores.labelled])
+
+
+def plot_reliability(stages: Sequence[StageResult], calibrated: bool = False) -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4, 3.6))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     for stage in stages:
-        conf, correct = _confidence(stage)
+        conf, correct = _calibrated_confidence(stage) if calibrated else _confidence(stage)
         points = reliability_bins(conf, correct)
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=stage.name)
     ax.set_xlabel("confidence (max p(level))")
@@ -137,7 +174,31 @@ def plot_reliability(stages: Sequence[StageResult]) -> str:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
-    ax.set_title("reliability")
+    ax.set_title("reliability after calibration" if calibrated else "reliability")
+    return _png(fig)
+
+
+def stage_tradeoff(stage: StageResult) -> tuple[list[TradeoffPoint], tuple[float, float]]:
+    """The stage's precision/recall curve over the shown-mass threshold, and its own tiers' point."""
+    scheme, gold = stage.scores.scheme, [row.gold for row in stage.scores.labelled]
+    curve = tradeoff_curve(stage.decision_probs, gold, scheme, stage.irrelevant)
+    return curve, shown_precision_recall(gold, stage.predicted, scheme, stage.irrelevant)
+
+
+def plot_tradeoff(stages: Sequence[StageResult]) -> str:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    for stage in stages:
+        curve, (precision, recall) = stage_tradeoff(stage)
+        line, = ax.plot([p.recall for p in curve], [p.precision for p in curve], label=stage.name)
+        ax.plot([recall], [precision], marker="o", color=line.get_color())
+    ax.set_xlabel("recall of relevant pairs (shown)")
+    ax.set_ylabel("precision of shown pairs")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    irrelevant = ", ".join(stages[0].irrelevant)
+    ax.set_title(f"shown vs hidden ({irrelevant} hidden); dot: {stages[0].decision} tiers", fontsize=9)
     return _png(fig)
 
 
@@ -180,6 +241,8 @@ def plot_f1_per_stage(stages: Sequence[StageResult]) -> str:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str) -> str:
     def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "-"
         return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -213,14 +276,23 @@ def _stage_section(stage: StageResult) -> str:
     return "\n".join(parts)
 
 
+HEADLINE = ["stage", "n", "decision", "macro-F1", "accuracy", "QWK", "argmax macro-F1", "NDCG@10", "NDCG",
+            "over-recall", "ECE"]
+
+
 def render_report(stages: Sequence[StageResult], cumpt: CumptFile | None) -> str:
     scheme = stages[0].scores.scheme
+    calibrated = cumpt is not None and cumpt.calibration is not None
+    header = HEADLINE + (["ECE calibrated", "macro-F1 CumPT uncalibrated"] if calibrated else [])
     headline = _table(
-        ["stage", "n", "decision", "macro-F1", "accuracy", "QWK", "argmax macro-F1", "ECE"],
+        header,
         [[s.name, s.metrics.n, s.decision, s.metrics.macro_f1, s.metrics.accuracy, s.metrics.qwk,
-          s.argmax_metrics.macro_f1, expected_calibration_error(*_confidence(s))] for s in stages],
+          s.argmax_metrics.macro_f1, s.ranking.ndcg_at_10, s.ranking.ndcg, s.over_recall, s.ece,
+          *([s.ece_calibrated, s.uncalibrated_metrics.macro_f1 if s.uncalibrated_metrics else None] if calibrated else [])]
+         for s in stages],
         "headline",
     )
+    ranking = stages[0].ranking
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>taosr1 evaluation</title>",
         STYLE,
@@ -228,13 +300,33 @@ def render_report(stages: Sequence[StageResult], cumpt: CumptFile | None) -> str
         f"<h1>taosr1 evaluation ({html.escape(scheme.name)})</h1>",
         "<p>Headline: macro-F1 over the scheme's levels. Metrics from scikit-learn.</p>",
         headline,
+        f"<p>NDCG: per query, pairs ranked by tier then expected level (gains 2<sup>g</sup> - 1 from the graded "
+        f"labels), averaged over the {ranking.queries} queries with at least two levels ({ranking.skipped_queries} "
+        f"with one level left out). Over-recall: share of pairs labelled {html.escape(', '.join(stages[0].irrelevant))} "
+        f"placed in a shown tier. ECE: 10 equal-width bins of the top probability.</p>",
     ]
     if cumpt is not None:
         thresholds = ", ".join(f"t<sub>{html.escape(k)}</sub> = {v:.3f}" for k, v in cumpt.thresholds.items())
         parts.append(f"<p>CumPT thresholds: {thresholds}; fallback level {html.escape(cumpt.levels[-1])}.</p>")
+    if calibrated:
+        block = cumpt.calibration
+        biases = ", ".join(f"{html.escape(k)}: {v:+.3f}" for k, v in block.biases.items()) or "none"
+        parts.append(f"<p>Calibration before the thresholds ({html.escape(block.method)}, fitted on the CumPT file's "
+                     f"dev split by log-loss): temperature {block.temperature:.3f}, biases {biases}. The same transform "
+                     f"is applied to every stage here; it was fitted for one model.</p>")
     parts.append(_img("reliability", plot_reliability(stages), "reliability diagram"))
+    if calibrated:
+        parts.append(_img("reliability_calibrated", plot_reliability(stages, calibrated=True),
+                          "reliability diagram after calibration"))
+    parts.append(_img("tradeoff", plot_tradeoff(stages), "precision/recall trade-off of shown tiers"))
     if len(stages) > 1:
         parts.append(_img("f1_per_stage", plot_f1_per_stage(stages), "F1 per stage"))
+        stability = stage_stability(stages, cumpt)
+        if stability:
+            parts.append("<h2>Tier stability (pairs whose tier changes from one stage to the next)</h2>")
+            parts.append(_table(["from", "to", "n", "argmax changed", "argmax share", "CumPT changed", "CumPT share"],
+                                [[t.first, t.second, t.n, t.argmax_changed, t.argmax_share, t.cumpt_changed,
+                                  t.cumpt_share] for t in stability], "stability"))
     parts.extend(_stage_section(stage) for stage in stages)
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -254,6 +346,8 @@ def write_report(
     *,
     cumpt: str | Path | CumptFile | None = None,
     names: Sequence[str] | None = None,
+    irrelevant: Sequence[str] | None = None,
+    queries: Mapping[str, str] | None = None,
 ) -> list[StageResult]:
     """Evaluate each score file (in stage order) and write the HTML report to ``out``."""
     if not score_files:
@@ -265,7 +359,7 @@ def write_report(
         if s.scheme.name != first:
             raise DataError(str(s.path), None, "scheme", f"{s.scheme.name!r} differs from {first!r} in {sets[0].path}")
     names = list(names) if names else _default_names([Path(s.path) for s in sets])
-    stages = [evaluate_scores(s, cumpt_file, name) for s, name in zip(sets, names)]
+    stages = [evaluate_scores(s, cumpt_file, name, irrelevant=irrelevant, queries=queries) for s, name in zip(sets, names)]
     document = render_report(stages, cumpt_file)
     with atomic_write(out) as fh:
         fh.write(document)

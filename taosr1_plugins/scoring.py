@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .cumpt import argmax_tier, expected_score
+from .cumpt import CumPT, argmax_tier, expected_score
 from .errors import DataError
 from .formats import ResponseFormat
 from .hf_chat import render_chat
@@ -93,6 +93,11 @@ class ScoreRow(BaseModel):
     gold: str | None = None
     tags: list[str] = Field(default_factory=list)
     explanation: str | None = None
+    # optional, so score files written before these existed still read: the query groups pairs for the
+    # ranking view; tier and margin are written when scoring with a cumpt.json
+    query: str | None = None
+    tier: str | None = None
+    margin: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> ScoreRow:
@@ -144,7 +149,10 @@ def read_scores(path: str | Path, *, require_gold: bool = False) -> ScoreSet:
     return ScoreSet(path, scheme, rows)
 
 
-def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], explanation: str | None = None) -> dict:
+def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], explanation: str | None = None,
+              cumpt: CumPT | None = None) -> dict:
+    """``probs`` are the model's own; with ``cumpt`` the row also holds the tier and its margin, computed
+    on the calibrated distribution, while ``probs`` stay raw so the file can be calibrated again."""
     row = {
         "id": record.id,
         "scheme": scheme.name,
@@ -153,7 +161,11 @@ def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], expla
         "score": round(min(1.0, max(0.0, expected_score(probs))), 6),
         "gold": record.label,
         "tags": record.tags,
+        "query": record.query,
     }
+    if cumpt is not None:
+        row["tier"] = cumpt.tier(probs)
+        row["margin"] = round(cumpt.margin(probs), 6)
     if explanation is not None:
         row["explanation"] = explanation
     return row
@@ -162,11 +174,49 @@ def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], expla
 # --- the scoring job -------------------------------------------------------------------------------------
 
 
+EXPLAIN_MODES = ("never", "always", "auto")
+DEFAULT_EXPLAIN_MARGIN = 0.1
+
+
+@dataclass
+class ExplainPolicy:
+    """Which pairs get their reasoning decoded: none, all, or (auto) those whose tier is in doubt.
+
+    ``auto`` explains a pair when its CumPT tier margin (cumpt.tier_margin) is below ``margin``: the
+    pairs a small change of the model or thresholds would move to another tier, where a reviewer most
+    needs the reason. It needs thresholds; without them there is no margin to measure.
+    """
+
+    mode: str = "never"
+    margin: float = DEFAULT_EXPLAIN_MARGIN
+    cumpt: CumPT | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in EXPLAIN_MODES:
+            raise ValueError(f"explain must be one of {', '.join(EXPLAIN_MODES)}, got {self.mode!r}")
+        if self.mode == "auto" and self.cumpt is None:
+            raise ValueError("explain 'auto' decides by the CumPT tier margin: give a cumpt.json")
+        if not 0 <= self.margin <= 1:
+            raise ValueError(f"explain margin must lie in [0, 1], got {self.margin}")
+
+    def wants(self, probs: Sequence[float]) -> bool:
+        if self.mode == "auto":
+            assert self.cumpt is not None
+            return self.cumpt.margin(probs) < self.margin
+        return self.mode == "always"
+
+    def label(self, probs: Sequence[float], scheme: LabelScheme) -> str:
+        """The label the explanation continues after: the tier that is served."""
+        return self.cumpt.tier(probs) if self.cumpt is not None else scheme.keys[argmax_tier(probs)]
+
+
 @dataclass
 class ScoreSettings:
     backend: str = "hf"
     batch_size: int = 8
-    explain: bool = False
+    explain: bool | str = False  # never / always / auto (True and False: always and never)
+    explain_margin: float = DEFAULT_EXPLAIN_MARGIN
+    cumpt: CumPT | None = None  # tiers (and margins) in the rows; needed by explain "auto"
     max_explain_tokens: int = 128
     device: str = "auto"
     overwrite: bool = False
@@ -209,6 +259,8 @@ def score_records(
     or an already loaded scorer.
     """
     settings = settings or ScoreSettings()
+    mode = {True: "always", False: "never"}.get(settings.explain, settings.explain)
+    policy = ExplainPolicy(str(mode), settings.explain_margin, settings.cumpt)
     out = Path(out)
     if out.exists() and not settings.overwrite:
         raise OutputExistsError(f"{out} exists")
@@ -226,11 +278,13 @@ def score_records(
                               enabled=settings.progress):
             probs = scorer.probabilities(batch)
             explanations: list[str | None] = [None] * len(batch)
-            if settings.explain:
-                labels = [scheme.keys[argmax_tier(p)] for p in probs]
-                explanations = list(scorer.explain(batch, labels))
+            wanted = [i for i, p in enumerate(probs) if policy.wants(p)]
+            if wanted:
+                texts = scorer.explain([batch[i] for i in wanted], [policy.label(probs[i], scheme) for i in wanted])
+                for i, text in zip(wanted, texts):
+                    explanations[i] = text
             for record, p, text in zip(batch, probs, explanations):
-                log.append(score_row(record, scheme, p, text))
+                log.append(score_row(record, scheme, p, text, settings.cumpt))
         log.finish()
     finally:
         log.close()

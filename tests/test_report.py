@@ -82,14 +82,14 @@ def test_report_has_plots_and_tables_with_sklearn_metrics(tmp_path):
                                       "--report", str(report)])
     assert result.exit_code == 0, result.output
     html = parse(report)
-    assert set(html.plots) == {"confusion", "reliability", "tiers", "f1_per_stage"}
+    assert set(html.plots) == {"confusion", "reliability", "tiers", "f1_per_stage", "tradeoff"}
     assert len(html.plots["confusion"]) == 2 and len(html.plots["tiers"]) == 2  # one per stage
     for sources in html.plots.values():
         for src in sources:
             assert src.startswith("data:image/png;base64,")
             assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     classes = [t["class"] for t in html.tables]
-    assert classes.count("headline") == 1
+    assert classes.count("headline") == 1 and classes.count("stability") == 1
     assert classes.count("per-level") == classes.count("confusion") == classes.count("slices") == 2
 
     # the headline row for the second stage holds sklearn's macro-F1 of its CumPT tiers
@@ -114,7 +114,7 @@ def test_single_stage_without_cumpt_uses_argmax_and_has_no_stage_plot(tmp_path):
     scores = write_stage(tmp_path / "scores.jsonl", 1.0, 3)
     stages = write_report([scores], tmp_path / "r.html")
     assert stages[0].decision == "argmax"
-    assert set(parse(tmp_path / "r.html").plots) == {"confusion", "reliability", "tiers"}
+    assert set(parse(tmp_path / "r.html").plots) == {"confusion", "reliability", "tiers", "tradeoff"}
 
 
 def test_slices_and_calibration_helpers():

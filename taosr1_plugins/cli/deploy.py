@@ -13,7 +13,14 @@ def score(
     out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, score."),
     backend: str = typer.Option("hf", "--backend", help="Deployment adapter: hf (CPU/GPU), vllm (GPU), or a plugin's."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
-    explain: bool = typer.Option(False, "--explain", help="Also decode the reasoning after the label (slow)."),
+    explain: bool = typer.Option(False, "--explain", help="Also decode the reasoning after the label (slow); the same "
+                                 "as --explain-mode always."),
+    explain_mode: str | None = typer.Option(None, "--explain-mode", help="never, always, or auto: only pairs whose CumPT "
+                                            "tier margin is below --explain-margin (needs --cumpt)."),
+    explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1,
+                                         help="With --explain-mode auto: explain pairs whose tier margin is below this."),
+    cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json: rows also get the tier and its margin "
+                                      "(calibration applied; probs stay the model's own)."),
     max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
     device: str = typer.Option("auto", "--device"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Score only the first N records."),
@@ -28,14 +35,29 @@ def score(
     from ..scoring import OutputExistsError, ScoreSettings, score_records
     from . import fail
 
-    check_outputs([out, out.with_name(out.name + ".partial")], [data])
+    from ..calibration import load_cumpt
+    from ..scoring import ExplainPolicy
+
+    check_outputs([out, out.with_name(out.name + ".partial")], [data, cumpt])
+    cumpt_file = load_cumpt(cumpt) if cumpt else None
+    partition = cumpt_file.to_cumpt() if cumpt_file else None
+    if explain and explain_mode not in (None, "always"):
+        fail(f"--explain means --explain-mode always, not {explain_mode!r}; give one of them", 2)
+    mode = explain_mode or ("always" if explain else "never")
+    try:  # before the model loads: a bad --explain-mode is the command line's fault
+        ExplainPolicy(mode, explain_margin, partition)
+    except ValueError as exc:
+        fail(str(exc), 2)
     records = load_records(data, require_label=False)[:limit]
     if backend in ("hf", "vllm"):
         check_model_path(model)
-    settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=explain,
-                             max_explain_tokens=max_explain_tokens, device=device, overwrite=overwrite,
-                             progress=progress)
+    settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=mode, explain_margin=explain_margin,
+                             cumpt=partition, max_explain_tokens=max_explain_tokens, device=device,
+                             overwrite=overwrite, progress=progress)
     try:
+        if cumpt_file is not None and records and records[0].scheme != cumpt_file.scheme:
+            raise DataError(str(cumpt), None, "scheme", f"is for scheme {cumpt_file.scheme!r}, the records "
+                            f"are {records[0].scheme!r}")
         score_records(model, records, out, settings)
     except OutputExistsError as exc:
         fail(f"{exc} (use --overwrite)", 2)
@@ -54,8 +76,10 @@ def calibrate(
     objective: str = typer.Option("macro_f1", "--objective", help="macro_f1, or precision (needs --precision-targets)."),
     precision_targets: str | None = typer.Option(None, "--precision-targets", help="e.g. 4=0.9,3=0.7 (level=min precision)."),
     split: str = typer.Option("dev", "--split", help="Name of the split, recorded in the output."),
+    calibration: str = typer.Option("temperature", "--calibration", help="Transform fitted by dev log-loss before "
+                                    "the thresholds: none, temperature, or temperature_bias (per-level biases too)."),
 ) -> None:
-    """Fit CumPT thresholds on labelled scores and compare them with argmax on the same pairs."""
+    """Fit a calibration and CumPT thresholds on labelled scores; compare with argmax on the same pairs."""
     from ..calibration import fit_cumpt, write_cumpt
     from ..cumpt import parse_precision_targets
     from ..jsonl import check_outputs
@@ -66,13 +90,26 @@ def calibrate(
     score_set = read_scores(scores, require_gold=True)
     try:
         targets = parse_precision_targets(precision_targets, score_set.scheme.keys) if precision_targets else None
-        result = fit_cumpt(score_set, objective=objective, precision_targets=targets, split=split)
+        result = fit_cumpt(score_set, objective=objective, precision_targets=targets, split=split,
+                           calibration=calibration)
     except ValueError as exc:
         fail(str(exc), 2)
     write_cumpt(result, out)
     gain = result["macro_f1_gain_over_argmax"]
     typer.echo(f"{split} ({result['split']['n']} pairs): CumPT macro-F1 {result['cumpt']['macro_f1']:.3f}, "
                f"argmax {result['argmax']['macro_f1']:.3f} ({gain:+.3f}); thresholds {result['thresholds']} -> {out}")
+    block = result.get("calibration")
+    if block:
+        typer.echo(f"calibration {block['method']}: temperature {block['temperature']:.3f}; log-loss "
+                   f"{block['log_loss']['before']:.4f} -> {block['log_loss']['after']:.4f}, ECE "
+                   f"{block['ece']['before']:.3f} -> {block['ece']['after']:.3f}; CumPT macro-F1 uncalibrated "
+                   f"{block['uncalibrated_cumpt']['macro_f1']:.3f}")
+        if block["temperature_at_bound"]:
+            typer.secho("warning: the temperature stopped at the end of its range (0.05 to 20); on this dev split the "
+                        "model's level logits carry little beyond the level shares", fg="yellow", err=True)
+        if block["macro_f1_gain_over_uncalibrated"] < 0:
+            typer.secho("warning: CumPT on the calibrated distribution is below CumPT on the raw one on this dev split",
+                        fg="yellow", err=True)
     if gain < 0:
         typer.secho("warning: the fitted thresholds are below argmax on their own dev split", fg="yellow", err=True)
 
@@ -92,15 +129,25 @@ def serve(
     exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
     request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
                                           help="Seconds a client has to send one request's headers and body."),
+    explain_mode: str = typer.Option("never", "--explain-mode", help="Default for requests: never, always, or auto "
+                                     "(pairs whose CumPT tier margin is below --explain-margin; needs --cumpt). A "
+                                     "request may name its own (\"explain\")."),
+    explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1),
+    max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
 ) -> None:
-    """Serve POST /v1/score (pairs -> probabilities, label, tier, score) and GET /healthz."""
+    """Serve POST /v1/score (pairs -> probabilities, label, tier, score[, explanation]) and GET /healthz."""
     from ..serving.score_server import Limits
     from ..serving.score_server import serve as run_server
+    from . import fail
 
-    run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
-               port=port, device=device, max_batch=max_batch, max_wait=max_wait,
-               limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
-               request_timeout=request_timeout)
+    try:
+        run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
+                   port=port, device=device, max_batch=max_batch, max_wait=max_wait,
+                   limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
+                   request_timeout=request_timeout, explain=explain_mode, explain_margin=explain_margin,
+                   max_explain_tokens=max_explain_tokens)
+    except ValueError as exc:  # a bad --explain-mode or --scheme, found before the model loads
+        fail(str(exc), 2)
 
 
 def evaluate(
@@ -108,8 +155,13 @@ def evaluate(
     report: Path = typer.Option(..., "--report", help="HTML report to write."),
     cumpt: Path | None = typer.Option(None, "--cumpt", help="Decide by CumPT tiers (else argmax)."),
     name: list[str] = typer.Option([], "--name", help="Stage names, one per --scores (default: file names)."),
+    irrelevant: str | None = typer.Option(None, "--irrelevant", help="Levels counted as irrelevant for over-recall, "
+                                          "e.g. C,I (default: the scheme's lowest); every other tier is shown."),
+    data: Path | None = typer.Option(None, "--data", help="Records of the scored pairs: their queries, for the ranking "
+                                     "view of score files written before rows kept the query."),
 ) -> None:
-    """Macro-F1, accuracy, per-level P/R/F1, confusion, QWK and tag slices, with plots, as one HTML file."""
+    """Macro-F1, accuracy, per-level P/R/F1, confusion, QWK, tag slices, NDCG, over-recall, ECE and tier
+    stability, with plots, as one HTML file."""
     from rich.console import Console
 
     from ..evaluation import metrics_table
@@ -117,15 +169,30 @@ def evaluate(
     from ..report import write_report
     from . import fail
 
-    check_outputs([report], [*scores, cumpt])
+    check_outputs([report], [*scores, cumpt, data])
     if name and len(name) != len(scores):
         fail(f"{len(name)} --name values for {len(scores)} --scores files", 2)
-    stages = write_report(scores, report, cumpt=cumpt, names=name or None)
+    from ..over_recall import parse_levels
+
+    queries = None
+    if data is not None:
+        from ..cot import load_records
+
+        queries = {record.id: record.query for record in load_records(data, require_label=False)}
+    stages = write_report(scores, report, cumpt=cumpt, names=name or None, irrelevant=parse_levels(irrelevant),
+                          queries=queries)
     console = Console(stderr=True)
     console.print(metrics_table({s.name: s.metrics for s in stages}, stages[0].scores.scheme, title="scores"))
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
     for stage in stages:
+        calibrated = "" if stage.ece_calibrated is None else f" -> {stage.ece_calibrated:.3f} calibrated"
         typer.echo(f"{stage.name}: {stage.decision} macro-F1 {stage.metrics.macro_f1:.3f} (argmax "
-                   f"{stage.argmax_metrics.macro_f1:.3f}), accuracy {stage.metrics.accuracy:.3f}, QWK {stage.metrics.qwk:.3f}")
+                   f"{stage.argmax_metrics.macro_f1:.3f}), accuracy {stage.metrics.accuracy:.3f}, QWK {stage.metrics.qwk:.3f}, "
+                   f"NDCG@10 {fmt(stage.ranking.ndcg_at_10)}, NDCG {fmt(stage.ranking.ndcg)} "
+                   f"({stage.ranking.queries} queries), over-recall {fmt(stage.over_recall)}, ECE {stage.ece:.3f}{calibrated}")
     console.print(f"report: {report}")
 
 

@@ -71,14 +71,17 @@ def register(app: typer.Typer) -> None:
     def report(
         run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A `taosr1 run` directory."),
         out_dir: Path = typer.Option(None, "--out-dir", help="Default: RUN_DIR/report."),
+        irrelevant: str = typer.Option(None, "--irrelevant", help="Levels counted as irrelevant for over-recall, "
+                                       "e.g. C,I (default: the run's deploy.irrelevant, else the scheme's lowest)."),
     ) -> None:
         """The ablation table and plot: baselines and each TaoSR1 stage on the run's test split."""
         from rich.console import Console
         from rich.markdown import Markdown
 
         from ..ablation import write_ablation
+        from ..over_recall import parse_levels
 
-        ablation, paths = write_ablation(run_dir, out_dir)
+        ablation, paths = write_ablation(run_dir, out_dir, parse_levels(irrelevant))
         Console(width=160).print(Markdown(paths["markdown"].read_text(encoding="utf-8")))
         for kind, path in paths.items():
             typer.echo(f"{kind}: {path}")

@@ -1,6 +1,7 @@
 """`taosr1 baselines CONFIG`: every baseline trained on the run's train split and scored on its test split.
 
-Each baseline writes ``RUN_DIR/baselines/NAME/`` with ``predictions.jsonl`` (id, gold, predicted) and
+Each baseline writes ``RUN_DIR/baselines/NAME/`` with ``predictions.jsonl`` (id, gold, predicted, and the
+baseline's own ranking ``score``, plus ``probs`` for those with a level distribution) and
 ``result.json`` (metrics, seconds, training pairs, and the fingerprint of its settings and inputs); a
 baseline whose fingerprint is unchanged is skipped, like a stage of the main job.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +30,38 @@ console = Console()
 
 
 
+@dataclass
+class BaselineOutput:
+    """A baseline's decisions on the test split and what it ranks by (ranking.py: higher first)."""
+
+    predicted: list[str]
+    details: dict[str, Any]
+    scores: list[float]
+    probs: list[list[float]] | None = None  # a level distribution, for the ECE column; None: it has none
+
+
+def _tiered(probs: Sequence[Sequence[float]]) -> list[float]:
+    from ..cumpt import argmax_tier
+    from ..ranking import tiered_score
+
+    return [tiered_score(argmax_tier(p), p) for p in probs]
+
+
 def _train(ctx: RunContext) -> list[Record]:
     return read_jsonl(ctx.split_path("train"), Record)
 
 
-def _majority(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+def _majority(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
     from ..baselines.lexical import majority_label
 
     train = _train(ctx)
     label = majority_label(train)
-    return [label] * len(test), {"train_pairs": len(train), "label": label}
+    # one score for all: NDCG then counts every order of a query's items equally (ties share their gains)
+    return BaselineOutput([label] * len(test), {"train_pairs": len(train), "label": label}, [0.0] * len(test))
 
 
 def _lexical(score: Callable[[Sequence[Record]], Callable[[Record], float]]):
-    def run(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+    def run(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
         from ..baselines.lexical import FittedCutpoints, scaled
 
         train = [record for record in _train(ctx) if record.label is not None]
@@ -49,8 +69,11 @@ def _lexical(score: Callable[[Sequence[Record]], Callable[[Record], float]]):
         train_raw = [scorer(record) for record in train]
         top = max(train_raw, default=0.0)
         cut = FittedCutpoints(scaled(train_raw, top), [record.label for record in train], ctx.scheme)
-        predicted = [cut.predict(s) for s in scaled([scorer(record) for record in test], top)]
-        return predicted, {"train_pairs": len(train), "thresholds": cut.thresholds, "train_macro_f1": round(cut.train_macro_f1, 4)}
+        test_scores = scaled([scorer(record) for record in test], top)
+        predicted = [cut.predict(s) for s in test_scores]
+        details = {"train_pairs": len(train), "thresholds": cut.thresholds, "train_macro_f1": round(cut.train_macro_f1, 4)}
+        # the tier is a step function of the score, so ranking by the score is ranking by (tier, score)
+        return BaselineOutput(predicted, details, test_scores)
 
     return run
 
@@ -67,7 +90,7 @@ def _bm25_scorer(train: Sequence[Record]) -> Callable[[Record], float]:
     return BM25PairScorer(train).raw
 
 
-def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
     from ..baselines.cross_encoder import CrossEncoderSettings, predict_probs, train_cross_encoder
 
     section = ctx.config.baselines.cross_encoder
@@ -80,21 +103,24 @@ def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], 
     from ..cumpt import argmax_tier
 
     probs = predict_probs(out_dir / "model", test, max_length=section.max_length)
-    return [ctx.scheme.keys[argmax_tier(p)] for p in probs], summary
+    return BaselineOutput([ctx.scheme.keys[argmax_tier(p)] for p in probs], summary, _tiered(probs), probs)
 
 
-def _scored_labels(ctx: RunContext, model: Path | str, test: Sequence[Record], out: Path) -> list[str]:
+def _scored_labels(ctx: RunContext, model: Path | str, test: Sequence[Record], out: Path,
+                   details: dict[str, Any]) -> BaselineOutput:
     from ..scoring import ScoreSettings, read_scores, score_records
 
     settings = ScoreSettings(batch_size=ctx.config.baselines.batch_size, overwrite=True, progress=True)
-    return [row.label for row in read_scores(score_records(model, test, out, settings)).rows]
+    scored = read_scores(score_records(model, test, out, settings))
+    probs = scored.ordered_probs()
+    return BaselineOutput([row.label for row in scored.rows], details, _tiered(probs), probs)
 
 
-def _zero_shot(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
-    return _scored_labels(ctx, ctx.base_model(), test, ctx.path("baselines", "zero_shot", "scores.jsonl")), {"train_pairs": 0}
+def _zero_shot(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
+    return _scored_labels(ctx, ctx.base_model(), test, ctx.path("baselines", "zero_shot", "scores.jsonl"), {"train_pairs": 0})
 
 
-def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], dict[str, Any]]:
+def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
     from .stages import export_sft_examples, fine_tune_sft
 
     stage_dir = ctx.path("baselines", "direct_answer")
@@ -103,11 +129,11 @@ def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> tuple[list[str], 
     exported = export_sft_examples(ctx, ctx.split_path("train"), stage_dir / "lf_data", "direct_answer", allow_missing_cot=True)
     overrides = {**ctx.config.sft.overrides, **ctx.config.baselines.direct_answer_overrides}
     summary = fine_tune_sft(ctx, exported, stage_dir, overrides)
-    labels = _scored_labels(ctx, stage_dir / "model", test, stage_dir / "scores.jsonl")
-    return labels, {"train_pairs": summary["examples"], **{k: summary.get(k) for k in ("steps", "train_loss")}}
+    details = {"train_pairs": summary["examples"], **{k: summary.get(k) for k in ("steps", "train_loss")}}
+    return _scored_labels(ctx, stage_dir / "model", test, stage_dir / "scores.jsonl", details)
 
 
-RUNNERS: dict[str, Callable[[RunContext, Sequence[Record]], tuple[list[str], dict[str, Any]]]] = {
+RUNNERS: dict[str, Callable[[RunContext, Sequence[Record]], BaselineOutput]] = {
     "majority": _majority,
     "overlap": _lexical(_overlap_scorer),
     "bm25": _lexical(_bm25_scorer),
@@ -154,11 +180,15 @@ def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: b
         console.rule(f"[bold]baseline: {name}")
         out_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        predicted, details = RUNNERS[name](ctx, test)
+        output = RUNNERS[name](ctx, test)
+        predicted, details = output.predicted, output.details
         seconds = round(time.perf_counter() - started, 1)
+        probs = output.probs or [None] * len(test)
         write_jsonl(
             out_dir / "predictions.jsonl",
-            ({"id": r.id, "gold": r.label, "predicted": p} for r, p in zip(test, predicted)),
+            ({"id": r.id, "gold": r.label, "predicted": p, "score": round(s, 6),
+              **({"probs": {k: round(x, 6) for k, x in zip(ctx.scheme.keys, q)}} if q is not None else {})}
+             for r, p, s, q in zip(test, predicted, output.scores, probs)),
         )
         metrics = compute_metrics(gold, predicted, ctx.scheme)
         results[name] = {

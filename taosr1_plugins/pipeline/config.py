@@ -165,6 +165,12 @@ class DeploySection(_Section):
     batch_size: int = 8
     objective: Literal["macro_f1", "precision"] = "macro_f1"
     precision_targets: dict[str, float] = Field(default_factory=dict)
+    calibration: Literal["none", "temperature", "temperature_bias"] = Field(
+        "temperature", description="fitted on dev by log-loss before the CumPT thresholds"
+    )
+    irrelevant: list[str] = Field(
+        default_factory=list, description="levels counted as irrelevant for over-recall (empty: the scheme's lowest)"
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="scoring backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization"
     )

@@ -367,7 +367,8 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
         ctx.model_dir(final), read_jsonl(ctx.split_path("dev"), Record), ctx.path("deploy", "dev_scores.jsonl"), settings
     )
     cumpt_path = write_cumpt(
-        fit_cumpt(dev_scores, objective=deploy.objective, precision_targets=deploy.precision_targets or None),
+        fit_cumpt(dev_scores, objective=deploy.objective, precision_targets=deploy.precision_targets or None,
+                  calibration=deploy.calibration),
         ctx.path("deploy", "cumpt.json"),
     )
     test = read_jsonl(ctx.split_path("test"), Record)
@@ -376,7 +377,8 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
     for stage in trained_stages(ctx.config):
         score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
         names.append(labels[stage])
-    results = write_report(score_files, ctx.path("deploy", "report.html"), cumpt=cumpt_path, names=names)
+    results = write_report(score_files, ctx.path("deploy", "report.html"), cumpt=cumpt_path, names=names,
+                           irrelevant=deploy.irrelevant or None)
     final_result = results[-1]
     console.print(
         f"post-CoT scoring of the {final} model on test ({final_result.metrics.n} pairs): macro-F1 "
@@ -388,7 +390,9 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
         "cumpt": str(cumpt_path),
         "report": str(ctx.path("deploy", "report.html")),
         "test": {
-            r.name: {"macro_f1_cumpt": round(r.metrics.macro_f1, 4), "macro_f1_argmax": round(r.argmax_metrics.macro_f1, 4)}
+            r.name: {"macro_f1_cumpt": round(r.metrics.macro_f1, 4), "macro_f1_argmax": round(r.argmax_metrics.macro_f1, 4),
+                     "ndcg_at_10": None if r.ranking.ndcg_at_10 is None else round(r.ranking.ndcg_at_10, 4),
+                     "over_recall": None if r.over_recall is None else round(r.over_recall, 4)}
             for r in results
         },
     }

@@ -3,9 +3,15 @@
     taosr1 serve --model DIR --cumpt cumpt.json [--host 127.0.0.1 --port 8080]
     python -m taosr1_plugins.serving.score_server --model DIR ...   (the same, without the CLI)
 
-Request: ``{"pairs": [{"query": "...", "item": "title" | {"title": ..., "brand": ...}, "id": "optional"}]}``
-(a bare JSON list of pairs is accepted too). Response: ``{"results": [{"id", "probabilities", "label",
-"tier", "score"}], ...}`` in request order. GET /healthz reports the model, scheme and counters.
+Request: ``{"pairs": [{"query": "...", "item": "title" | {"title": ..., "brand": ...}, "id": "optional"}],
+"explain": "never" | "always" | "auto"}`` (``explain`` optional: the server's ``--explain-mode``; a bare JSON
+list of pairs is accepted too). Response: ``{"results": [{"id", "probabilities", "label", "tier", "score"
+[, "margin"] [, "explanation"]}], ...}`` in request order. With a cumpt.json that holds a calibration, the
+probabilities (and label and score) are the calibrated ones the tier was read from; ``margin`` is the
+tier's distance from changing (cumpt.tier_margin). Unless the request's mode is ``never`` every result has
+``explanation``: the reasoning the model writes after the served tier's label, or null when that pair
+was not explained (``auto``: its margin was not below ``--explain-margin``). GET /healthz reports the
+model, scheme and counters.
 
 Pairs from all concurrent requests go into one queue; a single worker thread (the model is not safe to
 call from several threads) takes up to ``max_batch`` pairs, waiting at most ``max_wait`` seconds for the
@@ -29,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..cumpt import CumPT, argmax_tier, expected_score
 from ..errors import field_path
 from ..records import Item, Record
+from ..scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES, ExplainPolicy
 from .http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body
 
 
@@ -51,11 +58,16 @@ class ScorePair(BaseModel):
 @dataclass
 class PairJob:
     record: Record
-    future: Future = field(default_factory=Future)
+    explain: ExplainPolicy | None = None  # None: never
+    future: Future = field(default_factory=Future)  # -> (probabilities, explanation or None)
 
 
 class DynamicBatcher:
-    """One worker thread owns the scorer; pairs from any request share batches of up to ``max_batch``."""
+    """One worker thread owns the scorer; pairs from any request share batches of up to ``max_batch``.
+
+    Explanations are decoded on the same thread right after the batch's forward pass (the model is not
+    safe to share), for the batch's pairs whose policy wants one, in one generate call.
+    """
 
     def __init__(self, scorer, *, max_batch: int = 16, max_wait: float = 0.01):
         self.scorer, self.max_batch, self.max_wait = scorer, max(1, max_batch), max_wait
@@ -63,14 +75,16 @@ class DynamicBatcher:
         self.batches = 0
         self.pairs = 0
         self.largest_batch = 0
+        self.explained = 0
+        self.explain_failed = 0
         threading.Thread(target=self._work, name="score", daemon=True).start()
 
     @property
     def pending(self) -> int:
         return self.jobs.qsize()
 
-    def submit(self, records: list[Record]) -> list[Future]:
-        jobs = [PairJob(record) for record in records]
+    def submit(self, records: list[Record], explain: ExplainPolicy | None = None) -> list[Future]:
+        jobs = [PairJob(record, explain) for record in records]
         for job in jobs:
             self.jobs.put(job)
         return [job.future for job in jobs]
@@ -100,9 +114,28 @@ class DynamicBatcher:
         self.batches += 1
         self.pairs += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
-        for job, p in zip(batch, probs):
+        texts = self._explanations(batch, probs)
+        for job, p, text in zip(batch, probs, texts):
             if not job.future.done():
-                job.future.set_result(p)
+                job.future.set_result((p, text))
+
+    def _explanations(self, batch: list[PairJob], probs: list[list[float]]) -> list[str | None]:
+        texts: list[str | None] = [None] * len(batch)
+        wanted = [i for i, (job, p) in enumerate(zip(batch, probs)) if job.explain is not None and job.explain.wants(p)]
+        if not wanted:
+            return texts
+        scheme = self.scorer.scheme
+        try:
+            decoded = self.scorer.explain([batch[i].record for i in wanted],
+                                          [batch[i].explain.label(probs[i], scheme) for i in wanted])
+        except Exception:
+            # the label and tier are already known and correct: serve them, without the reasoning
+            self.explain_failed += len(wanted)
+            return texts
+        for i, text in zip(wanted, decoded):
+            texts[i] = text
+        self.explained += len(wanted)
+        return texts
 
 
 def _pair_error(exc: ValidationError, raw) -> dict:
@@ -115,12 +148,24 @@ def _pair_error(exc: ValidationError, raw) -> dict:
     return err
 
 
+REQUEST_FIELDS = {"pairs", "explain"}
+
+
+def parse_explain(body: bytes) -> str | None:
+    """The request's own explain mode, if it names one (the body was already checked by parse_pairs)."""
+    data = parse_json_body(body)
+    mode = data.get("explain") if isinstance(data, dict) else None
+    if mode is not None and mode not in EXPLAIN_MODES:
+        raise RequestError(422, f"explain: must be one of {', '.join(EXPLAIN_MODES)}, got {mode!r}")
+    return mode
+
+
 def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
     """Request body -> records, or RequestError naming what is wrong."""
     data = parse_json_body(body)
     if isinstance(data, dict):
-        if set(data) - {"pairs"}:
-            raise RequestError(422, f"unknown fields {sorted(set(data) - {'pairs'})}; send {{\"pairs\": [...]}}")
+        if set(data) - REQUEST_FIELDS:
+            raise RequestError(422, f"unknown fields {sorted(set(data) - REQUEST_FIELDS)}; send {{\"pairs\": [...]}}")
         if "pairs" not in data:
             raise RequestError(422, "missing field 'pairs'")
         data = data["pairs"]
@@ -153,13 +198,17 @@ def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
 
 
 def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model", max_batch: int = 16,
-               max_wait: float = 0.01, limits: Limits | None = None):
+               max_wait: float = 0.01, limits: Limits | None = None, explain: str = "never",
+               explain_margin: float = DEFAULT_EXPLAIN_MARGIN):
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
     limits = limits or Limits()
     scheme = scorer.scheme
+    ExplainPolicy(explain, explain_margin, cumpt)  # a bad default stops the server before it serves
+    policies = {mode: ExplainPolicy(mode, explain_margin, cumpt) for mode in EXPLAIN_MODES
+                if mode != "auto" or cumpt is not None}
     app = FastAPI(title="taosr1 relevance scoring")
     batcher = DynamicBatcher(scorer, max_batch=max_batch, max_wait=max_wait)
     stats = {"requests": 0, "rejected": 0, "failed": 0}
@@ -177,37 +226,51 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
     def healthz() -> dict:
         return {
             "status": "ok", "model": model_name, "scheme": scheme.name, "levels": scheme.keys,
-            "cumpt": cumpt is not None, "batches": batcher.batches, "pairs": batcher.pairs,
+            "cumpt": cumpt is not None, "calibrated": cumpt is not None and cumpt.calibration is not None,
+            "batches": batcher.batches, "pairs": batcher.pairs,
             "largest_batch": batcher.largest_batch, "max_batch": batcher.max_batch, "pending": batcher.pending,
-            **stats,
+            "explain": explain, "explain_margin": explain_margin, "explained": batcher.explained,
+            "explain_failed": batcher.explain_failed, **stats,
         }
 
     async def score(request):  # a plain Starlette route: the raw body is parsed and checked by parse_pairs
         try:
-            records = parse_pairs(await read_body(request, limits.max_body_bytes), limits, scheme.name)
+            body = await read_body(request, limits.max_body_bytes)
+            records = parse_pairs(body, limits, scheme.name)
+            mode = parse_explain(body) or explain
+            if mode not in policies:
+                raise RequestError(422, "explain: 'auto' decides by the CumPT tier margin; this server has no cumpt.json")
             if batcher.pending + len(records) > limits.max_pending:
                 raise RequestError(429, f"{batcher.pending} pairs are queued; retry later")
         except RequestError as exc:
             stats["rejected"] += 1
             return error(exc.status, exc.message)
+        policy = policies[mode] if mode != "never" else None
         try:
-            probs = await asyncio.gather(*(asyncio.wrap_future(f) for f in batcher.submit(records)))
+            answers = await asyncio.gather(*(asyncio.wrap_future(f) for f in batcher.submit(records, policy)))
         except Exception as exc:
             stats["failed"] += 1
             return error(500, f"scoring failed: {type(exc).__name__}: {exc}")
         stats["requests"] += 1
         results = []
-        for record, p in zip(records, probs):
+        for record, (raw, text) in zip(records, answers):
+            p = cumpt.calibrated(raw) if cumpt is not None else raw  # what the tier is read from
             argmax = scheme.keys[argmax_tier(p)]
-            results.append({
+            result = {
                 "id": record.id,
                 "probabilities": dict(zip(scheme.keys, p)),
                 "label": argmax,
-                "tier": cumpt.tier(p) if cumpt is not None else argmax,
+                "tier": cumpt.tier(raw) if cumpt is not None else argmax,
                 "score": expected_score(p),
-            })
+            }
+            if cumpt is not None:
+                result["margin"] = cumpt.margin(raw)
+            if mode != "never":
+                result["explanation"] = text
+            results.append(result)
         return JSONResponse({"model": model_name, "scheme": scheme.name, "tiering": "cumpt" if cumpt else "argmax",
-                             "results": results})
+                             "calibrated": cumpt is not None and cumpt.calibration is not None,
+                             "explain": mode, "results": results})
 
     app.router.add_route("/v1/score", score, methods=["POST"])
 
@@ -217,7 +280,8 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
 def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = None, backend: str = "hf",
           host: str = "127.0.0.1", port: int = 8080, device: str = "auto", max_batch: int = 16,
           max_wait: float = 0.01, limits: Limits | None = None, exit_after: float | None = None,
-          log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S) -> None:
+          log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S, explain: str = "never",
+          explain_margin: float = DEFAULT_EXPLAIN_MARGIN, max_explain_tokens: int = 128) -> None:
     """Load the model and serve until interrupted (or for ``exit_after`` seconds)."""
     from ..calibration import load_cumpt
     from ..schemes import get_scheme
@@ -227,9 +291,12 @@ def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = Non
     if cumpt_file and scheme and scheme != cumpt_file.scheme:
         raise ValueError(f"--scheme {scheme!r} differs from the CumPT file's scheme {cumpt_file.scheme!r}")
     label_scheme = get_scheme(scheme or (cumpt_file.scheme if cumpt_file else "taosr1"))
-    scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch))
-    app = create_app(scorer, cumpt=cumpt_file.to_cumpt() if cumpt_file else None, model_name=str(model),
-                     max_batch=max_batch, max_wait=max_wait, limits=limits)
+    cumpt = cumpt_file.to_cumpt() if cumpt_file else None
+    ExplainPolicy(explain, explain_margin, cumpt)  # before the model loads
+    scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch,
+                                                            max_explain_tokens=max_explain_tokens))
+    app = create_app(scorer, cumpt=cumpt, model_name=str(model), max_batch=max_batch, max_wait=max_wait,
+                     limits=limits, explain=explain, explain_margin=explain_margin)
     server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
     if exit_after is not None:
         timer = threading.Timer(exit_after, lambda: setattr(server, "should_exit", True))
@@ -255,6 +322,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_S,
                         help="seconds a client has to send one request's headers and body")
+    parser.add_argument("--explain-mode", default="never", choices=EXPLAIN_MODES,
+                        help="default explain mode of requests (auto: pairs whose tier margin is below --explain-margin)")
+    parser.add_argument("--explain-margin", type=float, default=DEFAULT_EXPLAIN_MARGIN)
+    parser.add_argument("--max-explain-tokens", type=int, default=128)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -264,7 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     serve(args.model, cumpt_path=args.cumpt, scheme=args.scheme, backend=args.backend, host=args.host,
           port=args.port, device=args.device, max_batch=args.max_batch, max_wait=args.max_wait,
           limits=Limits(max_pairs=args.max_pairs, max_body_bytes=args.max_body_bytes),
-          exit_after=args.exit_after, log_level=args.log_level, request_timeout=args.request_timeout)
+          exit_after=args.exit_after, log_level=args.log_level, request_timeout=args.request_timeout,
+          explain=args.explain_mode, explain_margin=args.explain_margin, max_explain_tokens=args.max_explain_tokens)
 
 
 if __name__ == "__main__":

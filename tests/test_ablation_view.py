@@ -1,0 +1,112 @@
+"""`taosr1 report` on a hand-built run directory: NDCG, over-recall, ECE before/after and tier stability
+in every row it can compute them for, from the files the stages and baselines write."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from taosr1_plugins.ablation import write_ablation
+from taosr1_plugins.calibration import fit_cumpt, load_cumpt, write_cumpt
+from taosr1_plugins.cumpt import argmax_tier
+from taosr1_plugins.evaluation import compute_metrics
+from taosr1_plugins.over_recall import over_recall
+from taosr1_plugins.ranking import ranking_metrics
+from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.scoring import read_scores
+from taosr1_plugins.stability import tier_stability
+from test_temperature import synthetic, write_scores
+
+ESCI = get_scheme("esci")
+N = 120
+
+
+def build_run(tmp_path):
+    run = tmp_path / "run"
+    for sub in ("data", "deploy", "baselines/bm25", "baselines/majority"):
+        (run / sub).mkdir(parents=True)
+    queries = [f"query {i % 12}" for i in range(N)]
+    probs_sft, gold = synthetic(N, 10, sharpen=2.0)
+    rng = np.random.default_rng(11)
+    # the GRPO model: the SFT distribution nudged, so some tiers move
+    noisy = np.asarray(probs_sft) * np.exp(rng.normal(0, 0.4, size=(N, 4)))
+    probs_grpo = (noisy / noisy.sum(axis=1, keepdims=True)).tolist()
+    with open(run / "data" / "test.jsonl", "w") as fh:
+        for i in range(N):
+            fh.write(json.dumps({"id": f"r{i}", "query": queries[i], "item": {"title": f"item {i}"},
+                                 "label": ESCI.keys[gold[i]], "scheme": "esci"}) + "\n")
+    # score files from before rows kept their query: the report joins the test split's queries by id
+    write_scores(run / "deploy" / "test_scores_sft.jsonl", probs_sft, gold)
+    write_scores(run / "deploy" / "test_scores_grpo.jsonl", probs_grpo, gold)
+    dev_probs, dev_gold = synthetic(300, 12, sharpen=2.0)
+    dev = write_scores(tmp_path / "dev.jsonl", dev_probs, dev_gold)
+    write_cumpt(fit_cumpt(dev, calibration="temperature"), run / "deploy" / "cumpt.json")
+    gold_keys = [ESCI.keys[g] for g in gold]
+    bm25 = [float(x) for x in rng.random(N)]
+    bm25_pred = ["E" if s > 0.5 else "I" for s in bm25]
+    for name, label, predicted, scores in [("bm25", "lexical: BM25", bm25_pred, bm25),
+                                           ("majority", "majority class", ["E"] * N, None)]:
+        metrics = compute_metrics(gold_keys, predicted, ESCI)
+        (run / "baselines" / name / "result.json").write_text(json.dumps(
+            {"baseline": name, "label": label, "seconds": 1.0, "details": {"train_pairs": 10}, "metrics": metrics.to_dict()}))
+        with open(run / "baselines" / name / "predictions.jsonl", "w") as fh:
+            for i in range(N):  # the majority baseline's file is an old one, without scores
+                row = {"id": f"r{i}", "gold": gold_keys[i], "predicted": predicted[i]}
+                fh.write(json.dumps(row | ({"score": scores[i]} if scores else {})) + "\n")
+    (run / "manifest.json").write_text(json.dumps({
+        "config": {"deploy": {"irrelevant": []}},
+        "stages": {"sft": {"seconds": 5}, "grpo": {"seconds": 7},
+                   "deploy": {"status": "done", "seconds": 2, "outputs": {"model": "grpo"}}},
+    }))
+    return run, queries, gold, gold_keys, bm25, bm25_pred
+
+
+def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_path):
+    run, queries, gold, gold_keys, bm25, bm25_pred = build_run(tmp_path)
+    ablation, paths = write_ablation(run)
+    table = json.loads(paths["json"].read_text())
+    rows = {row["name"]: row for row in table["rows"]}
+    assert list(rows) == ["majority class", "lexical: BM25", "SFT-CoT", "+GRPO", "+CumPT"]
+    assert table["irrelevant"] == ["I"]
+
+    # baselines: ranked by their own score; an old predictions file has no ranking but still an over-recall
+    expected = ranking_metrics(queries, gold, bm25, 4)
+    assert rows["lexical: BM25"]["ranking"]["ndcg_at_10"] == pytest.approx(expected.ndcg_at_10)
+    assert rows["lexical: BM25"]["over_recall"] == pytest.approx(over_recall(gold_keys, bm25_pred, ESCI, ["I"]))
+    assert rows["majority class"]["ranking"] is None and rows["majority class"]["over_recall"] == 1.0
+
+    # stages: ECE of their own distribution; the calibrated ECE only where the calibration belongs
+    sft = read_scores(run / "deploy" / "test_scores_sft.jsonl")
+    grpo = read_scores(run / "deploy" / "test_scores_grpo.jsonl")
+    assert rows["SFT-CoT"]["ece"] is not None and rows["SFT-CoT"]["ece_calibrated"] is None
+    assert rows["+CumPT"]["ece_calibrated"] < rows["+CumPT"]["ece"] == rows["+GRPO"]["ece"]
+    cumpt = load_cumpt(run / "deploy" / "cumpt.json")
+    # macro-F1 with and without calibration: the thresholds fitted on the raw distribution, on the same pairs
+    raw_tiers = [cumpt.uncalibrated_cumpt().tier(p) for p in grpo.ordered_probs()]
+    assert rows["+CumPT"]["macro_f1_uncalibrated"] == pytest.approx(compute_metrics(gold_keys, raw_tiers, ESCI).macro_f1)
+    assert rows["+GRPO"]["macro_f1_uncalibrated"] is None
+    tiers = [cumpt.to_cumpt().tier(p) for p in grpo.ordered_probs()]
+    assert rows["+CumPT"]["over_recall"] == pytest.approx(over_recall(gold_keys, tiers, ESCI, ["I"]))
+    assert rows["+GRPO"]["over_recall"] == pytest.approx(
+        over_recall(gold_keys, [ESCI.keys[argmax_tier(p)] for p in grpo.ordered_probs()], ESCI, ["I"]))
+    for name in ("SFT-CoT", "+GRPO", "+CumPT"):
+        assert rows[name]["ranking"]["queries"] > 0 and 0 < rows[name]["ranking"]["ndcg"] <= 1
+
+    stability = table["stability"]
+    direct = tier_stability(sft, grpo, cumpt.to_cumpt())
+    assert len(stability) == 1 and stability[0]["first"] == "SFT-CoT" and stability[0]["second"] == "+GRPO"
+    assert (stability[0]["argmax_changed"], stability[0]["cumpt_changed"]) == (direct.argmax_changed, direct.cumpt_changed)
+    assert direct.argmax_changed > 0  # the nudged model really moves some pairs
+
+    markdown = paths["markdown"].read_text()
+    for column in ("NDCG@10", "over-recall", "ECE calibrated", "macro-F1 uncalibrated", "tier changed (CumPT)"):
+        assert column in markdown
+
+    # a configurable irrelevant set: C and I hidden
+    wider, _ = write_ablation(run, tmp_path / "wider", ["C", "I"])
+    assert wider.irrelevant == ["C", "I"]
+    row = next(r for r in wider.rows if r.name == "+GRPO")
+    assert row.over_recall == pytest.approx(
+        over_recall(gold_keys, [ESCI.keys[argmax_tier(p)] for p in grpo.ordered_probs()], ESCI, ["C", "I"]))
