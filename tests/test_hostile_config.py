@@ -166,16 +166,19 @@ def test_the_good_copy_passes(model_copy):
     check_model_path(model_copy)
 
 
+def one_record(folder: Path) -> Path:
+    data = folder / "data.jsonl"
+    data.write_text(json.dumps({"id": "a", "query": "q", "item": {"title": "t"}, "label": "E", "scheme": "esci"}) + "\n")
+    return data
+
+
 @pytest.mark.parametrize(
     "case",
     ["missing", "a file", "no config", "broken config", "no weights", "truncated weights", "garbage weights", "no tokenizer"],
 )
 def test_score_with_a_path_that_is_not_a_model(tmp_path, taosr1, model_copy, case):
     model, message = broken_models(model_copy, tmp_path / "models")[case]
-    data = tmp_path / "data.jsonl"
-    data.write_text(
-        json.dumps({"id": "a", "query": "q", "item": {"title": "t"}, "label": "E", "scheme": "esci"}) + "\n"
-    )
+    data = one_record(tmp_path)
     before = snapshot(tmp_path)
     code, err = taosr1("score", "--model", model, "--data", data, "--out", tmp_path / "out" / "s.jsonl")
     assert code == 2 and message in err and "Traceback" not in err and "sentencepiece" not in err, err
@@ -185,10 +188,7 @@ def test_score_with_a_path_that_is_not_a_model(tmp_path, taosr1, model_copy, cas
 @pytest.mark.parametrize("case", ["missing", "broken config", "truncated weights"])
 def test_grpo_train_with_a_path_that_is_not_a_model(tmp_path, taosr1, model_copy, case):
     model, message = broken_models(model_copy, tmp_path / "models")[case]
-    data = tmp_path / "data.jsonl"
-    data.write_text(
-        json.dumps({"id": "a", "query": "q", "item": {"title": "t"}, "label": "E", "scheme": "esci"}) + "\n"
-    )
+    data = one_record(tmp_path)
     before = snapshot(tmp_path)
     code, err = taosr1("grpo", "train", "--model", model, "--data", data, "--out-dir", tmp_path / "out")
     assert code == 2 and message in err and "Traceback" not in err, err

@@ -129,6 +129,14 @@ def _check_baselines_and_report(tmp_path, config_path, deploy, test_size):
     rows = {row["name"]: row for row in table["rows"]}
     assert list(rows)[-4:] == ["SFT-CoT", "+DPO", "+GRPO", "+CumPT"] and len(rows) == len(BASELINES) + 4
     assert all(row["metrics"]["n"] == test_size for row in rows.values())
+    # the serving view of every row (issue 17): over-recall; a ranking for every row with a score
+    # (the majority class has one constant score); ECE for the stages; tier stability between the stages
+    # (over-recall is None when the test split holds no pair of the irrelevant level, as this small one may)
+    assert all("over_recall" in row and (row["over_recall"] is None or 0 <= row["over_recall"] <= 1) for row in rows.values())
+    assert all(row["ranking"] is not None for name, row in rows.items() if name != "majority class")
+    assert all(rows[name]["ece"] is not None for name in ("SFT-CoT", "+DPO", "+GRPO", "+CumPT"))
+    assert rows["+CumPT"]["ece_calibrated"] is not None and rows["+CumPT"]["macro_f1_uncalibrated"] is not None
+    assert [(t["first"], t["second"]) for t in table["stability"]] == [("SFT-CoT", "+DPO"), ("+DPO", "+GRPO")]
     # the same figures the deploy stage computed on its own
     assert rows["SFT-CoT"]["metrics"]["macro_f1"] == pytest.approx(deploy["test"]["SFT-CoT"]["macro_f1_argmax"], abs=1e-4)
     assert rows["+CumPT"]["metrics"]["macro_f1"] == pytest.approx(deploy["test"]["+GRPO"]["macro_f1_cumpt"], abs=1e-4)

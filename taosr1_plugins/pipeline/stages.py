@@ -289,9 +289,6 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
             raise DryRunStop(f"DRY_RUN: the launch command is in {result['log']}; no GRPO model was trained")
         return {**result, "prompt_probs": prompts["prompt_probs"]}
     summary = run_grpo_trl(grpo_start_model(ctx), records, difficulty, ctx.path("grpo"), settings)
-    from ..prompts import copy_prompt_style
-
-    copy_prompt_style(grpo_start_model(ctx), ctx.model_dir("grpo"))
     keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
             "reward_first", "reward_last", "wall_seconds")
     return {key: summary[key] for key in keys}

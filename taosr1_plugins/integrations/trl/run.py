@@ -104,6 +104,9 @@ def run_grpo_trl(
     trainer.train()
     wall = time.perf_counter() - started
     trainer.save_model(str(out_dir / "model"))
+    from ...prompts import copy_prompt_style
+
+    copy_prompt_style(model, out_dir / "model")  # the policy is served with the prompt it was trained on
 
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     write_jsonl(out_dir / "metrics.jsonl", history)
