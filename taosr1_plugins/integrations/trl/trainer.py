@@ -99,8 +99,6 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
             self._metrics[mode][f"accuracy/{level}"].append(sum(values) / len(values))
         return correct
 
-    # --- dynamic sampling --------------------------------------------------------------------------
-
     # --- guided replay ------------------------------------------------------------------------------
 
     def _generate(self, prompts, images):
@@ -144,6 +142,8 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
             return super()._generate_and_score_completions(rows)
         finally:
             self._generation_rows = None
+
+    # --- dynamic sampling --------------------------------------------------------------------------
 
     def _generate_and_score_completions(self, inputs):
         for log in (self._round_rewards, self._round_correct, self._round_lengths):
