@@ -7,12 +7,15 @@ On the same examples, model and machine, measures:
   process start-up and model loading are not counted);
 - DPO: seconds per pair (TRL's DPOTrainer, chosen = gold label, rejected = another level);
 - GRPO: seconds per sampled completion (TRL, one step);
-- pass@N: prompts per second sampled, and prompts per second of the one-pass estimate (answer-first only).
+- pass@N: prompts per second sampled, and prompts per second of the one-pass estimate (answer-first only);
+- and one lever that is not the default: SFT with only the top 8 layers trained (``FREEZE_LEVER``).
 
 "old" is what the main job did before: the full prompt (level definitions, 600 description characters), the
-template teacher's full trace (~150 tokens), fp32, 256 new tokens for sampling. "new" is the current default:
-the compact prompt, the concise trace, bf16 autocast where the CPU has it (``precision: auto``), and the
-sampling length the concise trace needs. Everything else (recipe, batch sizes) is the same recipe file.
+template teacher's full trace (~150 tokens), fp32, 256 new tokens for sampling, and the SFT recipe as it was
+(``OLD_SFT_RECIPE``: sequences cut at 768 tokens, activations recomputed, every layer trained). "new" is the
+current default: the compact prompt, the concise trace, bf16 autocast where the CPU has it
+(``precision: auto``), the sampling length the concise trace needs, and ``recipes/cpu/sft_cot_smollm2.yaml``
+as it is. Batch sizes and learning rates are the recipe file's in both arms.
 The last line is ``sft seconds/example: old X, new Y, ratio Z×``.
 """
 
@@ -26,6 +29,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# what recipes/cpu/sft_cot_smollm2.yaml said before issue 13's levers, over today's file
+OLD_SFT_RECIPE = {"cutoff_len": 768, "disable_gradient_checkpointing": False, "finetuning_type": "full"}
+FREEZE_LEVER = {"finetuning_type": "freeze", "freeze_trainable_layers": 8}  # the top 8 of SmolLM2's 30 layers
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -37,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prompts", type=int, default=8, help="pass@N and GRPO prompts")
     parser.add_argument("--n", type=int, default=4, help="samples per prompt (pass@N) and group size (GRPO)")
     parser.add_argument("--new-max-tokens", type=int, default=64, help="sampling length for the concise trace")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: dpo, grpo, passn")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: dpo, grpo, passn, freeze")
     return parser.parse_args(argv)
 
 
@@ -84,26 +90,29 @@ def main(argv: list[str] | None = None) -> None:
     bf16, note = use_bf16("auto")
     print(f"machine: {os.cpu_count()} CPUs; new precision: {note}")
     recipes = {
-        "old": {"style": FULL, "reason": template_reasoning, "bf16": False, "max_tokens": 256},
-        "new": {"style": PromptStyle(), "reason": concise_reasoning, "bf16": bf16, "max_tokens": args.new_max_tokens},
+        "old": {"style": FULL, "reason": template_reasoning, "bf16": False, "max_tokens": 256, "sft": OLD_SFT_RECIPE},
+        "new": {"style": PromptStyle(), "reason": concise_reasoning, "bf16": bf16, "max_tokens": args.new_max_tokens,
+                "sft": {}},
     }
     results: dict[str, dict[str, float]] = {name: {} for name in recipes}
     work = Path(tempfile.mkdtemp(prefix="bench_training_"))
     sft_records = records[: args.sft_examples]
+
+    def sft_seconds_per_example(name: str, recipe: dict, sft_overrides: dict, out: str = "sft") -> float:
+        sft_args = recipe_args(
+            REPO / "recipes" / "cpu" / "sft_cot_smollm2.yaml",
+            {**sft_overrides, "num_train_epochs": 1, "bf16": recipe["bf16"], "logging_steps": 1000},
+            model_name_or_path=model, dataset_dir=work / name / "lf", dataset="bench",
+            output_dir=work / name / out, seed=0,
+        )
+        return train(work / name, sft_args, "cli")["train_runtime"] / len(sft_records)
 
     for name, recipe in recipes.items():
         styled = with_style(model, recipe["style"], work / name / "model")
         cot = [r.model_copy(update={"cot": recipe["reason"](r, scheme)}) for r in sft_records]
         write_jsonl(work / name / "cot.jsonl", cot)
         export_llamafactory(work / name / "cot.jsonl", work / name / "lf", name="bench", fmt="answer_first", style=recipe["style"])
-        sft_args = recipe_args(
-            REPO / "recipes" / "cpu" / "sft_cot_smollm2.yaml",
-            {"num_train_epochs": 1, "bf16": recipe["bf16"], "logging_steps": 1000},
-            model_name_or_path=model, dataset_dir=work / name / "lf", dataset="bench",
-            output_dir=work / name / "sft", seed=0,
-        )
-        summary = train(work / name, sft_args, "cli")
-        results[name]["sft_s_per_example"] = summary["train_runtime"] / len(sft_records)
+        results[name]["sft_s_per_example"] = sft_seconds_per_example(name, recipe, recipe["sft"])
 
         if "dpo" not in skip:
             results[name]["dpo_s_per_pair"] = bench_dpo(styled, records[: args.dpo_pairs], scheme, recipe, work / name)
@@ -112,6 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         if "passn" not in skip:
             results[name].update(bench_passn(styled, records[: args.prompts], scheme, recipe, args.n, work / name))
 
+    if "freeze" not in skip:  # a lever, not the default: see the recipe's comment
+        freeze = sft_seconds_per_example("new", recipes["new"], FREEZE_LEVER, out="sft_freeze")
+        print(f"sft seconds/example, new with {FREEZE_LEVER}: {freeze:.2f}, "
+              f"{results['new']['sft_s_per_example'] / freeze:.2f}× faster than new")
     print(json.dumps(results, indent=2))
     for key in results["old"]:
         old, new = results["old"][key], results["new"][key]

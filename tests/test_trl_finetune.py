@@ -115,3 +115,27 @@ def test_label_weighted_loss_is_the_plain_loss_plus_the_label_token_reweighted(t
     weighted = label_weighted_loss(5.0, prefix)(outputs, labels, num_items_in_batch=n)
     assert weighted.item() == pytest.approx(plain.item() + 4 * label_nll / n.item(), rel=1e-5)
     assert render_response(record.cot, record.label, get_scheme("esci"), "answer_first").startswith(ANSWER_PREFIX)
+
+
+def test_freeze_trainable_layers_trains_only_the_last_layers(tmp_path, tiny_model_dir, esci_records):
+    import torch
+    from safetensors.torch import load_file
+
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.integrations.trl.finetune import run_sft_trl
+
+    args = {**yaml.safe_load((REPO / "recipes/trl/sft_cot_smollm2.yaml").read_text()),
+            "max_steps": 2, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
+            "learning_rate": 1e-2, "warmup_ratio": 0.0, "freeze_trainable_layers": 1}
+    records = [r.model_copy(update={"cot": "Two of three terms match."}) for r in esci_records[:4]]
+    run_sft_trl(tiny_model_dir, records, tmp_path / "sft", args, "answer_first")
+
+    before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(tmp_path / "sft" / "model.safetensors")
+    layers = 1 + max(int(name.split(".")[2]) for name in before if name.startswith("model.layers."))
+    last = f"model.layers.{layers - 1}."
+    changed = {name for name in before if name in after and not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith(last) for name in changed)
+    assert any(name.startswith(last) and name.endswith("proj.weight") for name in changed)
+
+    with pytest.raises(DataError, match="freeze_trainable_layers"):
+        run_sft_trl(tiny_model_dir, records, tmp_path / "bad", {**args, "freeze_trainable_layers": layers + 1}, "answer_first")

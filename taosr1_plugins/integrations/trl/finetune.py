@@ -6,8 +6,9 @@ too. We render prompt and answer through the tokenizer's chat template ourselves
 plus ``completion_mask``; TRL then trains on the answer tokens only. DPO reads the pairwise file that
 ``taosr1 passn pairs`` writes for OpenRLHF, which is TRL's conversational preference format as it is.
 
-Recipes are YAML files of ``SFTConfig`` / ``DPOConfig`` arguments (``recipes/trl/``), plus ``max_samples``
-(use only the first N rows, as LLaMA-Factory's argument of that name).
+Recipes are YAML files of ``SFTConfig`` / ``DPOConfig`` arguments (``recipes/trl/``), plus two of
+LLaMA-Factory's arguments with its meaning: ``max_samples`` (use only the first N rows) and
+``freeze_trainable_layers`` (train only the last N decoder layers, as its ``finetuning_type: freeze``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...errors import DataError
 from ...formats import ResponseFormat, answer_only, render_response
 from ...hf_chat import render_chat
 from ...prompts import PromptStyle, build_messages
@@ -73,16 +75,35 @@ def label_weighted_loss(label_weight: float, prefix_tokens: int):
     return loss
 
 
-def _trainer_args(args: dict[str, Any], output_dir: Path) -> tuple[dict[str, Any], int | None]:
+def freeze_all_but_last(model: Any, layers: int | None) -> Any:
+    """Train only the last ``layers`` decoder layers (None: every parameter), as LLaMA-Factory's freeze tuning.
+
+    On CPU this is the cheapest lever per example after the prompt's length: nothing below the trained
+    layers keeps activations or runs backward, so a step costs the forward pass plus a few layers' backward.
+    The embeddings (tied to the LM head in SmolLM2) stay frozen, as they do in LLaMA-Factory."""
+    if layers is None:
+        return model
+    decoder = model.get_decoder().layers
+    if isinstance(layers, bool) or not isinstance(layers, int) or not 0 < layers <= len(decoder):
+        raise DataError(None, None, "freeze_trainable_layers",
+                        f"must be between 1 and {len(decoder)} (the model's decoder layers), got {layers!r}")
+    model.requires_grad_(False)
+    for layer in decoder[len(decoder) - layers:]:
+        layer.requires_grad_(True)
+    return model
+
+
+def _trainer_args(args: dict[str, Any], output_dir: Path) -> tuple[dict[str, Any], int | None, int | None]:
     import torch
 
     args = dict(args)
     max_samples = args.pop("max_samples", None)
+    trainable_layers = args.pop("freeze_trainable_layers", None)
     args.setdefault("report_to", [])
     args.setdefault("save_strategy", "no")
     args.setdefault("use_cpu", not torch.cuda.is_available())
     args["output_dir"] = str(output_dir / "trainer")
-    return args, max_samples
+    return args, max_samples, trainable_layers
 
 
 def _summary(trainer, started: float) -> dict[str, Any]:
@@ -110,7 +131,8 @@ def run_sft_trl(
     policy, tokenizer = load_policy(str(model))
     from trl import SFTConfig, SFTTrainer  # after load_policy: it makes trl's trainers importable
 
-    trainer_args, max_samples = _trainer_args(args, output_dir)
+    trainer_args, max_samples, trainable_layers = _trainer_args(args, output_dir)
+    freeze_all_but_last(policy, trainable_layers)
     config = SFTConfig(**trainer_args, completion_only_loss=True)
     labelled = [record for record in records if record.label is not None][:max_samples]
     dataset = Dataset.from_list([tokenized_sft_row(tokenizer, r, fmt, config.max_length, style) for r in labelled])
@@ -141,7 +163,8 @@ def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Pat
     policy, tokenizer = load_policy(str(model))
     from trl import DPOConfig, DPOTrainer
 
-    trainer_args, max_samples = _trainer_args(args, output_dir)
+    trainer_args, max_samples, trainable_layers = _trainer_args(args, output_dir)
+    freeze_all_but_last(policy, trainable_layers)
     rows = [{key: row[key] for key in ("prompt", "chosen", "rejected")} for _, row in iter_jsonl_objects(pairs_file)][:max_samples]
     started = time.perf_counter()
     trainer = DPOTrainer(model=policy, args=DPOConfig(**trainer_args), train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
