@@ -14,8 +14,8 @@ import random
 import time
 
 from taosr1_plugins.builtin.schemes import ESCI
-from taosr1_plugins.formats import ANSWER_RE, render_response
-from taosr1_plugins.reward import RelevanceReward, RewardSettings
+from taosr1_plugins.core.formats import ANSWER_RE, render_response
+from taosr1_plugins.grpo.reward import RelevanceReward, RewardSettings
 
 REASONING = (
     "The query asks for {q}. The item is {t}. Product type: matches. Brand: the query names none. "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from taosr1_plugins.reward import RelevanceReward, strip_trailing_special_tokens
+from taosr1_plugins.grpo.reward import RelevanceReward, strip_trailing_special_tokens
 
 SHAPES = {
     "<answer>*N": "<answer>",

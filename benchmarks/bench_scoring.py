@@ -52,16 +52,16 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from taosr1_plugins.cumpt import CumPT, argmax_tier, fit_thresholds
-    from taosr1_plugins.evaluation import compute_metrics
-    from taosr1_plugins.formats import ResponseFormat, parse_response
-    from taosr1_plugins.hf_chat import generate_chat, load_chat_model
-    from taosr1_plugins.importing import import_records
-    from taosr1_plugins.models import prepare_smollm2
-    from taosr1_plugins.prompts import FULL, build_messages, prompt_style_of
-    from taosr1_plugins.scorers.hf import HFLabelScorer
-    from taosr1_plugins.scoring import records_scheme, scoring_prompt
-    from taosr1_plugins.splits import GROUP_KEYS, split_groups
+    from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, fit_thresholds
+    from taosr1_plugins.evaluation.metrics import compute_metrics
+    from taosr1_plugins.core.formats import ResponseFormat, parse_response
+    from taosr1_plugins.core.hf_chat import generate_chat, load_chat_model
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.models import prepare_smollm2
+    from taosr1_plugins.core.prompts import FULL, build_messages, prompt_style_of
+    from taosr1_plugins.deploy.scorers.hf import HFLabelScorer
+    from taosr1_plugins.deploy.scoring import records_scheme, scoring_prompt
+    from taosr1_plugins.data.splits import GROUP_KEYS, split_groups
 
     model = args.model or str(prepare_smollm2(progress=False))
     records = list(import_records("esci", args.data))[: args.pairs]
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def explain_curve(scorer, cumpt, records, test, by_id, score_s, margins) -> None:
     """Share explained vs pairs/s, and macro-F1 of explained vs unexplained test pairs, per margin."""
-    from taosr1_plugins.evaluation import compute_metrics
+    from taosr1_plugins.evaluation.metrics import compute_metrics
 
     scheme = scorer.scheme
     n = len(records)

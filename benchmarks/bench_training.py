@@ -48,10 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def load_records(path: str | None):
-    from taosr1_plugins.data_files import esci_sample_path
-    from taosr1_plugins.importing import import_records
-    from taosr1_plugins.jsonl import read_jsonl
-    from taosr1_plugins.records import Record
+    from taosr1_plugins.data.samples import esci_sample_path
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.jsonl import read_jsonl
+    from taosr1_plugins.core.records import Record
 
     if path:
         return read_jsonl(path, Record)
@@ -60,7 +60,7 @@ def load_records(path: str | None):
 
 def with_style(model: Path, style, folder: Path) -> Path:
     """A view of ``model`` (symlinks) that carries ``style`` as its prompt file, as a trained model would."""
-    from taosr1_plugins.prompts import PROMPT_FILE, write_prompt_style
+    from taosr1_plugins.core.prompts import PROMPT_FILE, write_prompt_style
 
     folder.mkdir(parents=True, exist_ok=True)
     for entry in model.iterdir():
@@ -74,15 +74,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
 
-    from taosr1_plugins.balance import balanced_examples
+    from taosr1_plugins.cot.balance import balanced_examples
     from taosr1_plugins.builtin.template_teacher import concise_reasoning, template_reasoning
     from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
-    from taosr1_plugins.jsonl import write_jsonl
-    from taosr1_plugins.models import prepare_smollm2
+    from taosr1_plugins.core.jsonl import write_jsonl
+    from taosr1_plugins.core.models import prepare_smollm2
     from taosr1_plugins.pipeline.llamafactory_launch import recipe_args, train
-    from taosr1_plugins.precision import use_bf16
-    from taosr1_plugins.prompts import FULL, PromptStyle
-    from taosr1_plugins.schemes import get_scheme
+    from taosr1_plugins.core.precision import use_bf16
+    from taosr1_plugins.core.prompts import FULL, PromptStyle
+    from taosr1_plugins.core.schemes import get_scheme
 
     model = Path(args.model) if args.model else prepare_smollm2(progress=False)
     records = balanced_examples(load_records(args.data), None, "none", seed=0)
@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def bench_dpo(model: Path, records, scheme, recipe, work: Path) -> float:
-    from taosr1_plugins.formats import render_response
+    from taosr1_plugins.core.formats import render_response
     from taosr1_plugins.integrations.trl.finetune import run_dpo_trl
-    from taosr1_plugins.jsonl import write_jsonl
-    from taosr1_plugins.prompts import build_messages
+    from taosr1_plugins.core.jsonl import write_jsonl
+    from taosr1_plugins.core.prompts import build_messages
 
     rows = []
     for record in records:
@@ -157,7 +157,7 @@ def bench_dpo(model: Path, records, scheme, recipe, work: Path) -> float:
 
 
 def bench_grpo(model: Path, records, recipe, n: int, work: Path) -> float:
-    from taosr1_plugins.grpo_settings import GrpoSettings
+    from taosr1_plugins.grpo.config import GrpoSettings
     from taosr1_plugins.integrations.trl.run import run_grpo_trl
 
     settings = GrpoSettings(format="answer_first", sampler="uniform", steps=1, prompts_per_step=2, num_generations=n,
@@ -169,9 +169,9 @@ def bench_grpo(model: Path, records, recipe, n: int, work: Path) -> float:
 
 
 def bench_passn(model: Path, records, scheme, recipe, n: int, work: Path) -> dict[str, float]:
-    from taosr1_plugins.one_pass import one_pass_difficulty
-    from taosr1_plugins.passn import SamplingSettings, sample_passn
-    from taosr1_plugins.scoring import ScoreSettings, load_scorer
+    from taosr1_plugins.passn.one_pass import one_pass_difficulty
+    from taosr1_plugins.passn.sample import SamplingSettings, sample_passn
+    from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
 
     settings = SamplingSettings(n=n, max_new_tokens=recipe["max_tokens"], fmt="answer_first")
     started = time.perf_counter()

@@ -12,7 +12,7 @@ hookimpl = HookimplMarker("taosr1_plugins")
 
 @hookspec
 def register_label_schemes(register):
-    """Register label schemes: ``register(scheme)`` with a :class:`taosr1_plugins.schemes.LabelScheme`."""
+    """Register label schemes: ``register(scheme)`` with a :class:`taosr1_plugins.core.schemes.LabelScheme`."""
 
 
 @hookspec

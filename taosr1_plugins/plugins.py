@@ -8,7 +8,7 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from taosr1_plugins import hookspecs
 
 ENTRY_POINT_GROUP = "taosr1_plugins"
 

@@ -25,14 +25,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    from taosr1_plugins.models import prepare_smollm2
+    from taosr1_plugins.core.models import prepare_smollm2
 
     return prepare_smollm2(progress=False)
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(smollm2_dir) -> Path:
-    from taosr1_plugins.models import prepare_tiny
+    from taosr1_plugins.core.models import prepare_tiny
 
     return prepare_tiny(base=smollm2_dir)
 
@@ -40,7 +40,7 @@ def tiny_model_dir(smollm2_dir) -> Path:
 @pytest.fixture(scope="session")
 def esci_records(shared_data) -> list:
     """All 200 real ESCI records (English), through the esci importer."""
-    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.data.importing import import_records
 
     return list(import_records("esci", shared_data / "esci_sample" / "esci_200_with_titles.csv.gz"))
 
@@ -48,6 +48,6 @@ def esci_records(shared_data) -> list:
 @pytest.fixture(scope="session")
 def kuaisearch_records(shared_data) -> list:
     """All 200 real KuaiSearch demo records (Chinese), through the kuaisearch importer."""
-    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.data.importing import import_records
 
     return list(import_records("kuaisearch", shared_data / "kuaisearch_zh" / "relevance_demo.jsonl.gz"))

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from taosr1_plugins.builtin.importers import import_esci
-from taosr1_plugins.jsonl import write_jsonl
-from taosr1_plugins.records import Record
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.jsonl import write_jsonl
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import get_scheme
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ESCI_SAMPLE = SHARED_DATA / "esci_sample" / "esci_200_with_titles.csv.gz"

@@ -6,11 +6,11 @@ stats), so only the model is replaced by the texts below.
 
 from __future__ import annotations
 
-from taosr1_plugins.formats import ResponseFormat, render_response
-from taosr1_plugins.generation import Completion
-from taosr1_plugins.passn import SampleRow, sample_row
-from taosr1_plugins.prompts import build_messages
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.formats import ResponseFormat, render_response
+from taosr1_plugins.passn.generation import Completion
+from taosr1_plugins.passn.sample import SampleRow, sample_row
+from taosr1_plugins.core.prompts import build_messages
+from taosr1_plugins.core.schemes import get_scheme
 
 FMT = ResponseFormat.THINK_ANSWER
 

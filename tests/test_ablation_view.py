@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from taosr1_plugins.ablation import write_ablation
-from taosr1_plugins.calibration import fit_cumpt, load_cumpt, write_cumpt
-from taosr1_plugins.cumpt import argmax_tier
-from taosr1_plugins.evaluation import compute_metrics
-from taosr1_plugins.over_recall import over_recall
-from taosr1_plugins.ranking import ranking_metrics
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.scoring import read_scores
-from taosr1_plugins.stability import tier_stability
+from taosr1_plugins.evaluation.ablation import write_ablation
+from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
+from taosr1_plugins.deploy.cumpt import argmax_tier
+from taosr1_plugins.evaluation.metrics import compute_metrics
+from taosr1_plugins.evaluation.over_recall import over_recall
+from taosr1_plugins.evaluation.ranking import ranking_metrics
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scoring import read_scores
+from taosr1_plugins.evaluation.stability import tier_stability
 from test_temperature import synthetic, write_scores
 
 ESCI = get_scheme("esci")

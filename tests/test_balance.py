@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from taosr1_plugins.balance import balanced_examples, level_shares
+from taosr1_plugins.cot.balance import balanced_examples, level_shares
 
 
 def test_equal_gives_every_level_the_same_count_and_repeats_rare_levels_only_after_a_full_pass(esci_records):

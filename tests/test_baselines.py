@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from taosr1_plugins.baselines.lexical import BM25PairScorer, FittedCutpoints, majority_label, overlap_score, scaled
-from taosr1_plugins.evaluation import compute_metrics
-from taosr1_plugins.records import Item, Record
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.evaluation.baselines.lexical import BM25PairScorer, FittedCutpoints, majority_label, overlap_score, scaled
+from taosr1_plugins.evaluation.metrics import compute_metrics
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.core.schemes import get_scheme
 
 TAOSR1 = get_scheme("taosr1")  # levels 4, 3, 2, 1
 
@@ -71,7 +71,7 @@ def test_lexical_baselines_beat_majority_class_on_esci(esci_records):
 
 @pytest.mark.slow
 def test_minilm_cross_encoder_learns_a_separable_task(tmp_path):
-    from taosr1_plugins.baselines.cross_encoder import CrossEncoderSettings, minilm_dir, predict_probs, train_cross_encoder
+    from taosr1_plugins.evaluation.baselines.cross_encoder import CrossEncoderSettings, minilm_dir, predict_probs, train_cross_encoder
 
     assert (minilm_dir() / "config.json").exists()
     binary = get_scheme("esci")
@@ -97,7 +97,7 @@ def test_minilm_cross_encoder_learns_a_separable_task(tmp_path):
 def test_cross_encoder_loss_weights_levels_by_inverse_frequency():
     import torch
 
-    from taosr1_plugins.baselines.cross_encoder import _class_weighted_loss
+    from taosr1_plugins.evaluation.baselines.cross_encoder import _class_weighted_loss
 
     loss = _class_weighted_loss(["E", "E", "E", "I"], ["E", "S", "C", "I"])
     logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from taosr1_plugins.cot import CotOptions, generate_cot, output_paths
-from taosr1_plugins.teachers import TeacherRequest, get_teacher
+from taosr1_plugins.cot.generate import CotOptions, generate_cot, output_paths
+from taosr1_plugins.cot.teachers import TeacherRequest, get_teacher
 
 
 @pytest.fixture(scope="module")

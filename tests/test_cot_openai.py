@@ -9,8 +9,8 @@ import httpx
 import pytest
 from loopback import chat_app, serve_in_thread, serve_model_subprocess
 
-from taosr1_plugins.cot import CotOptions, generate_cot, output_paths
-from taosr1_plugins.teachers import TeacherError, get_teacher
+from taosr1_plugins.cot.generate import CotOptions, generate_cot, output_paths
+from taosr1_plugins.cot.teachers import TeacherError, get_teacher
 
 GOOD = "<think>\nmatches\n</think>\n<answer>E</answer>"
 
@@ -66,7 +66,7 @@ def test_requests_run_concurrently_and_keep_order():
     def respond(msgs, n):
         return 200, msgs[-1]["content"].upper(), 0.3
 
-    from taosr1_plugins.teachers import TeacherRequest
+    from taosr1_plugins.cot.teachers import TeacherRequest
 
     app = chat_app(respond)
     with serve_in_thread(app) as base:

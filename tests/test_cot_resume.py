@@ -13,10 +13,10 @@ from collections import Counter
 
 from loopback import chat_app, serve_in_thread
 
-from taosr1_plugins.cot import output_paths
-from taosr1_plugins.jsonl import read_jsonl, write_jsonl
-from taosr1_plugins.records import Record
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.cot.generate import output_paths
+from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import get_scheme
 
 HINT_RE = re.compile(r"Hint: human raters judged this pair (\w+) ")
 PAIR_RE = re.compile(r"Now judge this pair\.\n\nQuery: (.*)\n")

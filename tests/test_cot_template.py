@@ -8,12 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from taosr1_plugins.cli import app as cli_app
-from taosr1_plugins.cot import CotOptions, OutputExistsError, generate_cot, output_paths
-from taosr1_plugins.formats import parse_response, render_response
-from taosr1_plugins.jsonl import read_jsonl, write_jsonl
-from taosr1_plugins.records import Record
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.teachers import get_teacher
+from taosr1_plugins.cot.generate import CotOptions, OutputExistsError, generate_cot, output_paths
+from taosr1_plugins.core.formats import parse_response, render_response
+from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.cot.teachers import get_teacher
 
 
 @pytest.mark.parametrize("dataset", ["esci_records", "kuaisearch_records"])
@@ -49,7 +49,7 @@ def test_template_reasoning_states_constraints_item_and_comparison(esci_records)
 
 
 def _request(record):
-    from taosr1_plugins.teachers import build_request
+    from taosr1_plugins.cot.teachers import build_request
 
     return build_request(record, get_scheme(record.scheme))
 
@@ -193,7 +193,7 @@ def test_cli_bad_teacher_options(tmp_path, esci_records):
 
 
 def test_teacher_failure_keeps_finished_records_for_a_rerun(esci_records, tmp_path):
-    from taosr1_plugins.teachers import TeacherError
+    from taosr1_plugins.cot.teachers import TeacherError
 
     records = esci_records[:9]
     out = tmp_path / "o.jsonl"

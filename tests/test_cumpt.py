@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from taosr1_plugins.calibration import fit_cumpt, load_cumpt
+from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt
 from taosr1_plugins.cli import app
-from taosr1_plugins.cumpt import (
+from taosr1_plugins.deploy.cumpt import (
     NEVER,
     CumPT,
     argmax_tier,
@@ -22,9 +22,9 @@ from taosr1_plugins.cumpt import (
     parse_precision_targets,
 )
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.evaluation import compute_metrics
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.scoring import read_scores
+from taosr1_plugins.evaluation.metrics import compute_metrics
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scoring import read_scores
 
 TAOSR1 = get_scheme("taosr1")  # levels 4, 3, 2, 1
 
@@ -106,7 +106,7 @@ def test_fit_recovers_a_biased_level_and_beats_argmax():
 
 
 def _index_scheme():
-    from taosr1_plugins.schemes import LabelScheme, Level
+    from taosr1_plugins.core.schemes import LabelScheme, Level
 
     return LabelScheme(name="idx", levels=tuple(Level(key=str(i), name=f"L{i}", definition="d") for i in range(4)))
 
@@ -125,7 +125,7 @@ def test_fit_is_never_below_the_median_rule_and_its_value_matches_sklearn(rows):
 
 
 def _index_scheme_of(n):
-    from taosr1_plugins.schemes import LabelScheme, Level
+    from taosr1_plugins.core.schemes import LabelScheme, Level
 
     return LabelScheme(name=f"idx{n}", levels=tuple(Level(key=str(i), name=f"L{i}", definition="d") for i in range(n)))
 

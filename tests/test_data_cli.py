@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 
 from taosr1_plugins.builtin.schemes import BUILTIN_SCHEMES
 from taosr1_plugins.cli import app
-from taosr1_plugins.data_files import esci_sample_path
+from taosr1_plugins.data.samples import esci_sample_path
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.jsonl import dumps, read_jsonl, write_jsonl
-from taosr1_plugins.records import Item, Record
-from taosr1_plugins.splits import GROUP_KEYS, parse_ratios, sample_items, split_groups
-from taosr1_plugins.validation import validate_records
+from taosr1_plugins.core.jsonl import dumps, read_jsonl, write_jsonl
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.data.splits import GROUP_KEYS, parse_ratios, sample_items, split_groups
+from taosr1_plugins.data.validation import validate_records
 
 SCHEMES = {scheme.name: scheme for scheme in BUILTIN_SCHEMES}
 runner = CliRunner()

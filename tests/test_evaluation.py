@@ -3,7 +3,7 @@
 import pytest
 
 from taosr1_plugins.builtin.schemes import TAOSR1
-from taosr1_plugins.evaluation import INVALID, compute_metrics
+from taosr1_plugins.evaluation.metrics import INVALID, compute_metrics
 
 
 def test_perfect_predictions():

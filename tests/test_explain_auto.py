@@ -10,12 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from loopback import serve_in_thread
-from taosr1_plugins.calibration import load_cumpt
+from taosr1_plugins.deploy.calibration import load_cumpt
 from taosr1_plugins.cli import app
-from taosr1_plugins.jsonl import write_jsonl
+from taosr1_plugins.core.jsonl import write_jsonl
 from taosr1_plugins.plugins import deployment_adapters
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.scoring import ExplainPolicy, ScoreSettings, read_scores, score_records
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scoring import ExplainPolicy, ScoreSettings, read_scores, score_records
 
 ESCI = get_scheme("esci")
 MAX_EXPLAIN_TOKENS = 3
@@ -64,7 +64,7 @@ def test_score_explains_only_pairs_in_doubt(setup, tmp_path):
 def server(setup):
     # uvicorn on loopback in a thread over the already loaded model: a subprocess would spend its time
     # importing torch again (test_serve.py covers the server as its own process)
-    from taosr1_plugins.serving.score_server import create_app
+    from taosr1_plugins.deploy.serving.score_server import create_app
 
     app = create_app(setup["scorer"], cumpt=setup["cumpt"], explain="auto", explain_margin=setup["margin"])
     with serve_in_thread(app) as base:

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taosr1_plugins.builtin.schemes import BUILTIN_SCHEMES, ESCI, TAOSR1
-from taosr1_plugins.formats import ResponseFormat, parse_response, render_response
+from taosr1_plugins.core.formats import ResponseFormat, parse_response, render_response
 
 
 def test_round_trip_every_scheme_level_and_format():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from taosr1_plugins.data_files import esci_sample_path
+from taosr1_plugins.data.samples import esci_sample_path
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "openrlhf" / "grpo_taosr1.sh"
@@ -47,8 +47,8 @@ def prepared(tmp_path_factory):
     from typer.testing import CliRunner
 
     from taosr1_plugins.cli import app
-    from taosr1_plugins.importing import import_records
-    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.jsonl import write_jsonl
 
     tmp = tmp_path_factory.mktemp("grpo_recipe")
     write_jsonl(tmp / "train.jsonl", list(import_records("esci", esci_sample_path()))[:30])
@@ -109,8 +109,8 @@ def test_script_needs_prepared_prompts(tmp_path):
 
 
 def _grpo_stage_context(tmp_path, launch_env):
-    from taosr1_plugins.importing import import_records
-    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.jsonl import write_jsonl
     from taosr1_plugins.pipeline.config import RunConfig
     from taosr1_plugins.pipeline.context import RunContext
 
@@ -163,8 +163,8 @@ def _prepare_with(tmp_path: Path, settings: dict) -> Path:
     from typer.testing import CliRunner
 
     from taosr1_plugins.cli import app
-    from taosr1_plugins.importing import import_records
-    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.jsonl import write_jsonl
 
     write_jsonl(tmp_path / "train.jsonl", list(import_records("esci", esci_sample_path()))[:12])
     (tmp_path / "grpo.yaml").write_text(yaml.safe_dump(settings))
@@ -190,7 +190,7 @@ def test_prepare_writes_the_reward_the_script_uses_and_it_scores_that_format(tmp
     import yaml
 
     from taosr1_plugins.builtin.schemes import ESCI
-    from taosr1_plugins.formats import render_response
+    from taosr1_plugins.core.formats import render_response
     from taosr1_plugins.integrations.openrlhf.reward_func import reward_func
 
     grpo_dir = _prepare_with(tmp_path, {"format": fmt, "reward": {"partial_credit": [0.25]}})
@@ -261,8 +261,8 @@ def test_gpu_config_launch_parses_with_openrlhf_and_keeps_its_invariants(tmp_pat
 
     import yaml
 
-    from taosr1_plugins.importing import import_records
-    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.jsonl import write_jsonl
     from taosr1_plugins.pipeline.config import load_config
     from taosr1_plugins.pipeline.context import RunContext
     from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
@@ -297,8 +297,8 @@ def test_prompt_budget_covers_the_longest_prompt_as_openrlhf_counts_it(tmp_path,
     from transformers import AutoTokenizer
 
     from taosr1_plugins.builtin.schemes import ESCI
-    from taosr1_plugins.grpo_settings import GrpoSettings
-    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.grpo.config import GrpoSettings
+    from taosr1_plugins.data.importing import import_records
     from taosr1_plugins.pipeline.openrlhf_launch import prepare_launch
 
     records = list(import_records("esci", esci_sample_path()))[:20]

@@ -1,9 +1,9 @@
 """The GRPO reward checks the response order the GRPO prompts ask for."""
 
-from taosr1_plugins.formats import ResponseFormat, render_response
-from taosr1_plugins.grpo_settings import load_grpo_settings
-from taosr1_plugins.reward import RelevanceReward
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.formats import ResponseFormat, render_response
+from taosr1_plugins.grpo.config import load_grpo_settings
+from taosr1_plugins.grpo.reward import RelevanceReward
+from taosr1_plugins.core.schemes import get_scheme
 
 
 def test_reward_follows_the_run_format_unless_set_explicitly():

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taosr1_plugins.data_files import esci_sample_path
-from taosr1_plugins.difficulty import difficulty_row
+from taosr1_plugins.data.samples import esci_sample_path
+from taosr1_plugins.passn.difficulty import difficulty_row
 
 REPO = Path(__file__).resolve().parents[1]
 STEP_KEYS = (
@@ -30,13 +30,13 @@ STEP_KEYS = (
 
 @pytest.fixture(scope="module")
 def records():
-    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.data.importing import import_records
 
     return list(import_records("esci", esci_sample_path()))[:24]
 
 
 def test_taosr1_grpo_train_trl_cli(tmp_path, tiny_model_dir, records):
-    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.core.jsonl import write_jsonl
 
     write_jsonl(tmp_path / "train.jsonl", records)
     # a third of the prompts always right (dropped), the rest hard
@@ -73,7 +73,7 @@ class ParityCorrectness:
     right): a completion counts as correct when its text hashes to an odd number."""
 
     def __init__(self, signal_ids):
-        from taosr1_plugins.reward import RelevanceReward
+        from taosr1_plugins.grpo.reward import RelevanceReward
 
         self.signal_ids, self.real = signal_ids, RelevanceReward()
 
@@ -89,8 +89,8 @@ def _trainer(tmp_path, tiny_model_dir, records, reward_funcs, level_reward, max_
     from trl import GRPOConfig
 
     from taosr1_plugins.builtin.schemes import ESCI
-    from taosr1_plugins.group_filter import DynamicSamplingSettings
-    from taosr1_plugins.grpo_prompts import grpo_prompt_row
+    from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings
+    from taosr1_plugins.grpo.prompts import grpo_prompt_row
     from taosr1_plugins.integrations.trl.compat import add_warnings_issued
     from taosr1_plugins.integrations.trl.trainer import DynamicSamplingGRPOTrainer
 
@@ -141,7 +141,7 @@ def test_groups_are_filtered_on_correctness_not_on_the_shaped_reward(tmp_path, t
     """Issue 14 item 8: a group whose rollouts are all wrong but get different shaped rewards (here: a reward
     that varies with the text) has no correctness signal, so it is dropped, as OpenRLHF drops it."""
     from taosr1_plugins.integrations.trl.reward import completion_text
-    from taosr1_plugins.reward import RelevanceReward
+    from taosr1_plugins.grpo.reward import RelevanceReward
 
     def varying(completions, **_):
         return [float(zlib.crc32(completion_text(c).encode()) % 5) for c in completions]
@@ -156,7 +156,7 @@ def test_groups_are_filtered_on_correctness_not_on_the_shaped_reward(tmp_path, t
 
 @pytest.mark.parametrize("scores", [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0], [1, 1, 0, 1], [0, 0, 1, 1]])
 def test_group_filter_agrees_with_openrlhf_dynamic_filtering(scores):
-    from taosr1_plugins.group_filter import groups_with_signal
+    from taosr1_plugins.grpo.group_filter import groups_with_signal
 
     # openrlhf 0.11.2 trainer/ppo_utils/samples_generator.py, _generate_vllm: a prompt's experiences are kept
     # iff min_r < mean(scores) < max_r, with --algo.dynamic_filtering_range 0 1 in grpo_taosr1.sh (that module
@@ -198,7 +198,7 @@ def test_guided_replay_puts_the_gold_response_into_every_all_wrong_group(tmp_pat
     without replay has no signal (test above); with it, each group's last rollout is the gold response, TRL
     rewards it, and the group trains. Accuracy stays the policy's own (0), the normaliser counts the gold tokens."""
     from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
-    from taosr1_plugins.reward import RelevanceReward
+    from taosr1_plugins.grpo.reward import RelevanceReward
 
     traced = [r.model_copy(update={"cot": "every query term is in the title"}) for r in records]
     trainer = _trainer(tmp_path, tiny_model_dir, traced, [TrlRelevanceReward()], RelevanceReward(), max_extra_rollouts=0,

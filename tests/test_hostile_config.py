@@ -11,7 +11,7 @@ import pytest
 
 from hostile_helpers import run_main, snapshot
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.model_paths import check_model_path
+from taosr1_plugins.core.model_paths import check_model_path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -197,8 +197,8 @@ def test_grpo_train_with_a_path_that_is_not_a_model(tmp_path, taosr1, model_copy
 
 def test_loading_a_broken_model_leaves_no_partial(tmp_path, model_copy):
     """Below the CLI, the scoring job's own load fails with the same message and leaves nothing."""
-    from taosr1_plugins.records import Item, Record
-    from taosr1_plugins.scoring import ScoreSettings, score_records
+    from taosr1_plugins.core.records import Item, Record
+    from taosr1_plugins.deploy.scoring import ScoreSettings, score_records
 
     model, message = broken_models(model_copy, tmp_path / "models")["no weights"]
     records = [Record(id="a", query="q", item=Item(title="t"), label="E", scheme="esci")]

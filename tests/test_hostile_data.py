@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from hostile_helpers import assert_clean_failure, run_main, snapshot
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.jsonl import atomic_write, write_jsonl, write_jsonl_all
-from taosr1_plugins.records import Item, Record
-from taosr1_plugins.validation import read_checked_records
+from taosr1_plugins.core.jsonl import atomic_write, write_jsonl, write_jsonl_all
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.data.validation import read_checked_records
 
 CF_HEADER = '"id","query","product_title","product_description","median_relevance","relevance_variance"\n'
 
@@ -151,7 +151,7 @@ def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_pa
     script = textwrap.dedent(
         f"""
         import os, signal
-        from taosr1_plugins.jsonl import atomic_write
+        from taosr1_plugins.core.jsonl import atomic_write
         with atomic_write({str(out)!r}) as fh:
             fh.write("half")
             fh.flush()

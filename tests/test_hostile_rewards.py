@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from taosr1_plugins.builtin.schemes import ESCI
-from taosr1_plugins.formats import ANSWER_RE, THINK_RE, ParsedResponse, parse_response, render_response
+from taosr1_plugins.core.formats import ANSWER_RE, THINK_RE, ParsedResponse, parse_response, render_response
 from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
-from taosr1_plugins.reward import RelevanceReward, RewardSettings, check_batch, strip_trailing_special_tokens
+from taosr1_plugins.grpo.reward import RelevanceReward, RewardSettings, check_batch, strip_trailing_special_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loopback import free_port, wait_until_up
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.serving.http_guard import make_server
-from taosr1_plugins.serving.score_server import Limits
-from taosr1_plugins.serving.score_server import create_app as score_app
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.serving.http_guard import make_server
+from taosr1_plugins.deploy.serving.score_server import Limits
+from taosr1_plugins.deploy.serving.score_server import create_app as score_app
 
 ESCI = get_scheme("esci")
 REQUEST_TIMEOUT = 1.0
@@ -50,7 +50,7 @@ def serve(app):
 
 @pytest.fixture(scope="module")
 def score_server(tiny_model_dir):
-    from taosr1_plugins.scoring import ScoreSettings, load_scorer
+    from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
 
     scorer = load_scorer(tiny_model_dir, ESCI, ScoreSettings(device="cpu", batch_size=16))
     app = score_app(scorer, max_batch=16, max_wait=0.02, limits=Limits(max_pairs=8, max_chars=500, max_pending=12))
@@ -60,8 +60,8 @@ def score_server(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def chat_server(tiny_model_dir):
-    from taosr1_plugins.hf_chat import load_chat_model
-    from taosr1_plugins.serving.openai_server import create_app
+    from taosr1_plugins.core.hf_chat import load_chat_model
+    from taosr1_plugins.deploy.serving.openai_server import create_app
 
     app = create_app(load_chat_model(str(tiny_model_dir), device="cpu"), served_model_name="tiny",
                      max_body_bytes=100_000, max_prompt_chars=20_000)
@@ -217,7 +217,7 @@ def test_chat_server_serves_good_requests_among_bad_ones(chat_server):
 def test_chat_server_stops_within_seconds_of_sigterm_while_generating(tiny_model_dir):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "taosr1_plugins.serving.openai_server", "--model", str(tiny_model_dir),
+        [sys.executable, "-m", "taosr1_plugins.deploy.serving.openai_server", "--model", str(tiny_model_dir),
          "--served-model-name", "tiny", "--device", "cpu", "--max-tokens-limit", "100000",
          "--host", "127.0.0.1", "--port", str(port), "--exit-after", "300"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -23,10 +23,10 @@ from taosr1_plugins.builtin.importers import (
     import_kuaisearch,
 )
 from taosr1_plugins.builtin.schemes import CROWDFLOWER, ESCI, HOME_DEPOT, KUAISEARCH, TAOSR1
-from taosr1_plugins.data_files import esci_sample_path
+from taosr1_plugins.data.samples import esci_sample_path
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.html_text import html_to_text
-from taosr1_plugins.schemes import LabelScheme, Level
+from taosr1_plugins.data.html_text import html_to_text
+from taosr1_plugins.core.schemes import LabelScheme, Level
 
 HTML_TAG = re.compile(r"<(/?[a-zA-Z][a-zA-Z0-9]*)(\s[^<>]*)?/?>")
 

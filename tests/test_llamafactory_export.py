@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from taosr1_plugins.cli import app
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.formats import ResponseFormat, parse_response, render_response
+from taosr1_plugins.core.formats import ResponseFormat, parse_response, render_response
 from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
-from taosr1_plugins.prompts import build_messages
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.prompts import build_messages
+from taosr1_plugins.core.schemes import get_scheme
 
 pytestmark = pytest.mark.skipif(not ESCI_SAMPLE.is_file(), reason="shared ESCI sample not beside the checkout")
 

@@ -14,8 +14,8 @@ import pytest
 from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot, write_records
 
 from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
-from taosr1_plugins.prompts import system_prompt
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.prompts import system_prompt
+from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "cpu" / "sft_cot_tiny.yaml"

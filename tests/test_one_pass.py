@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from taosr1_plugins.difficulty import DifficultyRow, difficulty_row
-from taosr1_plugins.one_pass import agreement, one_pass_difficulty, one_pass_row, pass_at_k
+from taosr1_plugins.passn.difficulty import DifficultyRow, difficulty_row
+from taosr1_plugins.passn.one_pass import agreement, one_pass_difficulty, one_pass_row, pass_at_k
 from taosr1_plugins.plugins import deployment_adapters
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.scoring import scoring_prompt
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scoring import scoring_prompt
 
 ESCI = get_scheme("esci")
 

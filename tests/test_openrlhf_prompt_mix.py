@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from taosr1_plugins.data_files import esci_sample_path
-from taosr1_plugins.difficulty import difficulty_row
-from taosr1_plugins.grpo_prompts import probability_strings
-from taosr1_plugins.jsonl import write_jsonl
+from taosr1_plugins.data.samples import esci_sample_path
+from taosr1_plugins.passn.difficulty import difficulty_row
+from taosr1_plugins.grpo.prompts import probability_strings
+from taosr1_plugins.core.jsonl import write_jsonl
 
 # correct answers out of 8 samples -> bucket (thresholds 0.25 / 0.75): 8 always, 7 easy, 4 medium, 1 hard, 0 never
 CORRECT_FOR_BUCKET = {"always": 8, "easy": 7, "medium": 4, "hard": 1, "never": 0}
@@ -44,7 +44,7 @@ def _prepare(tmp_path: Path, weights: dict[str, float], sizes: dict[str, int], w
     from typer.testing import CliRunner
 
     from taosr1_plugins.cli import app
-    from taosr1_plugins.importing import import_records
+    from taosr1_plugins.data.importing import import_records
 
     records = list(import_records("esci", esci_sample_path()))[: sum(sizes.values()) + without_difficulty]
     rows, cursor = [], iter(records)

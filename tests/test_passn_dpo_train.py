@@ -14,9 +14,9 @@ import pytest
 from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot
 from passn_helpers import crafted_row, no_answer, other_label, right, wrong
 
-from taosr1_plugins.pairs import build_pairs
-from taosr1_plugins.prompts import system_prompt
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.passn.pairs import build_pairs
+from taosr1_plugins.core.prompts import system_prompt
+from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "cpu" / "dpo_tiny.yaml"

@@ -5,20 +5,20 @@ from __future__ import annotations
 import pytest
 from loopback import serve_in_thread
 
-from taosr1_plugins.generation import (
+from taosr1_plugins.passn.generation import (
     GenerationError,
     SamplingParams,
     get_generation_backend,
 )
-from taosr1_plugins.passn import SamplingSettings, read_samples, sample_passn
-from taosr1_plugins.prompts import build_messages
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.passn.sample import SamplingSettings, read_samples, sample_passn
+from taosr1_plugins.core.prompts import build_messages
+from taosr1_plugins.core.schemes import get_scheme
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir):
-    from taosr1_plugins.hf_chat import load_chat_model
-    from taosr1_plugins.serving.openai_server import create_app
+    from taosr1_plugins.core.hf_chat import load_chat_model
+    from taosr1_plugins.deploy.serving.openai_server import create_app
 
     app = create_app(load_chat_model(str(tiny_model_dir), device="cpu"), served_model_name="tiny")
     with serve_in_thread(app) as base:

@@ -21,7 +21,7 @@ from taosr1_plugins.integrations.openrlhf.pairwise import (
     PROMPT_KEY,
     REJECTED_KEY,
 )
-from taosr1_plugins.pairs import PairOptions, build_pairs
+from taosr1_plugins.passn.pairs import PairOptions, build_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "openrlhf" / "dpo_taosr1.sh"

@@ -19,13 +19,13 @@ from passn_helpers import (
 from typer.testing import CliRunner
 
 from taosr1_plugins.cli import app
-from taosr1_plugins.difficulty import Bucket, DifficultyRow
+from taosr1_plugins.passn.difficulty import Bucket, DifficultyRow
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.formats import parse_response, render_response
-from taosr1_plugins.jsonl import read_jsonl, write_jsonl
-from taosr1_plugins.pairs import PairOptions, build_pairs, pairs_table
-from taosr1_plugins.passn import write_difficulty
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.formats import parse_response, render_response
+from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
+from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
+from taosr1_plugins.passn.sample import write_difficulty
+from taosr1_plugins.core.schemes import get_scheme
 
 pytestmark = pytest.mark.skipif(not ESCI_SAMPLE.is_file(), reason="shared ESCI sample not beside the checkout")
 

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from taosr1_plugins.formats import parse_response
-from taosr1_plugins.generation import get_generation_backend
-from taosr1_plugins.jsonl import write_jsonl
-from taosr1_plugins.passn import (
+from taosr1_plugins.core.formats import parse_response
+from taosr1_plugins.passn.generation import get_generation_backend
+from taosr1_plugins.core.jsonl import write_jsonl
+from taosr1_plugins.passn.sample import (
     SamplingSettings,
     output_paths,
     read_samples,
     sample_passn,
 )
 from taosr1_plugins.plugins import generation_backends
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 TAOSR1 = [sys.executable, "-c", "from taosr1_plugins.cli import main; main()"]
@@ -41,7 +41,7 @@ def test_builtin_backends_are_registered():
 
 
 def test_vllm_backend_without_vllm_says_what_to_install():
-    from taosr1_plugins.generation import GenerationError
+    from taosr1_plugins.passn.generation import GenerationError
 
     if __import__("importlib").util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed")

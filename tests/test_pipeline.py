@@ -108,7 +108,7 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
 def _check_baselines_and_report(tmp_path, config_path, deploy, test_size):
     from sklearn.metrics import f1_score
 
-    from taosr1_plugins.baselines import BASELINES
+    from taosr1_plugins.evaluation.baselines import BASELINES
 
     baselines = _taosr1("baselines", str(config_path), cwd=tmp_path)
     assert baselines.returncode == 0, baselines.stdout[-3000:] + baselines.stderr[-3000:]

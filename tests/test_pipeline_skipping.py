@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from hostile_helpers import run_main
-from taosr1_plugins.data_files import esci_sample_path
+from taosr1_plugins.data.samples import esci_sample_path
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_STAGES = ("import", "split", "cot", "export")

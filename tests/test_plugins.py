@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from taosr1_plugins.data_files import esci_sample_path
+from taosr1_plugins.data.samples import esci_sample_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "taosr1_plugin_example"
 HEAVY = ("torch", "transformers", "llamafactory", "openrlhf", "vllm", "deepspeed")

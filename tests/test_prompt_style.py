@@ -8,9 +8,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.hf_chat import render_chat
-from taosr1_plugins.prompts import FULL, PROMPT_FILE, PromptStyle, build_messages, copy_prompt_style, prompt_style_of, write_prompt_style
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.hf_chat import render_chat
+from taosr1_plugins.core.prompts import FULL, PROMPT_FILE, PromptStyle, build_messages, copy_prompt_style, prompt_style_of, write_prompt_style
+from taosr1_plugins.core.schemes import get_scheme
 
 
 def test_compact_prompt_is_a_fraction_of_the_full_one_and_still_names_every_level(esci_records, smollm2_dir):

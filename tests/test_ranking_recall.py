@@ -6,19 +6,19 @@ import math
 
 import pytest
 
-from taosr1_plugins.cumpt import NEVER, CumPT, tier_margin
-from taosr1_plugins.evaluation import compute_metrics
-from taosr1_plugins.over_recall import (
+from taosr1_plugins.deploy.cumpt import NEVER, CumPT, tier_margin
+from taosr1_plugins.evaluation.metrics import compute_metrics
+from taosr1_plugins.evaluation.over_recall import (
     irrelevant_levels,
     over_recall,
     over_recall_from_confusion,
     shown_precision_recall,
     tradeoff_curve,
 )
-from taosr1_plugins.ranking import ranking_metrics, tiered_score
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.scoring import ScoreRow, ScoreSet
-from taosr1_plugins.stability import tier_stability
+from taosr1_plugins.evaluation.ranking import ranking_metrics, tiered_score
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scoring import ScoreRow, ScoreSet
+from taosr1_plugins.evaluation.stability import tier_stability
 
 ESCI = get_scheme("esci")  # E, S, C, I
 

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from taosr1_plugins.cli import app
-from taosr1_plugins.cumpt import argmax_tier, expected_score
+from taosr1_plugins.deploy.cumpt import argmax_tier, expected_score
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.evaluation import compute_metrics, compute_slices
-from taosr1_plugins.report import expected_calibration_error, reliability_bins, write_report
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.evaluation.metrics import compute_metrics, compute_slices
+from taosr1_plugins.evaluation.report import expected_calibration_error, reliability_bins, write_report
+from taosr1_plugins.core.schemes import get_scheme
 
 TAOSR1 = get_scheme("taosr1")
 TAGS = [[], ["negation"], ["qa", "knowledge"], ["alternative"], []]
@@ -95,7 +95,7 @@ def test_report_has_plots_and_tables_with_sklearn_metrics(tmp_path):
     # the headline row for the second stage holds sklearn's macro-F1 of its CumPT tiers
     rows = [json.loads(line) for line in grpo.read_text().splitlines()]
     probs = [[r["probs"][k] for k in TAOSR1.keys] for r in rows]
-    from taosr1_plugins.cumpt import CumPT
+    from taosr1_plugins.deploy.cumpt import CumPT
 
     tiers = [CumPT(TAOSR1.keys, [0.4, 0.6, 0.8]).tier(p) for p in probs]
     expected = compute_metrics([r["gold"] for r in rows], tiers, TAOSR1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taosr1_plugins.records import Item, Record
-from taosr1_plugins.retrieval import BM25Index, tokenize
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.teachers import build_request
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.cot.retrieval import BM25Index, tokenize
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.cot.teachers import build_request
 
 
 def rec(id: str, query: str, title: str, label: str = "E", scheme: str = "esci") -> Record:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from taosr1_plugins.builtin.schemes import ESCI, TAOSR1
-from taosr1_plugins.formats import render_response
-from taosr1_plugins.reward import RelevanceReward, RewardSettings, load_reward_settings, strip_trailing_special_tokens
+from taosr1_plugins.core.formats import render_response
+from taosr1_plugins.grpo.reward import RelevanceReward, RewardSettings, load_reward_settings, strip_trailing_special_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from taosr1_plugins.builtin.schemes import ESCI
-from taosr1_plugins.formats import render_response
-from taosr1_plugins.grpo_prompts import grpo_prompt_row
-from taosr1_plugins.records import Item, Record
+from taosr1_plugins.core.formats import render_response
+from taosr1_plugins.grpo.prompts import grpo_prompt_row
+from taosr1_plugins.core.records import Item, Record
 
 REPO = Path(__file__).resolve().parents[1]
 OPENRLHF_REWARD_FILE = REPO / "taosr1_plugins" / "integrations" / "openrlhf" / "reward_func.py"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from taosr1_plugins.builtin.schemes import ESCI
-from taosr1_plugins.formats import render_response
-from taosr1_plugins.reward import REWARD_CONFIG_ENV, RelevanceReward, load_reward_settings
+from taosr1_plugins.core.formats import render_response
+from taosr1_plugins.grpo.reward import REWARD_CONFIG_ENV, RelevanceReward, load_reward_settings
 
 INTEGRATIONS = Path(__file__).resolve().parents[1] / "taosr1_plugins" / "integrations"
 ANSWER_FIRST_RIGHT = render_response("a case for that phone", "E", ESCI, "answer_first")

@@ -89,7 +89,7 @@ def test_unloadable_reward_config_fails_at_load(tmp_path, content, words):
 
 
 def test_content_still_scores_zero_without_raising():
-    from taosr1_plugins.reward import RelevanceReward
+    from taosr1_plugins.grpo.reward import RelevanceReward
 
     reward = RelevanceReward()
     response = "<think>x</think>\n<answer>E</answer>"

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from taosr1_plugins.data_files import esci_sample_path
-from taosr1_plugins.difficulty import difficulty_row
-from taosr1_plugins.group_filter import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
-from taosr1_plugins.sampling import SamplingMix, select_prompts
+from taosr1_plugins.data.samples import esci_sample_path
+from taosr1_plugins.passn.difficulty import difficulty_row
+from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
+from taosr1_plugins.grpo.dynamic_sampling import SamplingMix, select_prompts
 
 # prompt id -> number of correct samples out of 8: always, easy, medium, hard, never
 PATTERN = {"always": 8, "easy": 7, "medium": 4, "hard": 1, "never": 0}
@@ -84,8 +84,8 @@ def test_groups_with_signal_and_batch_plan():
 
 
 def test_grpo_prepare_writes_openrlhf_files_that_openrlhf_loads(tmp_path):
-    from taosr1_plugins.importing import import_records
-    from taosr1_plugins.jsonl import write_jsonl
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.jsonl import write_jsonl
 
     records = list(import_records("esci", esci_sample_path()))[:40]
     write_jsonl(tmp_path / "train.jsonl", records)

@@ -4,7 +4,7 @@ import pytest
 
 from taosr1_plugins.builtin.schemes import ESCI, HOME_DEPOT
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.schemes import SchemeError, get_scheme, load_scheme_file
+from taosr1_plugins.core.schemes import SchemeError, get_scheme, load_scheme_file
 
 
 def test_builtin_schemes_are_registered():

@@ -10,12 +10,12 @@ from typer.testing import CliRunner
 
 from taosr1_plugins.cli import app
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.formats import ResponseFormat, parse_response, render_response
-from taosr1_plugins.jsonl import write_jsonl
+from taosr1_plugins.core.formats import ResponseFormat, parse_response, render_response
+from taosr1_plugins.core.jsonl import write_jsonl
 from taosr1_plugins.plugins import deployment_adapters
-from taosr1_plugins.post_cot import convert_records, convert_responses, to_answer_first
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.scoring import (
+from taosr1_plugins.deploy.post_cot import convert_records, convert_responses, to_answer_first
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scoring import (
     OutputExistsError,
     ScoreSettings,
     read_scores,

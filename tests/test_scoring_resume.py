@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from taosr1_plugins.records import Item, Record
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.scoring import ScoreSettings, read_scores, score_records, score_row
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records, score_row
 
 ESCI = get_scheme("esci")
 

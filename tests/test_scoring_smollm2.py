@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from taosr1_plugins.calibration import fit_cumpt
-from taosr1_plugins.cumpt import assign_tier
-from taosr1_plugins.scoring import ScoreSettings, read_scores, score_records
+from taosr1_plugins.deploy.calibration import fit_cumpt
+from taosr1_plugins.deploy.cumpt import assign_tier
+from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
 
 
 @pytest.fixture(scope="module")
 def smollm2_scorer(smollm2_dir):
     from taosr1_plugins.plugins import deployment_adapters
-    from taosr1_plugins.schemes import get_scheme
+    from taosr1_plugins.core.schemes import get_scheme
 
     return deployment_adapters()["hf"](str(smollm2_dir), get_scheme("esci"), device="cpu", batch_size=6)
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from loopback import serve_module_subprocess
-from taosr1_plugins.cumpt import expected_score
-from taosr1_plugins.records import Item, Record
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.deploy.cumpt import expected_score
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.core.schemes import get_scheme
 
 ESCI = get_scheme("esci")
 MAX_PAIRS = 8
@@ -24,7 +24,7 @@ def server(tiny_model_dir, tmp_path_factory):
     cumpt.write_text(json.dumps({"scheme": "esci", "levels": ESCI.keys, "thresholds": {"E": 0.3, "S": 0.5, "C": 0.8}}))
     args = ["--model", str(tiny_model_dir), "--cumpt", str(cumpt), "--device", "cpu", "--max-batch", "16",
             "--max-wait", "0.02", "--max-pairs", str(MAX_PAIRS), "--max-body-bytes", str(MAX_BODY)]
-    with serve_module_subprocess("taosr1_plugins.serving.score_server", args, health_path="/healthz",
+    with serve_module_subprocess("taosr1_plugins.deploy.serving.score_server", args, health_path="/healthz",
                                  lifetime=180) as base:
         yield base
 

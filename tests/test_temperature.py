@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from taosr1_plugins.calibration import load_cumpt
+from taosr1_plugins.deploy.calibration import load_cumpt
 from taosr1_plugins.cli import app
-from taosr1_plugins.cumpt import CumPT, argmax_tier, assign_tier, expected_score
+from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, assign_tier, expected_score
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.evaluation import compute_metrics
-from taosr1_plugins.reliability import ece_of
-from taosr1_plugins.schemes import get_scheme
-from taosr1_plugins.temperature import Calibration, fit_calibration, log_loss
+from taosr1_plugins.evaluation.metrics import compute_metrics
+from taosr1_plugins.evaluation.reliability import ece_of
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.temperature import Calibration, fit_calibration, log_loss
 
 ESCI = get_scheme("esci")
 
@@ -144,7 +144,7 @@ def test_report_shows_ece_before_and_after_and_macro_f1_with_and_without(tmp_pat
     rounded = [[round(x, 6) for x in p] for p in test_probs]
     uncalibrated = compute_metrics(gold, [file.uncalibrated_cumpt().tier(p) for p in rounded], ESCI).macro_f1
     assert float(row["macro-F1 CumPT uncalibrated"]) == pytest.approx(uncalibrated, abs=5e-4)
-    from taosr1_plugins.ranking import ranking_metrics, tiered_score
+    from taosr1_plugins.evaluation.ranking import ranking_metrics, tiered_score
 
     partition = file.to_cumpt()
     ranking = ranking_metrics(queries, test_gold, [tiered_score(partition.tier_index(p), partition.calibrated(p))

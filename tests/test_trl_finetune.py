@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taosr1_plugins.schemes import get_scheme
+from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,10 +19,10 @@ REPO = Path(__file__).resolve().parents[1]
 def test_sft_rows_train_on_the_answer_and_its_end_of_turn_only(tiny_model_dir, esci_records):
     from transformers import AutoTokenizer
 
-    from taosr1_plugins.hf_chat import render_chat
+    from taosr1_plugins.core.hf_chat import render_chat
     from taosr1_plugins.integrations.trl.finetune import tokenized_sft_row
-    from taosr1_plugins.prompts import build_messages
-    from taosr1_plugins.schemes import get_scheme
+    from taosr1_plugins.core.prompts import build_messages
+    from taosr1_plugins.core.schemes import get_scheme
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     record = esci_records[0].model_copy(update={"cot": "The item is the product the query names."})
@@ -89,9 +89,9 @@ def test_label_weighted_loss_is_the_plain_loss_plus_the_label_token_reweighted(t
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from taosr1_plugins.formats import render_response
+    from taosr1_plugins.core.formats import render_response
     from taosr1_plugins.integrations.trl.finetune import label_weighted_loss, tokenized_sft_row
-    from taosr1_plugins.scoring import ANSWER_PREFIX
+    from taosr1_plugins.deploy.scoring import ANSWER_PREFIX
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

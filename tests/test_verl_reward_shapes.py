@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from taosr1_plugins.builtin.schemes import ESCI
-from taosr1_plugins.formats import render_response
+from taosr1_plugins.core.formats import render_response
 
 REPO = Path(__file__).resolve().parents[1]
 VERL_REWARD_FILE = REPO / "taosr1_plugins" / "integrations" / "verl" / "reward.py"
@@ -103,7 +103,7 @@ def test_reward_kwargs_that_name_a_setting_must_be_valid():
 def test_content_never_raises_in_any_shape():
     compute_score = custom_reward_fn("compute_score")
     assert compute_score(data_source=None, solution_str=None, ground_truth=None, extra_info=None) == 0.0
-    from taosr1_plugins.reward import RewardSettings
+    from taosr1_plugins.grpo.reward import RewardSettings
 
     # no ground truth: a well-formed answer earns its format part only, unusable text nothing
     scores = compute_score(data_sources=None, solution_strs=[None, 3, RIGHT], ground_truths=None, extra_infos=None)

@@ -7,13 +7,13 @@ from taosr1_plugins.hookspecs import hookimpl
 
 
 def hf(model, scheme, **options):
-    from taosr1_plugins.scorers.hf import create_hf_scorer
+    from taosr1_plugins.deploy.scorers.hf import create_hf_scorer
 
     return create_hf_scorer(model, scheme, **options)
 
 
 def vllm(model, scheme, **options):
-    from taosr1_plugins.scorers.vllm import create_vllm_scorer
+    from taosr1_plugins.deploy.scorers.vllm import create_vllm_scorer
 
     return create_vllm_scorer(model, scheme, **options)
 

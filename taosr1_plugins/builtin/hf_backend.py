@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taosr1_plugins.generation import Completion, Messages, SamplingParams, check_shape
+from taosr1_plugins.passn.generation import Completion, Messages, SamplingParams, check_shape
 
 
 class HFBackendOptions(BaseModel):
@@ -21,13 +21,13 @@ class HFBackendOptions(BaseModel):
 
 class HFBackend:
     def __init__(self, **options):
-        from taosr1_plugins.hf_chat import load_chat_model
+        from taosr1_plugins.core.hf_chat import load_chat_model
 
         self.options = opts = HFBackendOptions(**options)
         self.chat = load_chat_model(opts.model, device=opts.device, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
 
     def sample(self, conversations: Sequence[Messages], params: SamplingParams) -> list[list[Completion]]:
-        from taosr1_plugins.hf_chat import generate_chat
+        from taosr1_plugins.core.hf_chat import generate_chat
 
         # Greedy decoding gives the same text every time (and transformers refuses greedy with
         # several return sequences): decode once and repeat it.

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taosr1_plugins.teachers import TeacherRequest
+from taosr1_plugins.cot.teachers import TeacherRequest
 
 
 class HFTeacherOptions(BaseModel):
@@ -25,7 +25,7 @@ class HFTeacherOptions(BaseModel):
 
 class HFTeacher:
     def __init__(self, **options):
-        from taosr1_plugins.hf_chat import load_chat_model
+        from taosr1_plugins.core.hf_chat import load_chat_model
 
         self.options = opts = HFTeacherOptions(**options)
         self.chat = load_chat_model(
@@ -33,7 +33,7 @@ class HFTeacher:
         )
 
     def generate(self, requests: Sequence[TeacherRequest]) -> list[str]:
-        from taosr1_plugins.hf_chat import generate_chat
+        from taosr1_plugins.core.hf_chat import generate_chat
 
         opts = self.options
         replies = generate_chat(

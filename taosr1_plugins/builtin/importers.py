@@ -16,11 +16,11 @@ from pydantic import ValidationError
 
 from taosr1_plugins.errors import DataError, field_path
 from taosr1_plugins.hookspecs import hookimpl
-from taosr1_plugins.html_text import html_to_text
-from taosr1_plugins.rawfiles import iter_csv_rows, iter_jsonl_objects, optional_text, required_text
-from taosr1_plugins.records import Item, Record
-from taosr1_plugins.schemes import LabelScheme, get_scheme
-from taosr1_plugins.tags import tag_query
+from taosr1_plugins.data.html_text import html_to_text
+from taosr1_plugins.data.rawfiles import iter_csv_rows, iter_jsonl_objects, optional_text, required_text
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.data.tags import tag_query
 
 Importer = Callable[..., Iterator[Record]]
 

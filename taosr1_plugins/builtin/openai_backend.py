@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import Field
 
-from taosr1_plugins.generation import (
+from taosr1_plugins.passn.generation import (
     Completion,
     GenerationError,
     Messages,
     SamplingParams,
     check_shape,
 )
-from taosr1_plugins.openai_chat import EndpointOptions, RetryingChatClient
+from taosr1_plugins.core.openai_chat import EndpointOptions, RetryingChatClient
 
 
 class OpenAIBackendOptions(EndpointOptions):

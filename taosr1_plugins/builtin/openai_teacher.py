@@ -1,7 +1,7 @@
 """The `openai` teacher: any OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, our own server).
 
 Requests run concurrently on threads (the OpenAI client is thread-safe); retries and backoff are
-:class:`taosr1_plugins.openai_chat.RetryingChatClient`'s. A request that still fails after every retry
+:class:`taosr1_plugins.core.openai_chat.RetryingChatClient`'s. A request that still fails after every retry
 raises TeacherError: the run stops, and a rerun resumes from the records already finished instead of
 silently dropping records while an endpoint is down.
 """
@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import Field
 
-from taosr1_plugins.openai_chat import EndpointOptions, RetryingChatClient
-from taosr1_plugins.teachers import TeacherError, TeacherRequest
+from taosr1_plugins.core.openai_chat import EndpointOptions, RetryingChatClient
+from taosr1_plugins.cot.teachers import TeacherError, TeacherRequest
 
 
 class OpenAITeacherOptions(EndpointOptions):

@@ -5,7 +5,7 @@ from taosr1_plugins.hookspecs import hookimpl
 
 @hookimpl
 def register_reward_functions(register):
-    from taosr1_plugins.reward import RelevanceReward, RewardSettings
+    from taosr1_plugins.grpo.reward import RelevanceReward, RewardSettings
 
     register("relevance", RelevanceReward())
     # What pass@N counts and OpenRLHF's dynamic filtering reads as `scores`.

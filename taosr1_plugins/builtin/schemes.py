@@ -1,7 +1,7 @@
 """Built-in label schemes."""
 
 from taosr1_plugins.hookspecs import hookimpl
-from taosr1_plugins.schemes import Bucket, LabelScheme, Level
+from taosr1_plugins.core.schemes import Bucket, LabelScheme, Level
 
 TAOSR1 = LabelScheme(
     name="taosr1",

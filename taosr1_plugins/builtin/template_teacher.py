@@ -17,12 +17,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taosr1_plugins.formats import ResponseFormat, render_response
-from taosr1_plugins.records import Record
-from taosr1_plugins.retrieval import CJK_RUN_RE, STOPWORDS, TOKEN_RE
-from taosr1_plugins.schemes import LabelScheme, get_scheme
-from taosr1_plugins.tags import RULES
-from taosr1_plugins.teachers import TeacherError, TeacherRequest
+from taosr1_plugins.core.formats import ResponseFormat, render_response
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.cot.retrieval import CJK_RUN_RE, STOPWORDS, TOKEN_RE
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.data.tags import RULES
+from taosr1_plugins.cot.teachers import TeacherError, TeacherRequest
 
 TAG_RE = re.compile(r"</?(think|answer)>", re.IGNORECASE)
 NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?\s*(?:[a-z%\"']{1,6}\b)?", re.IGNORECASE)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from taosr1_plugins.generation import (
+from taosr1_plugins.passn.generation import (
     Completion,
     GenerationError,
     Messages,

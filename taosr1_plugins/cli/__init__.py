@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-from ..errors import DataError
+from taosr1_plugins.errors import DataError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="TaoSR1 relevance-model toolkit.")
 
@@ -62,7 +62,7 @@ def main() -> None:
 
 
 def _bad_input(message: str) -> None:
-    from ..errors import printable
+    from taosr1_plugins.errors import printable
 
     typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
     raise SystemExit(2)

@@ -1,5 +1,5 @@
 """`python -m taosr1_plugins.cli`: the `taosr1` command without the console script."""
 
-from . import main
+from taosr1_plugins.cli import main
 
 main()

@@ -39,11 +39,11 @@ def generate(
     from pydantic import ValidationError
     from rich.console import Console
 
-    from ..cot import CotOptions, OutputExistsError, generate_cot, load_records, output_paths
-    from ..errors import DataError
-    from ..jsonl import check_outputs
-    from ..teachers import TeacherError, get_teacher
-    from . import fail
+    from taosr1_plugins.cot.generate import CotOptions, OutputExistsError, generate_cot, load_records, output_paths
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.core.jsonl import check_outputs
+    from taosr1_plugins.cot.teachers import TeacherError, get_teacher
+    from taosr1_plugins.cli import fail
 
     teacher_options = parse_options(option)
     try:

@@ -27,9 +27,9 @@ class GroupBy(str, Enum):
 @contextlib.contextmanager
 def errors_reported() -> Iterator[None]:
     """Turn known failures into one line on stderr and a non-zero exit status, without a traceback."""
-    from ..errors import DataError
-    from ..importing import UnknownImporter
-    from ..schemes import SchemeError
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.data.importing import UnknownImporter
+    from taosr1_plugins.core.schemes import SchemeError
 
     try:
         yield
@@ -46,7 +46,7 @@ def _fail(message: str, code: int) -> None:
 
 def _echo_label_counts(counts: Counter, title: str) -> None:
     """One line per (scheme, label), in the scheme's level order when the scheme is known."""
-    from ..schemes import SchemeError, get_scheme
+    from taosr1_plugins.core.schemes import SchemeError, get_scheme
 
     typer.echo(title)
     for scheme_name in sorted({scheme for scheme, _ in counts}):
@@ -72,8 +72,8 @@ def import_(
     limit: int | None = typer.Option(None, "--limit", min=0, help="Import at most N records."),
 ) -> None:
     """Import a raw relevance file into records, mapping its labels to a scheme."""
-    from ..importing import import_records
-    from ..jsonl import check_outputs, write_jsonl
+    from taosr1_plugins.data.importing import import_records
+    from taosr1_plugins.core.jsonl import check_outputs, write_jsonl
 
     counts: Counter = Counter()
 
@@ -94,8 +94,8 @@ def validate(
     scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: each record's own."),
 ) -> None:
     """Check every record, and that each label is a level of its record's scheme; print label counts."""
-    from ..schemes import get_scheme
-    from ..validation import validate_records
+    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.data.validation import validate_records
 
     with errors_reported():
         counts = validate_records(file, get_scheme(scheme) if scheme else None)
@@ -113,11 +113,11 @@ def split(
     scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: each record's own."),
 ) -> None:
     """Split records into train/dev/test with no group (query) in two splits; deterministic per seed."""
-    from ..errors import DataError
-    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name, write_jsonl_all
-    from ..schemes import get_scheme
-    from ..splits import GROUP_KEYS, parse_ratios, split_groups
-    from ..validation import read_checked_records
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name, write_jsonl_all
+    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.data.splits import GROUP_KEYS, parse_ratios, split_groups
+    from taosr1_plugins.data.validation import read_checked_records
 
     split_names = [name.strip() for name in names.split(",")]
     for split_name in split_names:

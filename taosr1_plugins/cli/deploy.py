@@ -28,15 +28,15 @@ def score(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
-    from ..cot import load_records
-    from ..errors import DataError
-    from ..jsonl import check_outputs
-    from ..model_paths import check_model_path
-    from ..scoring import OutputExistsError, ScoreSettings, score_records
-    from . import fail
+    from taosr1_plugins.cot.generate import load_records
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.core.jsonl import check_outputs
+    from taosr1_plugins.core.model_paths import check_model_path
+    from taosr1_plugins.deploy.scoring import OutputExistsError, ScoreSettings, score_records
+    from taosr1_plugins.cli import fail
 
-    from ..calibration import load_cumpt
-    from ..scoring import ExplainPolicy
+    from taosr1_plugins.deploy.calibration import load_cumpt
+    from taosr1_plugins.deploy.scoring import ExplainPolicy
 
     check_outputs([out, out.with_name(out.name + ".partial")], [data, cumpt])
     cumpt_file = load_cumpt(cumpt) if cumpt else None
@@ -80,11 +80,11 @@ def calibrate(
                                     "the thresholds: none, temperature, or temperature_bias (per-level biases too)."),
 ) -> None:
     """Fit a calibration and CumPT thresholds on labelled scores; compare with argmax on the same pairs."""
-    from ..calibration import fit_cumpt, write_cumpt
-    from ..cumpt import parse_precision_targets
-    from ..jsonl import check_outputs
-    from ..scoring import read_scores
-    from . import fail
+    from taosr1_plugins.deploy.calibration import fit_cumpt, write_cumpt
+    from taosr1_plugins.deploy.cumpt import parse_precision_targets
+    from taosr1_plugins.core.jsonl import check_outputs
+    from taosr1_plugins.deploy.scoring import read_scores
+    from taosr1_plugins.cli import fail
 
     check_outputs([out], [scores])
     score_set = read_scores(scores, require_gold=True)
@@ -136,9 +136,9 @@ def serve(
     max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
 ) -> None:
     """Serve POST /v1/score (pairs -> probabilities, label, tier, score[, explanation]) and GET /healthz."""
-    from ..serving.score_server import Limits
-    from ..serving.score_server import serve as run_server
-    from . import fail
+    from taosr1_plugins.deploy.serving.score_server import Limits
+    from taosr1_plugins.deploy.serving.score_server import serve as run_server
+    from taosr1_plugins.cli import fail
 
     try:
         run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
@@ -164,19 +164,19 @@ def evaluate(
     stability, with plots, as one HTML file."""
     from rich.console import Console
 
-    from ..evaluation import metrics_table
-    from ..jsonl import check_outputs
-    from ..report import write_report
-    from . import fail
+    from taosr1_plugins.evaluation.metrics import metrics_table
+    from taosr1_plugins.core.jsonl import check_outputs
+    from taosr1_plugins.evaluation.report import write_report
+    from taosr1_plugins.cli import fail
 
     check_outputs([report], [*scores, cumpt, data])
     if name and len(name) != len(scores):
         fail(f"{len(name)} --name values for {len(scores)} --scores files", 2)
-    from ..over_recall import parse_levels
+    from taosr1_plugins.evaluation.over_recall import parse_levels
 
     queries = None
     if data is not None:
-        from ..cot import load_records
+        from taosr1_plugins.cot.generate import load_records
 
         queries = {record.id: record.query for record in load_records(data, require_label=False)}
     stages = write_report(scores, report, cumpt=cumpt, names=name or None, irrelevant=parse_levels(irrelevant),
@@ -203,9 +203,9 @@ def post_cot(
     scheme: str | None = typer.Option(None, "--scheme", help="Scheme of the responses (with --responses)."),
 ) -> None:
     """Convert think-then-answer data to the answer-first (post-CoT) form."""
-    from ..jsonl import check_outputs
-    from ..post_cot import convert_records, convert_responses
-    from . import fail
+    from taosr1_plugins.core.jsonl import check_outputs
+    from taosr1_plugins.deploy.post_cot import convert_records, convert_responses
+    from taosr1_plugins.cli import fail
 
     check_outputs([out], [data])
     if responses:

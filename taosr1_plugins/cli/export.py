@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..formats import ResponseFormat
+from taosr1_plugins.core.formats import ResponseFormat
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -24,8 +24,8 @@ def llamafactory(
     ),
 ) -> None:
     """Write DIR/NAME.jsonl and the NAME entry of DIR/dataset_info.json (merged with what is there)."""
-    from ..integrations.llamafactory.export import DATASET_INFO, default_name, export_llamafactory
-    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
+    from taosr1_plugins.integrations.llamafactory.export import DATASET_INFO, default_name, export_llamafactory
+    from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
 
     if name is not None and not is_plain_name(name):
         raise typer.BadParameter(f"{name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--name")

@@ -19,9 +19,9 @@ CONFIG_HELP = "GRPO settings YAML (reward, sampling, dynamic_sampling, steps, ..
 
 
 def _load(data: Path, difficulty: Path | None):
-    from ..difficulty import DifficultyRow
-    from ..jsonl import read_jsonl
-    from ..records import Record
+    from taosr1_plugins.passn.difficulty import DifficultyRow
+    from taosr1_plugins.core.jsonl import read_jsonl
+    from taosr1_plugins.core.records import Record
 
     records = read_jsonl(data, Record)
     rows = read_jsonl(difficulty, DifficultyRow) if difficulty else []
@@ -29,13 +29,13 @@ def _load(data: Path, difficulty: Path | None):
 
 
 def _resolve_model(model: str) -> str:
-    from ..models import prepare_smollm2, prepare_tiny
+    from taosr1_plugins.core.models import prepare_smollm2, prepare_tiny
 
     if model == "smollm2":
         return str(prepare_smollm2())
     if model == "tiny":
         return str(prepare_tiny())
-    from ..model_paths import check_model_path
+    from taosr1_plugins.core.model_paths import check_model_path
 
     check_model_path(model)  # before any prompt is chosen: a DataError naming what is wrong with the path, exit 2
     return model
@@ -49,9 +49,9 @@ def prepare(
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help=CONFIG_HELP),
 ) -> None:
     """Choose GRPO prompts by difficulty and write OpenRLHF prompt JSONL files + probabilities."""
-    from ..grpo_prompts import select_prompts, write_openrlhf_prompts
-    from ..grpo_settings import load_grpo_settings
-    from ..schemes import get_scheme
+    from taosr1_plugins.grpo.prompts import select_prompts, write_openrlhf_prompts
+    from taosr1_plugins.grpo.config import load_grpo_settings
+    from taosr1_plugins.core.schemes import get_scheme
 
     settings = load_grpo_settings(config)
     records, rows = _load(data, difficulty)
@@ -82,8 +82,8 @@ def train(
             "only 'trl' runs here; for OpenRLHF run `taosr1 grpo prepare` and recipes/openrlhf/grpo_taosr1.sh",
             param_hint="--backend",
         )
-    from ..grpo_settings import load_grpo_settings
-    from ..integrations.trl.run import run_grpo_trl
+    from taosr1_plugins.grpo.config import load_grpo_settings
+    from taosr1_plugins.integrations.trl.run import run_grpo_trl
 
     policy = _resolve_model(model)
     settings = load_grpo_settings(config, steps=steps)
@@ -99,7 +99,7 @@ def check_env(
                                        help="reward.yaml to load there (default: the reward defaults)."),
 ) -> None:
     """Check the OpenRLHF environment as a Ray worker runs it: OpenRLHF 0.11.2, Ray, vLLM, DeepSpeed, the reward."""
-    from ..pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env
+    from taosr1_plugins.pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env
 
     repo = Path(__file__).resolve().parents[2]
     try:

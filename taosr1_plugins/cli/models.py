@@ -23,7 +23,7 @@ def prepare(
     force: bool = typer.Option(False, help="Rebuild even when the checkpoint is already there."),
 ) -> None:
     """Convert or build a checkpoint once; later calls return the cached one."""
-    from ..models import prepare_smollm2, prepare_tiny
+    from taosr1_plugins.core.models import prepare_smollm2, prepare_tiny
 
     path = prepare_smollm2(out, force=force) if name is PreparableModel.smollm2 else prepare_tiny(out, force=force)
     typer.echo(str(path))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .cot import parse_options
+from taosr1_plugins.cli.cot import parse_options
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -32,24 +32,24 @@ def sample(
     from pydantic import ValidationError
     from rich.console import Console
 
-    from ..cot import load_records
-    from ..errors import DataError
-    from ..generation import GenerationError
-    from ..jsonl import check_outputs
-    from ..passn import (
+    from taosr1_plugins.cot.generate import load_records
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.passn.generation import GenerationError
+    from taosr1_plugins.core.jsonl import check_outputs
+    from taosr1_plugins.passn.sample import (
         OutputExistsError,
         SamplingSettings,
         SettingsMismatchError,
         sample_passn,
     )
-    from . import fail
+    from taosr1_plugins.cli import fail
 
     # strings: each backend's pydantic options convert them ("false", "4", ...)
     backend_options: dict = parse_options(option)
     if batch_size is not None:
         backend_options["batch_size"] = batch_size
-    from ..model_paths import check_model_path
-    from ..plugins import generation_backends
+    from taosr1_plugins.core.model_paths import check_model_path
+    from taosr1_plugins.plugins import generation_backends
 
     registered = generation_backends()
     if backend not in registered:
@@ -107,10 +107,10 @@ def difficulty(
     """Per-prompt difficulty (pass rate k/N and bucket) for stage 3's dynamic sampling."""
     from pydantic import ValidationError
 
-    from ..difficulty import BucketThresholds
-    from ..jsonl import check_outputs
-    from ..passn import write_difficulty
-    from . import fail
+    from taosr1_plugins.passn.difficulty import BucketThresholds
+    from taosr1_plugins.core.jsonl import check_outputs
+    from taosr1_plugins.passn.sample import write_difficulty
+    from taosr1_plugins.cli import fail
 
     check_outputs([out], [samples])
     try:
@@ -136,9 +136,9 @@ def pairs(
     """Build DPO pairs: a LLaMA-Factory ranking dataset and OpenRLHF pairwise JSONL."""
     from rich.console import Console
 
-    from ..cot import load_records
-    from ..jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
-    from ..pairs import PairOptions, build_pairs, pairs_table
+    from taosr1_plugins.cot.generate import load_records
+    from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
+    from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 
     if not is_plain_name(name):
         raise typer.BadParameter(f"{name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--name")

@@ -13,8 +13,8 @@ def llamafactory(
     revert: bool = typer.Option(False, "--revert", help="Restore the pristine llamafactory files."),
 ) -> None:
     """Patch the installed llamafactory 0.9.5: load `llamafactory.plugins` entry points, lazy torchaudio."""
-    from ..integrations.llamafactory.patching import PatchError, PatchState, installed_llamafactory_root
-    from ..integrations.llamafactory.patching import patch_installed
+    from taosr1_plugins.integrations.llamafactory.patching import PatchError, PatchState, installed_llamafactory_root
+    from taosr1_plugins.integrations.llamafactory.patching import patch_installed
 
     try:
         root = installed_llamafactory_root()

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from ..plugins import describe_plugins
+        from taosr1_plugins.plugins import describe_plugins
 
         rows = describe_plugins()
         if as_json:

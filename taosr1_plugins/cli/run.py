@@ -31,13 +31,13 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option([], "--set", help="Override a config value: --set eval.limit=10"),
     ) -> None:
         """Run every stage: import → split → CoT → SFT → pass@N → DPO → GRPO → evaluation → deployment."""
-        from ..pipeline.config import load_config
-        from ..pipeline.runner import STAGE_NAMES, run_pipeline
+        from taosr1_plugins.pipeline.config import load_config
+        from taosr1_plugins.pipeline.runner import STAGE_NAMES, run_pipeline
 
         for name in (from_stage, until_stage):
             if name is not None and name not in STAGE_NAMES:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
-        from ..pipeline.preflight import check_run_config
+        from taosr1_plugins.pipeline.preflight import check_run_config
 
         run_config = load_config(config, _overrides(set_))
         # every path and plugin of the stages this run may reach (earlier ones re-run when stale), before the first
@@ -54,10 +54,10 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option([], "--set", help="Override a config value: --set baselines.cross_encoder.epochs=1"),
     ) -> None:
         """Baselines on the run's splits: majority, lexical, MiniLM cross-encoder, LM zero-shot and direct-answer."""
-        from ..pipeline.baselines import run_baselines
-        from ..pipeline.config import load_config
+        from taosr1_plugins.pipeline.baselines import run_baselines
+        from taosr1_plugins.pipeline.config import load_config
 
-        from ..pipeline.preflight import check_run_config
+        from taosr1_plugins.pipeline.preflight import check_run_config
 
         run_config = load_config(config, _overrides(set_))
         # the baselines run the splits and, for the direct-answer row, the SFT recipe
@@ -78,8 +78,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markdown import Markdown
 
-        from ..ablation import write_ablation
-        from ..over_recall import parse_levels
+        from taosr1_plugins.evaluation.ablation import write_ablation
+        from taosr1_plugins.evaluation.over_recall import parse_levels
 
         ablation, paths = write_ablation(run_dir, out_dir, parse_levels(irrelevant))
         Console(width=160).print(Markdown(paths["markdown"].read_text(encoding="utf-8")))

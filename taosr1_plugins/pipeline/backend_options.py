@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import field_path
+from taosr1_plugins.errors import field_path
 
 # generation backend -> its options model; imported on use (pydantic only, no torch or vllm)
 GENERATION_OPTIONS = {
@@ -24,8 +24,8 @@ GENERATION_OPTIONS = {
 }
 # scoring backend -> its factory, whose keyword arguments are the options
 SCORING_FACTORIES = {
-    "hf": "taosr1_plugins.scorers.hf:create_hf_scorer",
-    "vllm": "taosr1_plugins.scorers.vllm:create_vllm_scorer",
+    "hf": "taosr1_plugins.deploy.scorers.hf:create_hf_scorer",
+    "vllm": "taosr1_plugins.deploy.scorers.vllm:create_vllm_scorer",
 }
 # the stage passes these itself: the model is the run's, the batch size the section's own key
 RESERVED = ("model",)

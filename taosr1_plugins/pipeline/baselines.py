@@ -17,14 +17,14 @@ from typing import Any
 
 from rich.console import Console
 
-from ..baselines import BASELINES
-from ..evaluation import compute_metrics, metrics_table
-from ..jsonl import atomic_write, read_jsonl, write_jsonl
-from ..records import Record
-from .config import RunConfig
-from .context import RunContext
-from .manifest import fingerprint
-from .runner import is_current, run_pipeline
+from taosr1_plugins.evaluation.baselines import BASELINES
+from taosr1_plugins.evaluation.metrics import compute_metrics, metrics_table
+from taosr1_plugins.core.jsonl import atomic_write, read_jsonl, write_jsonl
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.pipeline.config import RunConfig
+from taosr1_plugins.pipeline.context import RunContext
+from taosr1_plugins.pipeline.manifest import fingerprint
+from taosr1_plugins.pipeline.runner import is_current, run_pipeline
 
 console = Console()
 
@@ -41,8 +41,8 @@ class BaselineOutput:
 
 
 def _tiered(probs: Sequence[Sequence[float]]) -> list[float]:
-    from ..cumpt import argmax_tier
-    from ..ranking import tiered_score
+    from taosr1_plugins.deploy.cumpt import argmax_tier
+    from taosr1_plugins.evaluation.ranking import tiered_score
 
     return [tiered_score(argmax_tier(p), p) for p in probs]
 
@@ -52,7 +52,7 @@ def _train(ctx: RunContext) -> list[Record]:
 
 
 def _majority(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
-    from ..baselines.lexical import majority_label
+    from taosr1_plugins.evaluation.baselines.lexical import majority_label
 
     train = _train(ctx)
     label = majority_label(train)
@@ -62,7 +62,7 @@ def _majority(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
 
 def _lexical(score: Callable[[Sequence[Record]], Callable[[Record], float]]):
     def run(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
-        from ..baselines.lexical import FittedCutpoints, scaled
+        from taosr1_plugins.evaluation.baselines.lexical import FittedCutpoints, scaled
 
         train = [record for record in _train(ctx) if record.label is not None]
         scorer = score(train)
@@ -79,19 +79,19 @@ def _lexical(score: Callable[[Sequence[Record]], Callable[[Record], float]]):
 
 
 def _overlap_scorer(train: Sequence[Record]) -> Callable[[Record], float]:
-    from ..baselines.lexical import overlap_score
+    from taosr1_plugins.evaluation.baselines.lexical import overlap_score
 
     return overlap_score
 
 
 def _bm25_scorer(train: Sequence[Record]) -> Callable[[Record], float]:
-    from ..baselines.lexical import BM25PairScorer
+    from taosr1_plugins.evaluation.baselines.lexical import BM25PairScorer
 
     return BM25PairScorer(train).raw
 
 
 def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
-    from ..baselines.cross_encoder import CrossEncoderSettings, predict_probs, train_cross_encoder
+    from taosr1_plugins.evaluation.baselines.cross_encoder import CrossEncoderSettings, predict_probs, train_cross_encoder
 
     section = ctx.config.baselines.cross_encoder
     settings = CrossEncoderSettings(
@@ -100,7 +100,7 @@ def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
     )
     out_dir = ctx.path("baselines", "cross_encoder")
     summary = train_cross_encoder(_train(ctx)[: section.max_train], ctx.scheme, out_dir, settings)
-    from ..cumpt import argmax_tier
+    from taosr1_plugins.deploy.cumpt import argmax_tier
 
     probs = predict_probs(out_dir / "model", test, max_length=section.max_length)
     return BaselineOutput([ctx.scheme.keys[argmax_tier(p)] for p in probs], summary, _tiered(probs), probs)
@@ -108,7 +108,7 @@ def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
 
 def _scored_labels(ctx: RunContext, model: Path | str, test: Sequence[Record], out: Path,
                    details: dict[str, Any]) -> BaselineOutput:
-    from ..scoring import ScoreSettings, read_scores, score_records
+    from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
 
     settings = ScoreSettings(batch_size=ctx.config.baselines.batch_size, overwrite=True, progress=True)
     scored = read_scores(score_records(model, test, out, settings))
@@ -121,7 +121,7 @@ def _zero_shot(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
 
 
 def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
-    from .stages import export_sft_examples, fine_tune_sft
+    from taosr1_plugins.pipeline.stages import export_sft_examples, fine_tune_sft
 
     stage_dir = ctx.path("baselines", "direct_answer")
     # the same draw of examples as CoT SFT (same sizes, balance and seed) from the split the CoT came from; it
@@ -202,7 +202,7 @@ def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: b
         with atomic_write(result_path) as fh:
             json.dump(results[name], fh, indent=2)
         console.print(f"[green]✓ {name}[/green] in {seconds:.1f}s: macro-F1 {metrics.macro_f1:.3f}")
-    from ..evaluation import Metrics
+    from taosr1_plugins.evaluation.metrics import Metrics
 
     table = {BASELINES[name]: Metrics(**result["metrics"]) for name, result in results.items()}
     Console(width=max(console.width, 132)).print(

@@ -8,12 +8,12 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..baselines import BASELINES
-from ..errors import DataError, field_path
-from ..balance import Balance
-from ..formats import ResponseFormat
-from ..precision import Precision
-from ..prompts import PromptStyle
+from taosr1_plugins.evaluation.baselines import BASELINES
+from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.cot.balance import Balance
+from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.core.precision import Precision
+from taosr1_plugins.core.prompts import PromptStyle
 
 
 class _Section(BaseModel):
@@ -34,7 +34,7 @@ class SplitSection(_Section):
     @field_validator("ratios")
     @classmethod
     def _finite_ratios(cls, ratios: tuple[float, float, float]) -> tuple[float, float, float]:
-        from ..splits import check_ratios
+        from taosr1_plugins.data.splits import check_ratios
 
         check_ratios(ratios)
         return ratios
@@ -128,7 +128,7 @@ class PassnSection(_Section):
 
     @model_validator(mode="after")
     def _backend_takes_options(self):
-        from .backend_options import check_generation_options
+        from taosr1_plugins.pipeline.backend_options import check_generation_options
 
         check_generation_options(self.backend, self.options)
         return self
@@ -177,7 +177,7 @@ class DeploySection(_Section):
 
     @model_validator(mode="after")
     def _backend_takes_options(self):
-        from .backend_options import check_scoring_options
+        from taosr1_plugins.pipeline.backend_options import check_scoring_options
 
         check_scoring_options(self.backend, self.options)
         return self

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import RunConfig
-from .manifest import Manifest
+from taosr1_plugins.pipeline.config import RunConfig
+from taosr1_plugins.pipeline.manifest import Manifest
 
 
 class RunContext:
@@ -21,8 +21,8 @@ class RunContext:
 
     @property
     def scheme(self):
-        from ..schemes import get_scheme
-        from ..importing import get_importer
+        from taosr1_plugins.core.schemes import get_scheme
+        from taosr1_plugins.data.importing import get_importer
 
         data = self.config.data
         return get_scheme(data.scheme or get_importer(data.source).default_scheme)
@@ -31,7 +31,7 @@ class RunContext:
         return self.path("data", f"{name}.jsonl")
 
     def base_model(self) -> Path | str:
-        from ..models import prepare_smollm2, prepare_tiny
+        from taosr1_plugins.core.models import prepare_smollm2, prepare_tiny
 
         base = self.config.model.base
         if base == "smollm2":

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from ..jsonl import atomic_write
-from ..trainer_state import training_summary
+from taosr1_plugins.core.jsonl import atomic_write
+from taosr1_plugins.core.trainer_state import training_summary
 
 console = Console()
 # the trainer's tqdm bar, e.g. " 10%|█    | 13/125 [00:20<02:40,  1.43s/it]" (universal newlines split its \r updates)

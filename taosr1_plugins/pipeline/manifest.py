@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..jsonl import atomic_write
+from taosr1_plugins.core.jsonl import atomic_write
 
 TRACKED_DISTRIBUTIONS = ("taosr1-plugins", "torch", "transformers", "llamafactory", "trl", "peft", "datasets")
 

@@ -33,7 +33,7 @@ for name in sys.argv[1].split(","):
 reward = None
 try:
     import taosr1_plugins
-    from taosr1_plugins.reward import check_reward_setup
+    from taosr1_plugins.grpo.reward import check_reward_setup
     check_reward_setup()
     reward = {"ok": True, "package": taosr1_plugins.__file__}
 except Exception as exc:

@@ -18,13 +18,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..difficulty import DifficultyRow
-from ..grpo_settings import GrpoSettings
-from ..jsonl import atomic_write
-from ..prompts import PromptStyle
-from ..records import Record
-from ..schemes import LabelScheme
-from .config import RunConfig
+from taosr1_plugins.passn.difficulty import DifficultyRow
+from taosr1_plugins.grpo.config import GrpoSettings
+from taosr1_plugins.core.jsonl import atomic_write
+from taosr1_plugins.core.prompts import PromptStyle
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import LabelScheme
+from taosr1_plugins.pipeline.config import RunConfig
 
 
 class LaunchError(RuntimeError):
@@ -41,8 +41,8 @@ def prepare_launch(
 ) -> dict[str, Any]:
     """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts
     manifest. With the ``policy`` checkpoint at hand, the prompt budget covers its longest chosen prompt."""
-    from ..grpo_prompts import select_prompts, write_openrlhf_prompts
-    from ..prompts import prompt_style_of
+    from taosr1_plugins.grpo.prompts import select_prompts, write_openrlhf_prompts
+    from taosr1_plugins.core.prompts import prompt_style_of
 
     style = prompt_style_of(policy) if policy is not None else None  # the prompt the policy was trained with
     labelled, selection = select_prompts(records, difficulty, settings)
@@ -64,7 +64,7 @@ def longest_prompt_tokens(
     that defines the levels and the answer format."""
     from transformers import AutoTokenizer
 
-    from ..grpo_prompts import grpo_prompt_row
+    from taosr1_plugins.grpo.prompts import grpo_prompt_row
 
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
     lengths = []
@@ -101,7 +101,7 @@ def preflight(config: RunConfig) -> None:
     grpo = config.grpo
     if not grpo.enabled or grpo.backend != "openrlhf" or is_dry_run(grpo.launch_env):
         return
-    from .openrlhf_env import EnvironmentCheckError, check_openrlhf_env
+    from taosr1_plugins.pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env
 
     repo = config.resolve(grpo.launch_script).resolve().parents[2]
     try:
@@ -116,8 +116,8 @@ def launch(
     """Check the OpenRLHF environment (``python``), then run the launch script, streaming its output to
     ``log``; fails with the reason, or the log's tail when the script fails. A dry run records the
     environment check in ``grpo_dir/openrlhf_env.json`` instead of failing on it."""
-    from ..grpo_prompts import REWARD_FILE
-    from .openrlhf_env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
+    from taosr1_plugins.grpo.prompts import REWARD_FILE
+    from taosr1_plugins.pipeline.openrlhf_env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
 
     dry_run = is_dry_run(env)
     python = python or "python3"

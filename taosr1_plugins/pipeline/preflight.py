@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from ..errors import DataError, field_path
-from .config import RunConfig
+from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.pipeline.config import RunConfig
 
 # the stages' own names for the models the package prepares itself
 BUILTIN_MODELS = ("smollm2", "tiny")
@@ -21,8 +21,8 @@ BUILTIN_MODELS = ("smollm2", "tiny")
 def check_run_config(config: RunConfig, source: str | Path | None = None, stages: Collection[str] | None = None) -> None:
     """Raise DataError (config file, field, problem) at the first problem of an enabled stage among ``stages``
     (None: all), so `--until dpo` does not fail on a GRPO recipe it will never read."""
-    from ..plugins import deployment_adapters, generation_backends, importers, teachers
-    from ..schemes import get_scheme
+    from taosr1_plugins.plugins import deployment_adapters, generation_backends, importers, teachers
+    from taosr1_plugins.core.schemes import get_scheme
 
     where = str(source) if source else "run config"
 
@@ -75,7 +75,7 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         need_recipe("dpo.recipe", config.dpo.recipe)
     if config.grpo.enabled and runs("grpo"):
         need_recipe("grpo.recipe", config.grpo.recipe)
-        from ..grpo_settings import load_grpo_settings
+        from taosr1_plugins.grpo.config import load_grpo_settings
 
         try:  # as the GRPO stage loads it
             settings = load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
@@ -89,7 +89,7 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
     if config.deploy.enabled and runs("deploy"):
         need_plugin("deploy.backend", config.deploy.backend, deployment_adapters(), "deployment adapter")
     if config.model.base not in BUILTIN_MODELS:
-        from ..model_paths import check_model_path
+        from taosr1_plugins.core.model_paths import check_model_path
 
         try:
             check_model_path(config.model.base)  # as the stages use it: relative to the working directory

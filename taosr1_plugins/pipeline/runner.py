@@ -7,12 +7,12 @@ import time
 
 from rich.console import Console
 
-from .config import RunConfig
-from .context import RunContext
-from .manifest import Manifest, fingerprint
-from .openrlhf_launch import preflight
-from .stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
-from .stages import STAGE_NAMES, STAGES, DryRunStop
+from taosr1_plugins.pipeline.config import RunConfig
+from taosr1_plugins.pipeline.context import RunContext
+from taosr1_plugins.pipeline.manifest import Manifest, fingerprint
+from taosr1_plugins.pipeline.openrlhf_launch import preflight
+from taosr1_plugins.pipeline.stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
+from taosr1_plugins.pipeline.stages import STAGE_NAMES, STAGES, DryRunStop
 
 __all__ = ["STAGE_NAMES", "run_pipeline"]
 

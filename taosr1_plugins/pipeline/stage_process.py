@@ -20,8 +20,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from .config import RunConfig
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.pipeline.config import RunConfig
 
 # the stages that load a model into the process that runs them (LLaMA-Factory stages start their own
 # process already; with sft/dpo.framework trl they train in-process)
@@ -44,7 +44,7 @@ def isolation_wanted(config: RunConfig) -> bool:
 
 def run_stage_in_process(name: str, config: RunConfig) -> dict[str, Any]:
     """Run stage ``name`` in a child process; returns its outputs or raises what it raised."""
-    from .stages import DryRunStop
+    from taosr1_plugins.pipeline.stages import DryRunStop
 
     with tempfile.TemporaryDirectory(prefix=f"taosr1-{name}-") as tmp:
         request, outcome = Path(tmp) / "request.json", Path(tmp) / "outcome.json"
@@ -71,8 +71,8 @@ def run_stage_in_process(name: str, config: RunConfig) -> dict[str, Any]:
 
 
 def _child(request_path: str) -> int:
-    from .context import RunContext
-    from .stages import STAGES, DryRunStop
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.stages import STAGES, DryRunStop
 
     request = json.loads(Path(request_path).read_text())
     outcome = Path(request["outcome"])

@@ -10,12 +10,12 @@ from typing import Any
 
 from rich.console import Console
 
-from ..formats import ResponseFormat
-from ..jsonl import atomic_write, read_jsonl, write_jsonl
-from ..records import Record
-from .config import RunConfig
-from .context import RunContext
-from .llamafactory_launch import recipe_args, train
+from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.core.jsonl import atomic_write, read_jsonl, write_jsonl
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.pipeline.config import RunConfig
+from taosr1_plugins.pipeline.context import RunContext
+from taosr1_plugins.pipeline.llamafactory_launch import recipe_args, train
 
 console = Console()
 
@@ -35,14 +35,14 @@ class Stage:
 
 def _input_file(config: RunConfig) -> Path:
     if config.data.input is None:
-        from ..data_files import esci_sample_path
+        from taosr1_plugins.data.samples import esci_sample_path
 
         return esci_sample_path()
     return config.resolve(config.data.input)
 
 
 def run_import(ctx: RunContext) -> dict[str, Any]:
-    from ..importing import import_records
+    from taosr1_plugins.data.importing import import_records
 
     data = ctx.config.data
     records = list(import_records(data.source, _input_file(ctx.config), data.scheme, data.limit))
@@ -51,7 +51,7 @@ def run_import(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_split(ctx: RunContext) -> dict[str, Any]:
-    from ..splits import GROUP_KEYS, sample_items, split_groups
+    from taosr1_plugins.data.splits import GROUP_KEYS, sample_items, split_groups
 
     split = ctx.config.split
     records = read_jsonl(ctx.path("data", "all.jsonl"), Record)
@@ -64,8 +64,8 @@ def run_split(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_cot(ctx: RunContext) -> dict[str, Any]:
-    from ..cot import CotOptions, generate_cot
-    from ..teachers import get_teacher
+    from taosr1_plugins.cot.generate import CotOptions, generate_cot
+    from taosr1_plugins.cot.teachers import get_teacher
 
     cot = ctx.config.cot
     train = read_jsonl(ctx.split_path("train"), Record)
@@ -92,8 +92,8 @@ def export_sft_examples(
     ``out_dir/NAME.records.jsonl`` (TRL reads it) and as LLaMA-Factory dataset NAME in ``out_dir``."""
     from collections import Counter
 
-    from ..balance import balanced_examples
-    from ..integrations.llamafactory.export import export_llamafactory
+    from taosr1_plugins.cot.balance import balanced_examples
+    from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
 
     sft = ctx.config.sft
     chosen = balanced_examples(read_jsonl(records, Record), sft.examples, sft.balance, seed=ctx.config.seed)
@@ -112,7 +112,7 @@ def run_export(ctx: RunContext) -> dict[str, Any]:
 
 
 def _precision_args(section: Any) -> dict[str, Any]:
-    from ..precision import use_bf16
+    from taosr1_plugins.core.precision import use_bf16
 
     bf16, note = use_bf16(section.precision)
     console.print(f"[dim]precision: {note}[/dim]")
@@ -125,13 +125,13 @@ def fine_tune_sft(ctx: RunContext, exported: dict[str, Any], stage_dir: Path, ov
     ``exported`` is what :func:`export_sft_examples` returned: TRL reads its records file, LLaMA-Factory its
     dataset. ``examples`` in the result counts the rows trained on (``max_samples`` takes the first N).
     """
-    from ..prompts import write_prompt_style
+    from taosr1_plugins.core.prompts import write_prompt_style
 
     sft = ctx.config.sft
     overrides = {**_precision_args(sft), **overrides}
     records = Path(exported["records_file"])
     if sft.framework == "trl":
-        from ..integrations.trl.finetune import run_sft_trl
+        from taosr1_plugins.integrations.trl.finetune import run_sft_trl
 
         args = recipe_args(ctx.config.resolve(sft.recipe), overrides, seed=ctx.config.seed)
         summary = run_sft_trl(
@@ -164,8 +164,8 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
-    from ..passn import SamplingSettings, sample_passn, write_difficulty
-    from .backend_options import generation_options
+    from taosr1_plugins.passn.sample import SamplingSettings, sample_passn, write_difficulty
+    from taosr1_plugins.pipeline.backend_options import generation_options
 
     passn = ctx.config.passn
     prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
@@ -200,9 +200,9 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
 def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
     """One-pass difficulty of the training prompts, its agreement with sampled pass@N on the sampled ones, and
     (``passn.difficulty: one_pass``) the difficulty file GRPO reads."""
-    from ..difficulty import DifficultyRow
-    from ..one_pass import agreement, one_pass_difficulty
-    from ..scoring import ScoreSettings, load_scorer
+    from taosr1_plugins.passn.difficulty import DifficultyRow
+    from taosr1_plugins.passn.one_pass import agreement, one_pass_difficulty
+    from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
 
     passn = ctx.config.passn
     prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.one_pass_prompts]
@@ -220,7 +220,7 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_pairs(ctx: RunContext) -> dict[str, Any]:
-    from ..pairs import PairOptions, build_pairs, pairs_table
+    from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 
     pairs = ctx.config.dpo
     summary = build_pairs(
@@ -238,12 +238,12 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_dpo(ctx: RunContext) -> dict[str, Any]:
-    from ..prompts import copy_prompt_style
+    from taosr1_plugins.core.prompts import copy_prompt_style
 
     dpo = ctx.config.dpo
     overrides = {**_precision_args(dpo), **dpo.overrides}
     if dpo.framework == "trl":
-        from ..integrations.trl.finetune import run_dpo_trl
+        from taosr1_plugins.integrations.trl.finetune import run_dpo_trl
 
         args = recipe_args(ctx.config.resolve(dpo.recipe), overrides, seed=ctx.config.seed)
         summary = run_dpo_trl(ctx.model_dir("sft"), ctx.path("pairs", "taosr1_dpo.openrlhf.jsonl"), ctx.model_dir("dpo"), args)
@@ -267,9 +267,9 @@ def grpo_start_model(ctx: RunContext) -> Path:
 
 
 def run_grpo(ctx: RunContext) -> dict[str, Any]:
-    from ..difficulty import DifficultyRow
-    from ..grpo_settings import load_grpo_settings
-    from ..integrations.trl.run import run_grpo_trl
+    from taosr1_plugins.passn.difficulty import DifficultyRow
+    from taosr1_plugins.grpo.config import load_grpo_settings
+    from taosr1_plugins.integrations.trl.run import run_grpo_trl
 
     grpo = ctx.config.grpo
     difficulty_file = ctx.path("passn", "difficulty.jsonl")
@@ -279,7 +279,7 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
     if grpo.backend == "openrlhf":
         if settings.guided_replay:
             raise ValueError("grpo.overrides: guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)")
-        from .openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
+        from taosr1_plugins.pipeline.openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
 
         settings = with_run_lengths(settings, grpo.overrides, ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens)
         prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"), grpo_start_model(ctx))
@@ -310,8 +310,8 @@ def evaluated_models(ctx: RunContext) -> dict[str, tuple[str, Path | str]]:
 
 
 def run_eval(ctx: RunContext) -> dict[str, Any]:
-    from ..evaluate_models import evaluate_model
-    from ..evaluation import metrics_table
+    from taosr1_plugins.evaluation.generative import evaluate_model
+    from taosr1_plugins.evaluation.metrics import metrics_table
 
     ev = ctx.config.eval
     records = read_jsonl(ctx.split_path(ev.split), Record)[: ev.limit]
@@ -347,9 +347,9 @@ def _trained_weights(ctx: RunContext) -> list[Path]:
 
 
 def run_deploy(ctx: RunContext) -> dict[str, Any]:
-    from ..calibration import fit_cumpt, write_cumpt
-    from ..report import write_report
-    from ..scoring import ScoreSettings, score_records
+    from taosr1_plugins.deploy.calibration import fit_cumpt, write_cumpt
+    from taosr1_plugins.evaluation.report import write_report
+    from taosr1_plugins.deploy.scoring import ScoreSettings, score_records
 
     deploy = ctx.config.deploy
     if ctx.config.format is not ResponseFormat.ANSWER_FIRST:

@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 from llamafactory.data.converter import DatasetConverter
 from llamafactory.data.data_utils import Role
 
-from ...formats import ResponseFormat, answer_only, render_response
-from ...prompts import PromptStyle, build_messages
-from ...schemes import LabelScheme, get_scheme
-from .rows import PROMPT_STYLE_COLUMN, record_from_row
+from taosr1_plugins.core.formats import ResponseFormat, answer_only, render_response
+from taosr1_plugins.core.prompts import PromptStyle, build_messages
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.integrations.llamafactory.rows import PROMPT_STYLE_COLUMN, record_from_row
 
 logger = logging.getLogger(__name__)
 

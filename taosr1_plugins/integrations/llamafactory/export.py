@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...errors import DataError
-from ...formats import ResponseFormat
-from ...jsonl import atomic_write, iter_jsonl
-from ...prompts import PromptStyle
-from ...records import Record
-from ...schemes import LabelScheme, get_scheme
-from .rows import PROMPT_STYLE_COLUMN, record_to_row
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl
+from taosr1_plugins.core.prompts import PromptStyle
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.integrations.llamafactory.rows import PROMPT_STYLE_COLUMN, record_to_row
 
 DATASET_INFO = "dataset_info.json"  # the file name LLaMA-Factory reads from dataset_dir
 FORMATTING = {ResponseFormat.THINK_ANSWER: "taosr1_cot", ResponseFormat.ANSWER_FIRST: "taosr1_post_cot"}

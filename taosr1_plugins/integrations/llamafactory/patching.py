@@ -16,7 +16,7 @@ from enum import Enum
 from importlib import metadata
 from pathlib import Path
 
-from ...jsonl import atomic_write
+from taosr1_plugins.core.jsonl import atomic_write
 
 PINNED_VERSION = "0.9.5"
 PATCH_NAME = f"llamafactory-{PINNED_VERSION}-plugins.patch"

@@ -15,7 +15,7 @@ def register() -> None:
     """Register the converters; calling it again (plugin loader + our train module) is a no-op."""
     from llamafactory.data.converter import DATASET_CONVERTERS, register_dataset_converter
 
-    from .converter import CONVERTERS
+    from taosr1_plugins.integrations.llamafactory.converter import CONVERTERS
 
     for name, converter in CONVERTERS.items():
         existing = DATASET_CONVERTERS.get(name)

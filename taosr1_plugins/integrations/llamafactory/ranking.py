@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...jsonl import atomic_write
-from .export import DATASET_INFO, _read_dataset_info
+from taosr1_plugins.core.jsonl import atomic_write
+from taosr1_plugins.integrations.llamafactory.export import DATASET_INFO, _read_dataset_info
 
 RANKING_ENTRY = {
     "formatting": "sharegpt",

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...records import Item, Record
+from taosr1_plugins.core.records import Item, Record
 
 ITEM_TEXT_FIELDS = ("description", "brand", "color", "category")
 # the exporter's prompt style (JSON of prompts.PromptStyle), one string column like every other field

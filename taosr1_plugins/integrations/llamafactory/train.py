@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from llamafactory.train.tuner import run_exp
 
-    from .callbacks import StopOnNonFiniteLoss
-    from .plugin import register
+    from taosr1_plugins.integrations.llamafactory.callbacks import StopOnNonFiniteLoss
+    from taosr1_plugins.integrations.llamafactory.plugin import register
 
     register()
     run_exp(callbacks=[StopOnNonFiniteLoss()])

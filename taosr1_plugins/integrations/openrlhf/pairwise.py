@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...jsonl import atomic_write
+from taosr1_plugins.core.jsonl import atomic_write
 
 PROMPT_KEY, CHOSEN_KEY, REJECTED_KEY = "prompt", "chosen", "rejected"
 

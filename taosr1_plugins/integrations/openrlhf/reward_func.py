@@ -8,7 +8,7 @@ values (ours: ``{"gold": ..., "scheme": ...}``). It reads ``rewards`` (advantage
 ``--algo.dynamic_filtering_range`` filters groups on, so plain 0/1 correctness) and ``extra_logs``.
 
 Reward weights come from the YAML file named by ``TAOSR1_REWARD_CONFIG`` (set it in the Ray job's
-``runtime_env.env_vars``); without it the defaults of :class:`taosr1_plugins.reward.RewardSettings` apply.
+``runtime_env.env_vars``); without it the defaults of :class:`taosr1_plugins.grpo.reward.RewardSettings` apply.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from taosr1_plugins.reward import check_batch, check_reward_setup, reward_from_env, strip_trailing_special_tokens
+from taosr1_plugins.grpo.reward import check_batch, check_reward_setup, reward_from_env, strip_trailing_special_tokens
 
 # OpenRLHF loads this file when a rollout actor starts but swallows errors raised by reward_func: a worker
 # that cannot score must fail here, loudly, rather than give every response 0.

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...errors import DataError
-from ...formats import ResponseFormat, answer_only, render_response
-from ...hf_chat import render_chat
-from ...prompts import PromptStyle, build_messages
-from ...records import Record
-from ...schemes import get_scheme
-from .compat import load_policy
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.core.formats import ResponseFormat, answer_only, render_response
+from taosr1_plugins.core.hf_chat import render_chat
+from taosr1_plugins.core.prompts import PromptStyle, build_messages
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.integrations.trl.compat import load_policy
 
 
 def tokenized_sft_row(
@@ -107,7 +107,7 @@ def _trainer_args(args: dict[str, Any], output_dir: Path) -> tuple[dict[str, Any
 
 
 def _summary(trainer, started: float) -> dict[str, Any]:
-    from ...trainer_state import summarise_log_history
+    from taosr1_plugins.core.trainer_state import summarise_log_history
 
     summary = summarise_log_history(trainer.state.log_history, trainer.state.global_step)
     return {**summary, "wall_seconds": round(time.perf_counter() - started, 1)}
@@ -141,7 +141,7 @@ def run_sft_trl(
     if label_weight != 1.0:
         if ResponseFormat(fmt) is not ResponseFormat.ANSWER_FIRST:
             raise ValueError("label_weight needs the answer-first format: the label is not at a fixed position otherwise")
-        from ...scoring import ANSWER_PREFIX
+        from taosr1_plugins.deploy.scoring import ANSWER_PREFIX
 
         prefix = len(tokenizer(ANSWER_PREFIX, add_special_tokens=False)["input_ids"])
         loss_func = label_weighted_loss(label_weight, prefix)
@@ -157,7 +157,7 @@ def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Pat
     """DPO on the conversational pairs file (``prompt``/``chosen``/``rejected`` message lists); saves to ``output_dir``."""
     from datasets import Dataset
 
-    from ...rawfiles import iter_jsonl_objects
+    from taosr1_plugins.data.rawfiles import iter_jsonl_objects
 
     output_dir = Path(output_dir)
     policy, tokenizer = load_policy(str(model))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...reward import RelevanceReward, RewardSettings, check_batch
+from taosr1_plugins.grpo.reward import RelevanceReward, RewardSettings, check_batch
 
 
 def completion_text(completion: Any) -> Any:

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...difficulty import DifficultyRow
-from ...grpo_prompts import grpo_prompt_row, select_prompts
-from ...grpo_settings import GrpoSettings
-from ...jsonl import atomic_write, write_jsonl
-from ...prompts import PromptStyle, prompt_style_of
-from ...records import Record
-from ...reward import RelevanceReward
-from ...schemes import LabelScheme, get_scheme
+from taosr1_plugins.passn.difficulty import DifficultyRow
+from taosr1_plugins.grpo.prompts import grpo_prompt_row, select_prompts
+from taosr1_plugins.grpo.config import GrpoSettings
+from taosr1_plugins.core.jsonl import atomic_write, write_jsonl
+from taosr1_plugins.core.prompts import PromptStyle, prompt_style_of
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.grpo.reward import RelevanceReward
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 
 
 def select_grpo_rows(
@@ -49,9 +49,9 @@ def run_grpo_trl(
     import torch
     from datasets import Dataset
 
-    from .compat import load_policy
-    from .reward import TrlRelevanceReward
-    from .trainer import DynamicSamplingGRPOTrainer  # imported first: it makes trl's trainers importable
+    from taosr1_plugins.integrations.trl.compat import load_policy
+    from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
+    from taosr1_plugins.integrations.trl.trainer import DynamicSamplingGRPOTrainer  # imported first: it makes trl's trainers importable
 
     from trl import GRPOConfig  # noqa: I001
 
@@ -104,7 +104,7 @@ def run_grpo_trl(
     trainer.train()
     wall = time.perf_counter() - started
     trainer.save_model(str(out_dir / "model"))
-    from ...prompts import copy_prompt_style
+    from taosr1_plugins.core.prompts import copy_prompt_style
 
     copy_prompt_style(model, out_dir / "model")  # the policy is served with the prompt it was trained on
 

@@ -27,16 +27,16 @@ from typing import Any
 
 import torch
 
-from .compat import fix_trl_availability_flags
+from taosr1_plugins.integrations.trl.compat import fix_trl_availability_flags
 
 fix_trl_availability_flags()  # before trl's trainer modules are imported
 
 from trl import GRPOTrainer
 from trl.trainer.utils import pad
 
-from ...group_filter import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
-from ...reward import RelevanceReward
-from .reward import completion_text
+from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
+from taosr1_plugins.grpo.reward import RelevanceReward
+from taosr1_plugins.integrations.trl.reward import completion_text
 
 # per-row tensors in the output of _generate_and_score_completions, by the side their padding is on
 LEFT_PADDED = {"prompt_ids", "prompt_mask"}

@@ -13,7 +13,7 @@ Configure it with ``custom_reward_function.path=<this file>`` and ``custom_rewar
 level key or ``{"gold", "scheme"}``), and ``extra_info`` may name the ``scheme``. Weights come from the YAML
 file named by ``TAOSR1_REWARD_CONFIG``, as for OpenRLHF; ``reward_kwargs`` (verl's
 ``custom_reward_function.reward_kwargs`` or ``reward_model.reward_kwargs``) named like a
-:class:`~taosr1_plugins.reward.RewardSettings` field override it, and verl's own extra keywords
+:class:`~taosr1_plugins.grpo.reward.RewardSettings` field override it, and verl's own extra keywords
 (``reward_router_address``, ...) are ignored.
 """
 
@@ -24,7 +24,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from taosr1_plugins.reward import (
+from taosr1_plugins.grpo.reward import (
     REWARD_CONFIG_ENV,
     RelevanceReward,
     RewardResult,

@@ -1,0 +1,124 @@
+"""Chat messages for the relevance task: instructions (compact or with level definitions), then the query and item.
+
+The student's prompt is paid for in every training step and every served pair, so its default is
+*compact*: one instruction line naming the levels, the title and a short description (~110 tokens with
+SmolLM2's tokenizer, against ~430 for the full form). The level definitions belong in the teacher's prompt
+(``teachers.py``), which writes the reasoning the student learns from. ``instruction: full`` keeps the
+definitions and rater instructions in every prompt, for larger models or users who want them.
+
+A trained model must be served with the prompt it was trained on, so the style travels with the model:
+the training stage writes ``taosr1_prompt.json`` into the model folder and every stage that loads a model
+(pass@N, evaluation, GRPO, scoring, the server) reads it back with :func:`prompt_style_of`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.core.schemes import LabelScheme
+
+PROMPT_FILE = "taosr1_prompt.json"
+
+
+class PromptStyle(BaseModel):
+    """How much of the task and the item the student's prompt spells out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruction: Literal["compact", "full"] = Field(
+        "compact", description="compact: one line naming the levels; full: level definitions and rater instructions"
+    )
+    description_chars: int = Field(
+        200, ge=0, description="characters of the item description kept (long HTML descriptions dominate the cost)"
+    )
+
+
+FULL = PromptStyle(instruction="full", description_chars=600)  # the prompt every stage used before compact existed
+
+
+def render_item(item: Item, description_chars: int = FULL.description_chars) -> str:
+    lines = [f"Title: {item.title}"]
+    for field in ("brand", "color", "category"):
+        value = getattr(item, field)
+        if value:
+            lines.append(f"{field.capitalize()}: {value}")
+    if item.attributes:
+        lines.append("Attributes: " + "; ".join(f"{k}: {v}" for k, v in item.attributes.items()))
+    if item.description and description_chars:
+        text = " ".join(item.description.split())
+        lines.append("Description: " + (text[:description_chars] + "…" if len(text) > description_chars else text))
+    return "\n".join(lines)
+
+
+def _shape(fmt: ResponseFormat | str) -> str:
+    if ResponseFormat(fmt) is ResponseFormat.ANSWER_FIRST:
+        return "first the level inside <answer></answer>, then your reasoning inside <think></think>"
+    return "first your reasoning inside <think></think>, then the level inside <answer></answer>"
+
+
+def system_prompt(
+    scheme: LabelScheme, fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER, style: PromptStyle | None = None
+) -> str:
+    style = style or PromptStyle()
+    tokens = ", ".join(level.token for level in scheme.levels)
+    if style.instruction == "compact":
+        levels = ", ".join(f"{level.token} {level.name}" for level in scheme.levels)
+        return f"Rate the item's relevance to the search query: {levels} (best first). Answer with {_shape(fmt)}."
+    return (
+        "You judge how relevant an e-commerce item is to a search query.\n"
+        "Relevance levels, most relevant first:\n"
+        f"{scheme.definitions_text()}\n"
+        "Reason like a human rater: the query's intent and explicit constraints (product type, brand, "
+        "attributes, negations, price intent), the item, a point-by-point comparison, then the level.\n"
+        f"Answer with {_shape(fmt)}. The answer is exactly one of: {tokens}."
+    )
+
+
+def user_prompt(record: Record, style: PromptStyle | None = None) -> str:
+    style = style or PromptStyle()
+    return f"Query: {record.query}\n\nItem:\n{render_item(record.item, style.description_chars)}"
+
+
+def build_messages(
+    record: Record,
+    scheme: LabelScheme,
+    fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
+    style: PromptStyle | None = None,
+) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": system_prompt(scheme, fmt, style)},
+        {"role": "user", "content": user_prompt(record, style)},
+    ]
+
+
+def write_prompt_style(model_dir: str | Path, style: PromptStyle) -> Path:
+    from taosr1_plugins.core.jsonl import atomic_write
+
+    path = Path(model_dir) / PROMPT_FILE
+    with atomic_write(path) as fh:
+        fh.write(style.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def prompt_style_of(model: str | Path) -> PromptStyle:
+    """The prompt style a model was trained with; the default style for a model we did not train (a hub name too)."""
+    path = Path(model) / PROMPT_FILE
+    if not path.is_file():
+        return PromptStyle()
+    try:
+        return PromptStyle.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as exc:
+        from taosr1_plugins.errors import DataError
+
+        raise DataError(str(path), None, None, f"not a prompt style: {exc}") from exc
+
+
+def copy_prompt_style(source_model: str | Path, target_model: str | Path) -> None:
+    """A stage that trains on from ``source_model`` serves with the same prompt."""
+    write_prompt_style(target_model, prompt_style_of(source_model))

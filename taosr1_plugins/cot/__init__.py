@@ -1,0 +1,1 @@
+"""Stage 1, SFT with chain-of-thought: teacher reasoning traces, retrieval grounding and level balance."""

@@ -1,0 +1,107 @@
+"""Reading raw judgement files (CSV, JSONL; plain or gzip) row by row, with each row's line number.
+
+Every problem is raised as DataError(file, line, field, message); line numbers are physical lines of
+the decompressed file, 1-based, counting the CSV header as line 1, and name the line a row *starts* on
+even when a quoted field spans several lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.core.jsonl import bad_text, open_text, parse_json_line
+
+# Decompression and decoding failures that mean the file itself is damaged, not one row of it.
+_DAMAGED_FILE = (EOFError, OSError, zlib.error, UnicodeDecodeError)
+
+
+def iter_csv_rows(path: str | Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line, row) for each data row; every row has exactly the header's columns.
+
+    strict=True makes the csv module reject an unterminated quote at end of file (a truncated file)
+    instead of silently returning a shortened last field.
+    """
+    file = str(path)
+    with open_text(path) as fh:
+        reader = csv.reader(fh, strict=True)
+        line_before = 0
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataError(file, 1, None, "empty file: no CSV header")
+            header = [name.strip() for name in header]
+            for name in header:
+                found = bad_text(name)
+                if found:
+                    raise DataError(file, 1, None, f"header: {found[1]}")
+            for column in required:
+                if column not in header:
+                    raise DataError(file, 1, column, f"missing column (header has: {', '.join(header)})")
+            line_before = reader.line_num
+            for fields in reader:
+                line = line_before + 1
+                line_before = reader.line_num
+                if not fields:  # a blank line
+                    continue
+                if len(fields) != len(header):
+                    missing = header[len(fields)] if len(fields) < len(header) else None
+                    raise DataError(
+                        file,
+                        line,
+                        missing,
+                        f"row has {len(fields)} fields, the header has {len(header)} (truncated or malformed row)",
+                    )
+                for column, value in zip(header, fields):
+                    found = bad_text(value)
+                    if found:
+                        raise DataError(file, line, column, found[1])
+                yield line, dict(zip(header, fields))
+        except csv.Error as exc:
+            raise DataError(file, line_before + 1, None, f"malformed CSV: {exc}") from exc
+        except _DAMAGED_FILE as exc:
+            raise DataError(file, line_before + 1, None, f"unreadable file: {exc}") from exc
+
+
+def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line, object) for each non-blank line; a line that is not a JSON object raises."""
+    file = str(path)
+    lineno = 0
+    with open_text(path) as fh:
+        try:
+            for lineno, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                obj = parse_json_line(text, file, lineno)
+                if not isinstance(obj, dict):
+                    raise DataError(file, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
+                yield lineno, obj
+        except _DAMAGED_FILE as exc:
+            raise DataError(file, lineno + 1, None, f"unreadable file: {exc}") from exc
+
+
+def required_text(row: dict[str, Any], field: str, file: str, line: int) -> str:
+    """A field that must be a non-blank string (query, title)."""
+    if field not in row:
+        raise DataError(file, line, field, "missing field")
+    value = row[field]
+    if not isinstance(value, str):
+        raise DataError(file, line, field, f"expected text, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise DataError(file, line, field, "empty")
+    return value
+
+
+def optional_text(row: dict[str, Any], field: str, file: str, line: int) -> str | None:
+    """A field that may be absent, null or blank (-> None), but is text when present."""
+    value = row.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise DataError(file, line, field, f"expected text, got {type(value).__name__}")
+    return value.strip() or None

@@ -1,0 +1,1 @@
+"""Deployment: post-CoT scoring, CumPT tiers, calibration, scorers per backend and the servers."""

@@ -1,0 +1,96 @@
+"""Post-CoT processing: turn think-then-answer training data into the answer-first serving form.
+
+A model trained on ``<answer>LABEL</answer>\\n<think>…</think>`` puts its label at the first decoded
+position, so one forward pass gives the label distribution (see scoring.py). Two inputs are converted:
+
+- records with a CoT (``taosr1 cot`` output) -> chat rows ``{"id", "messages": [system, user, assistant]}``
+  whose system prompt asks for the answer first and whose assistant turn is the answer-first response
+  (for trainers that read chat messages, e.g. OpenRLHF's SFT with ``--apply_chat_template``);
+- any JSONL whose rows hold responses (``chosen``/``rejected`` of DPO pairs, ``response``): each
+  think-then-answer response is reordered; a malformed one is left as it is and counted.
+
+The LLaMA-Factory export renders answer-first directly (``taosr1 export llamafactory --format answer_first``),
+and the pipeline does so for every stage when the config says ``format: answer_first``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.core.formats import ResponseFormat, parse_response, render_response
+from taosr1_plugins.core.jsonl import iter_numbered_jsonl, write_jsonl
+from taosr1_plugins.core.prompts import build_messages
+from taosr1_plugins.data.rawfiles import iter_jsonl_objects
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+
+RESPONSE_FIELDS = ("chosen", "rejected", "response")
+
+
+def to_answer_first(text: str, scheme: LabelScheme) -> str | None:
+    """A well-formed think-then-answer (or already answer-first) response in answer-first form, else None."""
+    parsed = parse_response(text, scheme)
+    if not parsed.format_ok or parsed.label is None:
+        return None
+    return render_response(parsed.reasoning, parsed.label, scheme, ResponseFormat.ANSWER_FIRST)
+
+
+def answer_first_messages(record: Record, scheme: LabelScheme) -> list[dict[str, str]]:
+    if record.label is None or not record.cot:
+        raise ValueError(f"record {record.id!r} needs a label and a cot")
+    messages = build_messages(record, scheme, ResponseFormat.ANSWER_FIRST)
+    messages.append({"role": "assistant",
+                     "content": render_response(record.cot, record.label, scheme, ResponseFormat.ANSWER_FIRST)})
+    return messages
+
+
+@dataclass
+class ConversionReport:
+    rows: int = 0
+    converted: int = 0
+    kept_as_is: int = 0  # responses that did not parse; left unchanged
+
+
+def convert_records(data: str | Path, out: str | Path) -> ConversionReport:
+    """Records with label and cot -> answer-first chat rows; a record without either is a DataError."""
+    report = ConversionReport()
+    schemes: dict[str, LabelScheme] = {}
+
+    def rows() -> Iterable[dict]:
+        for lineno, record in iter_numbered_jsonl(data, Record):
+            scheme = schemes.setdefault(record.scheme, get_scheme(record.scheme))
+            for name in ("label", "cot"):
+                if not getattr(record, name):
+                    raise DataError(str(data), lineno, name, f"record {record.id!r} has no {name}")
+            report.rows += 1
+            report.converted += 1
+            yield {"id": record.id, "scheme": record.scheme, "messages": answer_first_messages(record, scheme)}
+
+    write_jsonl(out, rows())
+    return report
+
+
+def convert_responses(data: str | Path, out: str | Path, scheme: LabelScheme | str,
+                      fields: Sequence[str] = RESPONSE_FIELDS) -> ConversionReport:
+    """Reorder every think-then-answer response in ``fields`` of each JSON row to answer-first."""
+    scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
+    report = ConversionReport()
+
+    def rows() -> Iterable[dict]:
+        for _, row in iter_jsonl_objects(data):
+            report.rows += 1
+            for name in fields:
+                if isinstance(row.get(name), str):
+                    converted = to_answer_first(row[name], scheme)
+                    if converted is None:
+                        report.kept_as_is += 1
+                    else:
+                        row[name] = converted
+                        report.converted += 1
+            yield row
+
+    write_jsonl(out, rows())
+    return report

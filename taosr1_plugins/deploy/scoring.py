@@ -1,0 +1,301 @@
+"""Post-CoT scoring: p(level) for every level from one next-token distribution per (query, item) pair.
+
+The served model answers label-first (``<answer>LABEL</answer>\\n<think>…</think>``), so the prompt
+rendered through the chat template plus the prefix ``<answer>`` puts the label at the next position. The
+logits of the scheme's verbalizer tokens there, softmax-renormalised, are the level probabilities; the
+reasoning is decoded only when an explanation is asked for.
+
+Backends ("deployment adapters") are plugins: ``register_deployment_adapters`` registers
+``factory(model, scheme, **options) -> LabelScorer``; the built-ins are ``hf`` and ``vllm``.
+This module imports no ML framework.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
+from taosr1_plugins.errors import DataError
+from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.core.hf_chat import render_chat
+from taosr1_plugins.core.jsonl import ResumableJsonl, iter_numbered_jsonl
+from taosr1_plugins.core.prompts import PromptStyle, build_messages
+from taosr1_plugins.core.records import Record
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+
+ANSWER_PREFIX = "<answer>"
+PROB_TOLERANCE = 1e-3  # stored probabilities are rounded; their sum may drift this much from 1
+
+
+class LabelScorer(Protocol):
+    """What a deployment adapter's factory returns."""
+
+    scheme: LabelScheme
+
+    def probabilities(self, records: Sequence[Record]) -> list[list[float]]:
+        """Per record, p(level) in scheme order (most relevant first), summing to 1."""
+
+    def explain(self, records: Sequence[Record], labels: Sequence[str]) -> list[str]:
+        """The reasoning a model writes after ``<answer>LABEL</answer>`` for each record."""
+
+
+def renormalise(logits: Sequence[float]) -> list[float]:
+    """Softmax over the verbalizer logits only (numerically stable)."""
+    top = max(logits)
+    if math.isinf(top):
+        raise ValueError(f"verbalizer logits are not finite: {list(logits)}")
+    weights = [math.exp(x - top) for x in logits]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def scoring_prompt(tokenizer: Any, record: Record, scheme: LabelScheme, style: PromptStyle | None = None) -> str:
+    """The answer-first chat prompt, ending right before the label token."""
+    return render_chat(tokenizer, build_messages(record, scheme, ResponseFormat.ANSWER_FIRST, style)) + ANSWER_PREFIX
+
+
+def explanation_prompt(
+    tokenizer: Any, record: Record, scheme: LabelScheme, label: str, style: PromptStyle | None = None
+) -> str:
+    """The scoring prompt continued with the chosen label, opening the reasoning block."""
+    return f"{scoring_prompt(tokenizer, record, scheme, style)}{scheme.level(label).token}</answer>\n<think>\n"
+
+
+def clean_explanation(text: str) -> str:
+    return text.split("</think>", 1)[0].strip()
+
+
+def verbalizer_token_ids(tokenizer: Any, scheme: LabelScheme) -> list[int]:
+    """Token id of each level's verbalizer, in scheme order; fails unless each is one token after '<answer>'."""
+    scheme.check_tokenizer(tokenizer)
+    return [tokenizer.encode(level.token, add_special_tokens=False)[0] for level in scheme.levels]
+
+
+# --- score files -----------------------------------------------------------------------------------------
+
+
+class ScoreRow(BaseModel):
+    """One line of scores.jsonl."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    scheme: str = Field(min_length=1)
+    probs: dict[str, float] = Field(description="p(level) for every level of the scheme")
+    label: str = Field(description="argmax level")
+    score: float = Field(ge=0, le=1, description="expected level scaled to [0, 1]")
+    gold: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    explanation: str | None = None
+    # optional, so score files written before these existed still read: the query groups pairs for the
+    # ranking view; tier and margin are written when scoring with a cumpt.json
+    query: str | None = None
+    tier: str | None = None
+    margin: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScoreRow:
+        if any(not 0 <= p <= 1 for p in self.probs.values()):
+            raise ValueError(f"probabilities must lie in [0, 1], got {self.probs}")
+        if abs(sum(self.probs.values()) - 1) > PROB_TOLERANCE:
+            raise ValueError(f"probabilities must sum to 1, got {sum(self.probs.values()):.4f}")
+        return self
+
+
+@dataclass
+class ScoreSet:
+    """The rows of one score file, all of one scheme."""
+
+    path: Path
+    scheme: LabelScheme
+    rows: list[ScoreRow]
+
+    def ordered_probs(self) -> list[list[float]]:
+        return [[row.probs[key] for key in self.scheme.keys] for row in self.rows]
+
+    @property
+    def labelled(self) -> list[ScoreRow]:
+        return [row for row in self.rows if row.gold is not None]
+
+
+def read_scores(path: str | Path, *, require_gold: bool = False) -> ScoreSet:
+    """Read and check a score file: one scheme, probabilities for exactly its levels, gold among them."""
+    path = Path(path)
+    scheme: LabelScheme | None = None
+    rows: list[ScoreRow] = []
+    for lineno, row in iter_numbered_jsonl(path, ScoreRow):
+        if scheme is None:
+            try:
+                scheme = get_scheme(row.scheme)
+            except (ValueError, KeyError) as exc:
+                raise DataError(str(path), lineno, "scheme", str(exc)) from exc
+        if row.scheme != scheme.name:
+            raise DataError(str(path), lineno, "scheme", f"{row.scheme!r} differs from {scheme.name!r} on earlier lines")
+        if set(row.probs) != set(scheme.keys):
+            raise DataError(str(path), lineno, "probs", f"keys {sorted(row.probs)} are not the levels {scheme.keys}")
+        if row.gold is not None and row.gold not in scheme.keys:
+            raise DataError(str(path), lineno, "gold", f"{row.gold!r} is not a level of {scheme.name!r}")
+        if require_gold and row.gold is None:
+            raise DataError(str(path), lineno, "gold", "no gold label; calibration and evaluation need labelled pairs")
+        rows.append(row)
+    if scheme is None:
+        raise DataError(str(path), None, None, "no score rows")
+    return ScoreSet(path, scheme, rows)
+
+
+def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], explanation: str | None = None,
+              cumpt: CumPT | None = None) -> dict:
+    """``probs`` are the model's own; with ``cumpt`` the row also holds the tier and its margin, computed
+    on the calibrated distribution, while ``probs`` stay raw so the file can be calibrated again."""
+    row = {
+        "id": record.id,
+        "scheme": scheme.name,
+        "probs": {key: round(p, 6) for key, p in zip(scheme.keys, probs)},
+        "label": scheme.keys[argmax_tier(probs)],
+        "score": round(min(1.0, max(0.0, expected_score(probs))), 6),
+        "gold": record.label,
+        "tags": record.tags,
+        "query": record.query,
+    }
+    if cumpt is not None:
+        row["tier"] = cumpt.tier(probs)
+        row["margin"] = round(cumpt.margin(probs), 6)
+    if explanation is not None:
+        row["explanation"] = explanation
+    return row
+
+
+# --- the scoring job -------------------------------------------------------------------------------------
+
+
+EXPLAIN_MODES = ("never", "always", "auto")
+DEFAULT_EXPLAIN_MARGIN = 0.1
+
+
+@dataclass
+class ExplainPolicy:
+    """Which pairs get their reasoning decoded: none, all, or (auto) those whose tier is in doubt.
+
+    ``auto`` explains a pair when its CumPT tier margin (cumpt.tier_margin) is below ``margin``: the
+    pairs a small change of the model or thresholds would move to another tier, where a reviewer most
+    needs the reason. It needs thresholds; without them there is no margin to measure.
+    """
+
+    mode: str = "never"
+    margin: float = DEFAULT_EXPLAIN_MARGIN
+    cumpt: CumPT | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in EXPLAIN_MODES:
+            raise ValueError(f"explain must be one of {', '.join(EXPLAIN_MODES)}, got {self.mode!r}")
+        if self.mode == "auto" and self.cumpt is None:
+            raise ValueError("explain 'auto' decides by the CumPT tier margin: give a cumpt.json")
+        if not 0 <= self.margin <= 1:
+            raise ValueError(f"explain margin must lie in [0, 1], got {self.margin}")
+
+    def wants(self, probs: Sequence[float]) -> bool:
+        if self.mode == "auto":
+            assert self.cumpt is not None
+            return self.cumpt.margin(probs) < self.margin
+        return self.mode == "always"
+
+    def label(self, probs: Sequence[float], scheme: LabelScheme) -> str:
+        """The label the explanation continues after: the tier that is served."""
+        return self.cumpt.tier(probs) if self.cumpt is not None else scheme.keys[argmax_tier(probs)]
+
+
+@dataclass
+class ScoreSettings:
+    backend: str = "hf"
+    batch_size: int = 8
+    explain: bool | str = False  # never / always / auto (True and False: always and never)
+    explain_margin: float = DEFAULT_EXPLAIN_MARGIN
+    cumpt: CumPT | None = None  # tiers (and margins) in the rows; needed by explain "auto"
+    max_explain_tokens: int = 128
+    device: str = "auto"
+    overwrite: bool = False
+    progress: bool = True
+    options: dict[str, Any] | None = None  # extra backend options
+
+
+class OutputExistsError(FileExistsError):
+    pass
+
+
+def records_scheme(records: Sequence[Record], source: str = "<records>") -> LabelScheme:
+    names = {record.scheme for record in records}
+    if len(names) != 1:
+        raise DataError(source, None, "scheme", f"a score run needs records of one scheme, got {sorted(names)}")
+    return get_scheme(names.pop())
+
+
+def load_scorer(model: str | Path, scheme: LabelScheme, settings: ScoreSettings) -> LabelScorer:
+    from taosr1_plugins.plugins import deployment_adapters
+
+    adapters = deployment_adapters()
+    if settings.backend not in adapters:
+        raise ValueError(f"unknown scoring backend {settings.backend!r}; registered: {', '.join(sorted(adapters))}")
+    options = {"device": settings.device, "batch_size": settings.batch_size,
+               "max_explain_tokens": settings.max_explain_tokens, **(settings.options or {})}
+    return adapters[settings.backend](str(model), scheme, **options)
+
+
+def score_records(
+    model: str | Path | LabelScorer,
+    records: Sequence[Record],
+    out: str | Path,
+    settings: ScoreSettings | None = None,
+) -> Path:
+    """Score ``records`` into ``out`` (JSONL of :class:`ScoreRow`); resumes an interrupted run.
+
+    Rows are appended to ``out.partial`` batch by batch and the file is renamed to ``out`` at the end,
+    so ``out`` exists only when complete. ``model`` is a checkpoint (loaded with ``settings.backend``)
+    or an already loaded scorer.
+    """
+    settings = settings or ScoreSettings()
+    mode = {True: "always", False: "never"}.get(settings.explain, settings.explain)
+    policy = ExplainPolicy(str(mode), settings.explain_margin, settings.cumpt)
+    out = Path(out)
+    if out.exists() and not settings.overwrite:
+        raise OutputExistsError(f"{out} exists")
+    ids = [record.id for record in records]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise DataError(None, None, "id", f"record id {duplicate!r} appears more than once")
+    scheme = records_scheme(records)
+    log = ResumableJsonl(out)
+    try:
+        done = log.done
+        todo = [record for record in records if record.id not in done]
+        scorer = model if hasattr(model, "probabilities") else (load_scorer(model, scheme, settings) if todo else None)
+        for batch in _batches(todo, settings.batch_size, total=len(records), initial=len(records) - len(todo),
+                              enabled=settings.progress):
+            probs = scorer.probabilities(batch)
+            explanations: list[str | None] = [None] * len(batch)
+            wanted = [i for i, p in enumerate(probs) if policy.wants(p)]
+            if wanted:
+                texts = scorer.explain([batch[i] for i in wanted], [policy.label(probs[i], scheme) for i in wanted])
+                for i, text in zip(wanted, texts):
+                    explanations[i] = text
+            for record, p, text in zip(batch, probs, explanations):
+                log.append(score_row(record, scheme, p, text, settings.cumpt))
+        log.finish()
+    finally:
+        log.close()
+    return out
+
+
+def _batches(items: Sequence[Record], size: int, *, total: int, initial: int, enabled: bool) -> Iterable[list[Record]]:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, initial=initial, desc="score", unit="pair", disable=not enabled, dynamic_ncols=True) as bar:
+        for start in range(0, len(items), max(1, size)):
+            chunk = list(items[start : start + size])
+            yield chunk
+            bar.update(len(chunk))

@@ -1,0 +1,116 @@
+"""What both servers do before a request reaches the model: bounded bodies, bodies parsed without a 5xx,
+and connections that must finish sending a request within a deadline.
+
+A request that is bad in any way gets a 4xx here (413 too large, 400 not JSON, 422 text that is not
+valid Unicode), so nothing malformed joins a batch shared with other clients' requests.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from taosr1_plugins.errors import field_path, printable
+from taosr1_plugins.core.jsonl import bad_text
+
+REQUEST_TIMEOUT_S = 30.0  # headers and body of one request, from the first byte the server waits for
+SHUTDOWN_GRACE_S = 5  # after SIGTERM, in-flight requests get this long before they are cancelled
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, printable(message)
+
+
+async def read_body(request, limit: int) -> bytes:
+    """The whole body, or RequestError(413) as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_body(body: bytes) -> Any:
+    """JSON whose every string (keys too) is valid Unicode; RequestError 400/422 otherwise."""
+    try:
+        data = json.loads(body, parse_constant=_no_constants)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(400, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # NaN / Infinity
+        raise RequestError(400, f"invalid JSON: {exc}") from None
+    found = bad_text(data)
+    if found:
+        where = field_path(found[0]) if found[0] else "body"
+        raise RequestError(422, f"{where}: {found[1]}")
+    return data
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def validation_message(exc) -> str:
+    """The first pydantic error as 'field: problem', without echoing the input back (it may not serialise)."""
+    err = exc.errors()[0]
+    return f"{field_path(err['loc'])}: {err['msg']}"
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request is not fully received in time.
+
+    uvicorn's keep-alive timer is reset by every byte, so a client sending a byte now and then held a
+    connection (and its memory) forever. The deadline starts when the server begins waiting for a
+    request and covers its headers and body; the app's own time to answer is not limited.
+    """
+
+    request_timeout = REQUEST_TIMEOUT_S
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm_deadline()
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_deadline()
+        super().connection_lost(exc)
+
+    def _arm_deadline(self) -> None:
+        self._cancel_deadline()
+        self._deadline = self.loop.call_later(self.request_timeout, self._deadline_passed)
+
+    def _cancel_deadline(self) -> None:
+        handle = getattr(self, "_deadline", None)
+        if handle is not None:
+            handle.cancel()
+            self._deadline = None
+
+    def _deadline_passed(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing() and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+            self.transport.close()
+
+
+def make_server(app, *, host: str, port: int, log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S):
+    """A uvicorn server with the request deadline and a bounded shutdown after SIGTERM."""
+    import uvicorn
+
+    protocol = type("DeadlineProtocol", (DeadlineH11Protocol,), {"request_timeout": request_timeout})
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, http=protocol,
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    return uvicorn.Server(config)
+

@@ -1,0 +1,343 @@
+"""The relevance scoring server: POST /v1/score -> p(level), argmax label, CumPT tier and score per pair.
+
+    taosr1 serve --model DIR --cumpt cumpt.json [--host 127.0.0.1 --port 8080]
+    python -m taosr1_plugins.deploy.serving.score_server --model DIR ...   (the same, without the CLI)
+
+Request: ``{"pairs": [{"query": "...", "item": "title" | {"title": ..., "brand": ...}, "id": "optional"}],
+"explain": "never" | "always" | "auto"}`` (``explain`` optional: the server's ``--explain-mode``; a bare JSON
+list of pairs is accepted too). Response: ``{"results": [{"id", "probabilities", "label", "tier", "score"
+[, "margin"] [, "explanation"]}], ...}`` in request order. With a cumpt.json that holds a calibration, the
+probabilities (and label and score) are the calibrated ones the tier was read from; ``margin`` is the
+tier's distance from changing (cumpt.tier_margin). Unless the request's mode is ``never`` every result has
+``explanation``: the reasoning the model writes after the served tier's label, or null when that pair
+was not explained (``auto``: its margin was not below ``--explain-margin``). GET /healthz reports the
+model, scheme and counters.
+
+Pairs from all concurrent requests go into one queue; a single worker thread (the model is not safe to
+call from several threads) takes up to ``max_batch`` pairs, waiting at most ``max_wait`` seconds for the
+batch to fill, and scores them in one padded forward pass. Bad requests (body too large, invalid JSON,
+missing or wrong fields, too many pairs) get a 4xx whose message names the problem; the server keeps
+serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
+from taosr1_plugins.errors import field_path
+from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.deploy.scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES, ExplainPolicy
+from taosr1_plugins.deploy.serving.http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body
+
+
+@dataclass
+class Limits:
+    max_pairs: int = 64  # pairs per request
+    max_body_bytes: int = 1 << 20
+    max_chars: int = 4000  # per query / item text field
+    max_pending: int = 4096  # pairs queued across requests before new requests get 429
+
+
+class ScorePair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    query: str = Field(min_length=1)
+    item: str | Item
+
+
+@dataclass
+class PairJob:
+    record: Record
+    explain: ExplainPolicy | None = None  # None: never
+    future: Future = field(default_factory=Future)  # -> (probabilities, explanation or None)
+
+
+class DynamicBatcher:
+    """One worker thread owns the scorer; pairs from any request share batches of up to ``max_batch``.
+
+    Explanations are decoded on the same thread right after the batch's forward pass (the model is not
+    safe to share), for the batch's pairs whose policy wants one, in one generate call.
+    """
+
+    def __init__(self, scorer, *, max_batch: int = 16, max_wait: float = 0.01):
+        self.scorer, self.max_batch, self.max_wait = scorer, max(1, max_batch), max_wait
+        self.jobs: queue.Queue[PairJob] = queue.Queue()
+        self.batches = 0
+        self.pairs = 0
+        self.largest_batch = 0
+        self.explained = 0
+        self.explain_failed = 0
+        threading.Thread(target=self._work, name="score", daemon=True).start()
+
+    @property
+    def pending(self) -> int:
+        return self.jobs.qsize()
+
+    def submit(self, records: list[Record], explain: ExplainPolicy | None = None) -> list[Future]:
+        jobs = [PairJob(record, explain) for record in records]
+        for job in jobs:
+            self.jobs.put(job)
+        return [job.future for job in jobs]
+
+    def _work(self) -> None:
+        while True:
+            batch = [self.jobs.get()]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.jobs.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            self._score(batch)
+
+    def _score(self, batch: list[PairJob]) -> None:
+        try:
+            probs = self.scorer.probabilities([job.record for job in batch])
+        except Exception as exc:
+            if len(batch) > 1:  # one pair the scorer cannot take must not fail other clients' pairs
+                for job in batch:
+                    self._score([job])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
+            return
+        self.batches += 1
+        self.pairs += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
+        texts = self._explanations(batch, probs)
+        for job, p, text in zip(batch, probs, texts):
+            if not job.future.done():
+                job.future.set_result((p, text))
+
+    def _explanations(self, batch: list[PairJob], probs: list[list[float]]) -> list[str | None]:
+        texts: list[str | None] = [None] * len(batch)
+        wanted = [i for i, (job, p) in enumerate(zip(batch, probs)) if job.explain is not None and job.explain.wants(p)]
+        if not wanted:
+            return texts
+        scheme = self.scorer.scheme
+        try:
+            decoded = self.scorer.explain([batch[i].record for i in wanted],
+                                          [batch[i].explain.label(probs[i], scheme) for i in wanted])
+        except Exception:
+            # the label and tier are already known and correct: serve them, without the reasoning
+            self.explain_failed += len(wanted)
+            return texts
+        for i, text in zip(wanted, decoded):
+            texts[i] = text
+        self.explained += len(wanted)
+        return texts
+
+
+def _pair_error(exc: ValidationError, raw) -> dict:
+    """The error to report: for an item sent as an object, the object's own problem (not "not a string")."""
+    errors = exc.errors()
+    if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
+        errors = [e for e in errors if e["loc"][:2] != ("item", "str")] or errors
+    err = dict(errors[0])
+    err["loc"] = tuple(part for k, part in enumerate(err["loc"]) if not (k == 1 and part in ("str", "Item")))
+    return err
+
+
+REQUEST_FIELDS = {"pairs", "explain"}
+
+
+def parse_explain(body: bytes) -> str | None:
+    """The request's own explain mode, if it names one (the body was already checked by parse_pairs)."""
+    data = parse_json_body(body)
+    mode = data.get("explain") if isinstance(data, dict) else None
+    if mode is not None and mode not in EXPLAIN_MODES:
+        raise RequestError(422, f"explain: must be one of {', '.join(EXPLAIN_MODES)}, got {mode!r}")
+    return mode
+
+
+def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
+    """Request body -> records, or RequestError naming what is wrong."""
+    data = parse_json_body(body)
+    if isinstance(data, dict):
+        if set(data) - REQUEST_FIELDS:
+            raise RequestError(422, f"unknown fields {sorted(set(data) - REQUEST_FIELDS)}; send {{\"pairs\": [...]}}")
+        if "pairs" not in data:
+            raise RequestError(422, "missing field 'pairs'")
+        data = data["pairs"]
+    if not isinstance(data, list):
+        raise RequestError(422, "'pairs' must be a list of {query, item} objects")
+    if not data:
+        raise RequestError(422, "'pairs' is empty")
+    if len(data) > limits.max_pairs:
+        raise RequestError(413, f"{len(data)} pairs in one request; the limit is {limits.max_pairs}")
+    records = []
+    for i, raw in enumerate(data):
+        try:
+            pair = ScorePair.model_validate(raw)
+        except ValidationError as exc:
+            err = _pair_error(exc, raw)
+            raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
+        if isinstance(pair.item, str) and not pair.item.strip():
+            raise RequestError(422, f"pairs[{i}].item: an empty string is not an item")
+        item = Item(title=pair.item) if isinstance(pair.item, str) else pair.item
+        texts = {"query": pair.query, "item": item.model_dump_json()}
+        for name, text in texts.items():
+            if len(text) > limits.max_chars:
+                raise RequestError(413, f"pairs[{i}].{name} has {len(text)} characters; the limit is {limits.max_chars}")
+        try:  # the record's own rules too (e.g. a query of only whitespace), as 422, not a 500 later
+            records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
+    return records
+
+
+def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model", max_batch: int = 16,
+               max_wait: float = 0.01, limits: Limits | None = None, explain: str = "never",
+               explain_margin: float = DEFAULT_EXPLAIN_MARGIN):
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    limits = limits or Limits()
+    scheme = scorer.scheme
+    ExplainPolicy(explain, explain_margin, cumpt)  # a bad default stops the server before it serves
+    policies = {mode: ExplainPolicy(mode, explain_margin, cumpt) for mode in EXPLAIN_MODES
+                if mode != "auto" or cumpt is not None}
+    app = FastAPI(title="taosr1 relevance scoring")
+    batcher = DynamicBatcher(scorer, max_batch=max_batch, max_wait=max_wait)
+    stats = {"requests": 0, "rejected": 0, "failed": 0}
+    app.state.batcher = batcher
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": {"message": message, "code": status}})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, exc):  # FastAPI's own validation (e.g. query parameters)
+        err = exc.errors()[0]
+        return error(422, f"{field_path(err['loc'])}: {err['msg']}")
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {
+            "status": "ok", "model": model_name, "scheme": scheme.name, "levels": scheme.keys,
+            "cumpt": cumpt is not None, "calibrated": cumpt is not None and cumpt.calibration is not None,
+            "batches": batcher.batches, "pairs": batcher.pairs,
+            "largest_batch": batcher.largest_batch, "max_batch": batcher.max_batch, "pending": batcher.pending,
+            "explain": explain, "explain_margin": explain_margin, "explained": batcher.explained,
+            "explain_failed": batcher.explain_failed, **stats,
+        }
+
+    async def score(request):  # a plain Starlette route: the raw body is parsed and checked by parse_pairs
+        try:
+            body = await read_body(request, limits.max_body_bytes)
+            records = parse_pairs(body, limits, scheme.name)
+            mode = parse_explain(body) or explain
+            if mode not in policies:
+                raise RequestError(422, "explain: 'auto' decides by the CumPT tier margin; this server has no cumpt.json")
+            if batcher.pending + len(records) > limits.max_pending:
+                raise RequestError(429, f"{batcher.pending} pairs are queued; retry later")
+        except RequestError as exc:
+            stats["rejected"] += 1
+            return error(exc.status, exc.message)
+        policy = policies[mode] if mode != "never" else None
+        try:
+            answers = await asyncio.gather(*(asyncio.wrap_future(f) for f in batcher.submit(records, policy)))
+        except Exception as exc:
+            stats["failed"] += 1
+            return error(500, f"scoring failed: {type(exc).__name__}: {exc}")
+        stats["requests"] += 1
+        results = []
+        for record, (raw, text) in zip(records, answers):
+            p = cumpt.calibrated(raw) if cumpt is not None else raw  # what the tier is read from
+            argmax = scheme.keys[argmax_tier(p)]
+            result = {
+                "id": record.id,
+                "probabilities": dict(zip(scheme.keys, p)),
+                "label": argmax,
+                "tier": cumpt.tier(raw) if cumpt is not None else argmax,
+                "score": expected_score(p),
+            }
+            if cumpt is not None:
+                result["margin"] = cumpt.margin(raw)
+            if mode != "never":
+                result["explanation"] = text
+            results.append(result)
+        return JSONResponse({"model": model_name, "scheme": scheme.name, "tiering": "cumpt" if cumpt else "argmax",
+                             "calibrated": cumpt is not None and cumpt.calibration is not None,
+                             "explain": mode, "results": results})
+
+    app.router.add_route("/v1/score", score, methods=["POST"])
+
+    return app
+
+
+def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = None, backend: str = "hf",
+          host: str = "127.0.0.1", port: int = 8080, device: str = "auto", max_batch: int = 16,
+          max_wait: float = 0.01, limits: Limits | None = None, exit_after: float | None = None,
+          log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S, explain: str = "never",
+          explain_margin: float = DEFAULT_EXPLAIN_MARGIN, max_explain_tokens: int = 128) -> None:
+    """Load the model and serve until interrupted (or for ``exit_after`` seconds)."""
+    from taosr1_plugins.deploy.calibration import load_cumpt
+    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
+
+    cumpt_file = load_cumpt(cumpt_path) if cumpt_path else None
+    if cumpt_file and scheme and scheme != cumpt_file.scheme:
+        raise ValueError(f"--scheme {scheme!r} differs from the CumPT file's scheme {cumpt_file.scheme!r}")
+    label_scheme = get_scheme(scheme or (cumpt_file.scheme if cumpt_file else "taosr1"))
+    cumpt = cumpt_file.to_cumpt() if cumpt_file else None
+    ExplainPolicy(explain, explain_margin, cumpt)  # before the model loads
+    scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch,
+                                                            max_explain_tokens=max_explain_tokens))
+    app = create_app(scorer, cumpt=cumpt, model_name=str(model), max_batch=max_batch, max_wait=max_wait,
+                     limits=limits, explain=explain, explain_margin=explain_margin)
+    server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
+    if exit_after is not None:
+        timer = threading.Timer(exit_after, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True
+        timer.start()
+    print(f"scoring with {model} ({label_scheme.name}) on http://{host}:{port}/v1/score", flush=True)
+    server.run()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--cumpt", default=None, help="cumpt.json from `taosr1 calibrate` (default: argmax tiers)")
+    parser.add_argument("--scheme", default=None, help="label scheme (default: the CumPT file's, else taosr1)")
+    parser.add_argument("--backend", default="hf")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--max-wait", type=float, default=0.01, help="seconds to wait for a batch to fill")
+    parser.add_argument("--max-pairs", type=int, default=64, help="pairs per request")
+    parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    parser.add_argument("--exit-after", type=float, default=None, help="stop by itself after this many seconds")
+    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_S,
+                        help="seconds a client has to send one request's headers and body")
+    parser.add_argument("--explain-mode", default="never", choices=EXPLAIN_MODES,
+                        help="default explain mode of requests (auto: pairs whose tier margin is below --explain-margin)")
+    parser.add_argument("--explain-margin", type=float, default=DEFAULT_EXPLAIN_MARGIN)
+    parser.add_argument("--max-explain-tokens", type=int, default=128)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    serve(args.model, cumpt_path=args.cumpt, scheme=args.scheme, backend=args.backend, host=args.host,
+          port=args.port, device=args.device, max_batch=args.max_batch, max_wait=args.max_wait,
+          limits=Limits(max_pairs=args.max_pairs, max_body_bytes=args.max_body_bytes),
+          exit_after=args.exit_after, log_level=args.log_level, request_timeout=args.request_timeout,
+          explain=args.explain_mode, explain_margin=args.explain_margin, max_explain_tokens=args.max_explain_tokens)
+
+
+if __name__ == "__main__":
+    main()

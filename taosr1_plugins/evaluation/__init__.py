@@ -1,0 +1,1 @@
+"""Evaluation: metrics, reports, the ablation table, baselines and the ranking view."""

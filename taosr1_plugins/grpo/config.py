@@ -1,0 +1,55 @@
+"""Settings of the GRPO stage (YAML-loadable), shared by the CLI, the pipeline and the TRL backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings
+from taosr1_plugins.grpo.reward import RewardSettings
+from taosr1_plugins.grpo.dynamic_sampling import SamplingMix
+
+
+class GrpoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: ResponseFormat = ResponseFormat.THINK_ANSWER
+    reward: RewardSettings = Field(default_factory=RewardSettings)
+    sampler: str = Field("difficulty", description="prompt-sampler plugin: difficulty or uniform")
+    sampling: SamplingMix = Field(default_factory=SamplingMix)
+    dynamic_sampling: DynamicSamplingSettings = Field(default_factory=DynamicSamplingSettings)
+
+    steps: int = Field(3, ge=1, description="optimizer steps")
+    prompts_per_step: int = Field(2, ge=1)
+    num_generations: int = Field(4, ge=2, description="group size G")
+    max_prompt_length: int | None = 768
+    max_completion_length: int = Field(96, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    learning_rate: float = 1e-6
+    beta: float = Field(0.04, ge=0, description="KL coefficient (TRL uses the k3 estimator, as OpenRLHF's --algo.kl.estimator k3)")
+    seed: int = 0
+    guided_replay: bool = Field(
+        False,
+        description="TRL backend: in a group whose rollouts are all wrong, the last rollout is replaced by the gold "
+        "response (the record's reasoning and label), TaoSR-AGRL's adaptive guided replay",
+    )
+    extra_trl_args: dict[str, Any] = Field(default_factory=dict, description="passed through to trl.GRPOConfig")
+
+    @model_validator(mode="after")
+    def _reward_checks_the_trained_format(self) -> GrpoSettings:
+        # The prompts ask for `format`; a reward still checking the other order would score every
+        # well-formed answer as malformed (all rewards 0, every group filtered).
+        if "format" not in self.reward.model_fields_set:
+            self.reward = self.reward.model_copy(update={"format": self.format})
+        return self
+
+
+def load_grpo_settings(path: str | Path | None = None, **overrides: Any) -> GrpoSettings:
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return GrpoSettings.model_validate({**data, **{k: v for k, v in overrides.items() if v is not None}})

@@ -1,0 +1,67 @@
+"""The generation-backend protocol for pass@N sampling: N sampled completions per chat prompt.
+
+Backends (``hf``, ``vllm``, ``openai``, or a plugin's) are registered through the
+``register_generation_backends`` hook as ``register(name, factory)``; ``factory(**options)`` returns an
+object with ``sample(conversations, params) -> list[list[Completion]]``: for each conversation, in order,
+exactly ``params.n`` completions. Framework-free: the backends import their frameworks themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Messages = Sequence[dict[str, str]]
+
+
+class GenerationError(RuntimeError):
+    """A backend could not produce samples (missing framework, endpoint down, bad option...)."""
+
+
+class SamplingParams(BaseModel):
+    """What to draw for every prompt of one ``sample`` call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int = Field(8, ge=1, description="completions per prompt")
+    temperature: float = Field(1.0, ge=0, description="0 is greedy (every completion the same)")
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(256, ge=1)
+    seed: int | None = Field(None, description="seed for this call; backends derive per-prompt seeds from it")
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str  # "stop" or "length" (or what an endpoint reports)
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    def sample(self, conversations: Sequence[Messages], params: SamplingParams) -> list[list[Completion]]:
+        """``params.n`` completions for each conversation, in order."""
+        ...
+
+
+GenerationBackendFactory = Callable[..., GenerationBackend]
+
+
+def get_generation_backend(name: str, **options: Any) -> GenerationBackend:
+    """Instantiate a registered generation backend by name with its options."""
+    from taosr1_plugins.plugins import generation_backends
+
+    found = generation_backends()
+    if name not in found:
+        raise GenerationError(f"unknown generation backend {name!r}; registered: {', '.join(sorted(found))}")
+    return found[name](**options)
+
+
+def check_shape(results: list[list[Completion]], prompts: int, n: int, backend: str) -> list[list[Completion]]:
+    """A backend that returns the wrong number of completions would silently skew pass rates: refuse it."""
+    if len(results) != prompts or any(len(row) != n for row in results):
+        counts = [len(row) for row in results]
+        raise GenerationError(f"backend {backend!r} returned {counts} completions for {prompts} prompts x n={n}")
+    return results
