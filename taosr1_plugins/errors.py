@@ -1,4 +1,8 @@
-"""Errors that point at the exact place of bad input."""
+"""The user-error hierarchy: errors that point at the exact place of bad input or at what to change.
+
+Every :class:`UserError` is handled once, in ``taosr1_plugins.cli.main()``: one line on stderr and exit
+status 2, never a traceback. Anything else that escapes a command is a bug.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,14 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-class DataError(ValueError):
+class UserError(Exception):
+    """Bad input or a refused request, told in one line (the CLI exits with status 2)."""
+
+    def __str__(self) -> str:  # KeyError subclasses would otherwise print their message quoted
+        return printable(str(self.args[0])) if self.args else self.__class__.__name__
+
+
+class DataError(UserError, ValueError):
     """Bad input, located by file, line and field."""
 
     def __init__(self, file: str | None, line: int | None, field: str | None, message: str):
@@ -23,3 +34,16 @@ class DataError(ValueError):
         where = str(file or "<input>") + (f":{line}" if line is not None else "")
         what = f" field '{field}':" if field else ""
         super().__init__(f"{where}:{what} {message}")
+
+
+class UnknownPluginError(UserError, KeyError):
+    """A plugin name that no registered plugin provides; the message lists what is registered."""
+
+    def __init__(self, kind: str, name: str, registered: Sequence[str]):
+        self.kind, self.name, self.registered = kind, name, tuple(registered)
+        known = ", ".join(sorted(self.registered)) or "none"
+        super().__init__(f"unknown {kind} {name!r}; registered: {known}")
+
+
+class OutputExistsError(UserError, FileExistsError):
+    """A job's output already exists and resuming it would mix other settings or inputs into it."""

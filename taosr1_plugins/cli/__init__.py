@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import UserError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="TaoSR1 relevance-model toolkit.")
 
@@ -52,7 +52,7 @@ def main() -> None:
     """The console script: bad input ends in one line on stderr and status 2, never a traceback."""
     try:
         app()
-    except DataError as exc:  # raised outside a command's own handling, e.g. by the main job's stages
+    except UserError as exc:  # the one place user errors become a line on stderr and status 2
         _bad_input(str(exc))
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         # a path given on the command line that cannot be read or written as asked
