@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from taosr1_plugins.deploy.config import ScoringSettings
 from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.core.formats import ResponseFormat
@@ -210,10 +211,13 @@ class ExplainPolicy:
         return self.cumpt.tier(probs) if self.cumpt is not None else scheme.keys[argmax_tier(probs)]
 
 
+_SCORING = ScoringSettings.model_fields  # the declared defaults, for callers that set only some fields
+
+
 @dataclass
 class ScoreSettings:
-    backend: str = "hf"
-    batch_size: int = 8
+    backend: str = _SCORING["backend"].default
+    batch_size: int = _SCORING["batch_size"].default
     explain: bool | str = False  # never / always / auto (True and False: always and never)
     explain_margin: float = DEFAULT_EXPLAIN_MARGIN
     cumpt: CumPT | None = None  # tiers (and margins) in the rows; needed by explain "auto"
