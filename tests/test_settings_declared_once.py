@@ -13,7 +13,7 @@ import typer
 from taosr1_plugins.cli import app
 from taosr1_plugins.cot.config import CotOptions, CotSettings
 from taosr1_plugins.data.splits import SplitSettings, parse_ratios
-from taosr1_plugins.deploy.config import CalibrationSettings, ScoringSettings
+from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
 from taosr1_plugins.passn.config import PairOptions, PairSettings, PassnRunSettings, PassnSettings, SamplingSettings
 from taosr1_plugins.passn.difficulty import BucketThresholds
 from taosr1_plugins.pipeline.config import RunConfig
@@ -46,6 +46,10 @@ CLI_OPTIONS = [
     (("passn", "pairs"), "gold_cot", PairOptions, "gold_cot_when_all_wrong"),
     (("score",), "backend", ScoringSettings, "backend"),
     (("score",), "batch_size", ScoringSettings, "batch_size"),
+    (("score",), "explain_margin", ExplainSettings, "explain_margin"),
+    (("score",), "max_explain_tokens", ExplainSettings, "max_explain_tokens"),
+    (("serve",), "explain_margin", ExplainSettings, "explain_margin"),
+    (("serve",), "max_explain_tokens", ExplainSettings, "max_explain_tokens"),
     (("calibrate",), "objective", CalibrationSettings, "objective"),
     (("calibrate",), "calibration", CalibrationSettings, "calibration"),
 ]
@@ -103,6 +107,8 @@ def test_stage_options_extend_the_shared_settings():
 
     assert ScoreSettings().backend == ScoringSettings().backend
     assert ScoreSettings().batch_size == ScoringSettings().batch_size
+    assert ScoreSettings().explain_margin == ExplainSettings().explain_margin
+    assert ScoreSettings().max_explain_tokens == ExplainSettings().max_explain_tokens
 
 
 def test_unified_defaults():

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from taosr1_plugins.cli.options import option
-from taosr1_plugins.deploy.config import CalibrationSettings, ScoringSettings
+from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
 
 
 def score(
@@ -20,11 +20,10 @@ def score(
                                  "as --explain-mode always."),
     explain_mode: str | None = typer.Option(None, "--explain-mode", help="never, always, or auto: only pairs whose CumPT "
                                             "tier margin is below --explain-margin (needs --cumpt)."),
-    explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1,
-                                         help="With --explain-mode auto: explain pairs whose tier margin is below this."),
+    explain_margin: float = option(ExplainSettings, "explain_margin", min=0, max=1),
     cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json: rows also get the tier and its margin "
                                       "(calibration applied; probs stay the model's own)."),
-    max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
+    max_explain_tokens: int = option(ExplainSettings, "max_explain_tokens", min=1),
     device: str = typer.Option("auto", "--device"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Score only the first N records."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
@@ -134,8 +133,8 @@ def serve(
     explain_mode: str = typer.Option("never", "--explain-mode", help="Default for requests: never, always, or auto "
                                      "(pairs whose CumPT tier margin is below --explain-margin; needs --cumpt). A "
                                      "request may name its own (\"explain\")."),
-    explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1),
-    max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
+    explain_margin: float = option(ExplainSettings, "explain_margin", min=0, max=1),
+    max_explain_tokens: int = option(ExplainSettings, "max_explain_tokens", min=1),
 ) -> None:
     """Serve POST /v1/score (pairs -> probabilities, label, tier, score[, explanation]) and GET /healthz."""
     from taosr1_plugins.deploy.serving.score_server import Limits

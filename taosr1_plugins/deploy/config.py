@@ -25,3 +25,14 @@ class CalibrationSettings(BaseModel):
         "temperature", description="Transform fitted by dev log-loss before the thresholds: none, temperature, or "
         "temperature_bias (per-level biases too).",
     )
+
+
+class ExplainSettings(BaseModel):
+    """The reasoning decoded after the label, as `taosr1 score` and `taosr1 serve` both offer it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    explain_margin: float = Field(
+        0.1, ge=0, le=1, description="With --explain-mode auto: explain pairs whose tier margin is below this."
+    )
+    max_explain_tokens: int = Field(128, ge=1)

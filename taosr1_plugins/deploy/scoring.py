@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from taosr1_plugins.deploy.config import ScoringSettings
+from taosr1_plugins.deploy.config import ExplainSettings, ScoringSettings
 from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.core.formats import ResponseFormat
@@ -176,7 +176,7 @@ def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], expla
 
 
 EXPLAIN_MODES = ("never", "always", "auto")
-DEFAULT_EXPLAIN_MARGIN = 0.1
+DEFAULT_EXPLAIN_MARGIN = ExplainSettings.model_fields["explain_margin"].default
 
 
 @dataclass
@@ -221,7 +221,7 @@ class ScoreSettings:
     explain: bool | str = False  # never / always / auto (True and False: always and never)
     explain_margin: float = DEFAULT_EXPLAIN_MARGIN
     cumpt: CumPT | None = None  # tiers (and margins) in the rows; needed by explain "auto"
-    max_explain_tokens: int = 128
+    max_explain_tokens: int = ExplainSettings.model_fields["max_explain_tokens"].default
     device: str = "auto"
     overwrite: bool = False
     progress: bool = True
