@@ -6,7 +6,6 @@ Read from the real `taosr1` app (click introspection), never restated here.
 
 from __future__ import annotations
 
-import click
 import pytest
 import typer
 
@@ -64,7 +63,7 @@ SECTIONS = {
 }
 
 
-def _param(path: tuple[str, ...], name: str) -> click.Parameter:
+def _param(path: tuple[str, ...], name: str):
     command = ROOT
     for part in path:
         command = command.commands[part]
@@ -116,3 +115,38 @@ def test_unified_defaults():
     assert SplitSettings().ratios == (0.7, 0.1, 0.2)
     assert CotOptions().batch_size == 8
     assert PassnRunSettings().batch_size == 8
+
+
+@pytest.mark.parametrize(
+    ("backend", "args", "expected"),
+    [
+        ("hf", [], 8),  # the default reaches a backend that has a batch size, as in `taosr1 run`
+        ("openai", [], None),  # ... and not one without (it would refuse the key)
+        ("hf", ["--batch-size", "3"], 3),
+        ("openai", ["--batch-size", "3"], 3),  # asked for: passed on, for the backend to refuse
+    ],
+)
+def test_passn_sample_batch_size_reaches_the_backend_as_in_the_main_job(
+    tmp_path, monkeypatch, esci_records, backend, args, expected
+):
+    from typer.testing import CliRunner
+
+    import taosr1_plugins.core.model_paths as model_paths
+    import taosr1_plugins.passn.sample as sample_module
+    from taosr1_plugins.core.jsonl import write_jsonl
+
+    seen = {}
+
+    def fake_sample(model, records, out, settings, *, backend_options, **kwargs):
+        seen.update(backend_options)
+        return {"settings": settings.model_dump(), "model": model, "prompts": 0, "seconds": 0, "per_level": {},
+                "pass@1": 0.0, "pass@n": 0.0, "majority_accuracy": 0.0, "format_ok_rate": 0.0, "buckets": {}}
+
+    monkeypatch.setattr(sample_module, "sample_passn", fake_sample)
+    monkeypatch.setattr(model_paths, "check_model_path", lambda model: None)
+    data = tmp_path / "records.jsonl"
+    write_jsonl(data, esci_records[:2])
+    result = CliRunner().invoke(app, ["passn", "sample", "--model", "m", "--data", str(data), "--out",
+                                      str(tmp_path / "s.jsonl"), "--backend", backend, "--no-progress", *args])
+    assert result.exit_code == 0, result.output
+    assert seen.get("batch_size") == expected, result.output

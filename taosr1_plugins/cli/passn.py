@@ -40,15 +40,14 @@ def sample(
     from taosr1_plugins.errors import DataError
     from taosr1_plugins.passn.generation import GenerationError
     from taosr1_plugins.core.jsonl import check_outputs
-    from click.core import ParameterSource
-
     from taosr1_plugins.passn.sample import OutputExistsError, SettingsMismatchError, sample_passn
     from taosr1_plugins.pipeline.backend_options import generation_options
     from taosr1_plugins.cli import fail
 
     # strings: each backend's pydantic options convert them ("false", "4", ...)
     backend_options: dict = parse_options(backend_option)
-    if ctx.get_parameter_source("batch_size") is ParameterSource.COMMANDLINE:
+    # by name: typer brings its own copy of click, whose ParameterSource is not click's
+    if getattr(ctx.get_parameter_source("batch_size"), "name", None) == "COMMANDLINE":
         backend_options["batch_size"] = batch_size  # asked for: a backend without a batch size refuses it
     else:  # the default, handed over as the main job does: only to a backend that has a batch size
         backend_options = generation_options(backend, batch_size, backend_options)
