@@ -215,7 +215,9 @@ def test_import_validate_split_esci(tmp_path):
         "esci I: 12",
     ]
 
-    result = cli("data", "split", out, "--by", "query", "--out-dir", tmp_path / "splits", "--seed", "3")
+    # explicit ratios: the default is the run config's 0.7,0.1,0.2 (tests/test_settings_declared_once.py)
+    result = cli("data", "split", out, "--by", "query", "--out-dir", tmp_path / "splits", "--seed", "3",
+                 "--ratios", "0.8,0.1,0.1")
     assert result.exit_code == 0, result.output
     assert files_in(tmp_path / "splits") == ["dev.jsonl", "test.jsonl", "train.jsonl"]
     sizes = {name: len(read_jsonl(tmp_path / "splits" / f"{name}.jsonl", Record)) for name in ("train", "dev", "test")}

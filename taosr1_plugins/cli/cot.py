@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from taosr1_plugins.cli.options import option
+from taosr1_plugins.cot.config import CotOptions
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
@@ -24,13 +27,13 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 def generate(
     data: Path = typer.Option(..., "--data", help="Labelled records (JSONL) to write CoT for."),
     out: Path = typer.Option(..., "--out", help="Output JSONL: the records whose trace was kept, with `cot` set."),
-    teacher: str = typer.Option("template", "--teacher", help="Registered teacher: template, openai, hf, or a plugin's."),
+    teacher: str = option(CotOptions, "teacher"),
     pool: Path | None = typer.Option(None, "--pool", help="Labelled reference pool for retrieval (default: --data)."),
-    k: int = typer.Option(3, "--k", min=0, help="Similar labelled examples in each teacher prompt (0: none)."),
-    retries: int = typer.Option(2, "--retries", min=0, help="Extra tries when a trace is malformed or disagrees with the gold label."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Records per teacher call."),
-    hint: bool = typer.Option(True, "--hint/--no-hint", help="Give the gold label as a hint on retries."),
-    max_words: int | None = typer.Option(None, "--max-words", min=1, help="Length budget per trace: longer ones are retried, then dropped."),
+    k: int = option(CotOptions, "k", min=0),
+    retries: int = option(CotOptions, "retries", min=0),
+    batch_size: int = option(CotOptions, "batch_size", min=1),
+    hint: bool = option(CotOptions, "hint_on_retry", "--hint/--no-hint"),
+    max_words: int | None = option(CotOptions, "max_words", min=1),
     option: list[str] = typer.Option([], "--option", "-o", help="Teacher option key=value (repeatable), e.g. -o model=gpt-4o."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -39,7 +42,7 @@ def generate(
     from pydantic import ValidationError
     from rich.console import Console
 
-    from taosr1_plugins.cot.generate import CotOptions, OutputExistsError, generate_cot, load_records, output_paths
+    from taosr1_plugins.cot.generate import OutputExistsError, generate_cot, load_records, output_paths
     from taosr1_plugins.errors import DataError
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.cot.teachers import TeacherError, get_teacher
@@ -63,7 +66,8 @@ def generate(
     except (TeacherError, TypeError) as exc:
         fail(f"teacher {teacher!r}: {exc}", 2)
 
-    options = CotOptions(k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint, max_words=max_words)
+    options = CotOptions(teacher=teacher, k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint,
+                         max_words=max_words)
     try:
         report = generate_cot(
             records, teacher_impl, out, pool=pool_records, options=options,

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import typer
 
+from taosr1_plugins.cli.options import field_default, option
+from taosr1_plugins.data.splits import SplitSettings
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 SCHEME_HELP = "Label scheme: a registered name or a YAML file."
@@ -105,9 +108,9 @@ def validate(
 @app.command("split")
 def split(
     file: Path = typer.Argument(..., help="Records file (.jsonl)."),
-    by: GroupBy = typer.Option(GroupBy.query, "--by", help="Keep each group in one split."),
+    by: GroupBy = option(SplitSettings, "by", default=GroupBy(field_default(SplitSettings, "by"))),
     out_dir: Path = typer.Option(..., "--out-dir", help="Directory for NAME.jsonl files."),
-    ratios: str = typer.Option("0.8,0.1,0.1", "--ratios", help="Relative split sizes, in records."),
+    ratios: str = option(SplitSettings, "ratios", default=",".join(map(str, field_default(SplitSettings, "ratios")))),
     seed: int = typer.Option(0, "--seed"),
     names: str = typer.Option("train,dev,test", "--names", help="Split names, one per ratio."),
     scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: each record's own."),

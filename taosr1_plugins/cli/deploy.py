@@ -6,22 +6,24 @@ from pathlib import Path
 
 import typer
 
+from taosr1_plugins.cli.options import option
+from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
+
 
 def score(
     model: str = typer.Option(..., "--model", help="Answer-first checkpoint (directory or Hub name)."),
     data: Path = typer.Option(..., "--data", help="Records JSONL (labels optional; gold is copied when present)."),
     out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, score."),
-    backend: str = typer.Option("hf", "--backend", help="Deployment adapter: hf (CPU/GPU), vllm (GPU), or a plugin's."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    backend: str = option(ScoringSettings, "backend"),
+    batch_size: int = option(ScoringSettings, "batch_size", min=1),
     explain: bool = typer.Option(False, "--explain", help="Also decode the reasoning after the label (slow); the same "
                                  "as --explain-mode always."),
     explain_mode: str | None = typer.Option(None, "--explain-mode", help="never, always, or auto: only pairs whose CumPT "
                                             "tier margin is below --explain-margin (needs --cumpt)."),
-    explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1,
-                                         help="With --explain-mode auto: explain pairs whose tier margin is below this."),
+    explain_margin: float = option(ExplainSettings, "explain_margin", min=0, max=1),
     cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json: rows also get the tier and its margin "
                                       "(calibration applied; probs stay the model's own)."),
-    max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
+    max_explain_tokens: int = option(ExplainSettings, "max_explain_tokens", min=1),
     device: str = typer.Option("auto", "--device"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Score only the first N records."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
@@ -73,11 +75,10 @@ def score(
 def calibrate(
     scores: Path = typer.Option(..., "--scores", help="Scores of a labelled dev split (from `taosr1 score`)."),
     out: Path = typer.Option(..., "--out", help="cumpt.json: thresholds, split, objective, value, argmax comparison."),
-    objective: str = typer.Option("macro_f1", "--objective", help="macro_f1, or precision (needs --precision-targets)."),
+    objective: str = option(CalibrationSettings, "objective"),
     precision_targets: str | None = typer.Option(None, "--precision-targets", help="e.g. 4=0.9,3=0.7 (level=min precision)."),
     split: str = typer.Option("dev", "--split", help="Name of the split, recorded in the output."),
-    calibration: str = typer.Option("temperature", "--calibration", help="Transform fitted by dev log-loss before "
-                                    "the thresholds: none, temperature, or temperature_bias (per-level biases too)."),
+    calibration: str = option(CalibrationSettings, "calibration"),
 ) -> None:
     """Fit a calibration and CumPT thresholds on labelled scores; compare with argmax on the same pairs."""
     from taosr1_plugins.deploy.calibration import fit_cumpt, write_cumpt
@@ -132,8 +133,8 @@ def serve(
     explain_mode: str = typer.Option("never", "--explain-mode", help="Default for requests: never, always, or auto "
                                      "(pairs whose CumPT tier margin is below --explain-margin; needs --cumpt). A "
                                      "request may name its own (\"explain\")."),
-    explain_margin: float = typer.Option(0.1, "--explain-margin", min=0, max=1),
-    max_explain_tokens: int = typer.Option(128, "--max-explain-tokens", min=1),
+    explain_margin: float = option(ExplainSettings, "explain_margin", min=0, max=1),
+    max_explain_tokens: int = option(ExplainSettings, "max_explain_tokens", min=1),
 ) -> None:
     """Serve POST /v1/score (pairs -> probabilities, label, tier, score[, explanation]) and GET /healthz."""
     from taosr1_plugins.deploy.serving.score_server import Limits

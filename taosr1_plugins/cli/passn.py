@@ -7,24 +7,28 @@ from pathlib import Path
 import typer
 
 from taosr1_plugins.cli.cot import parse_options
+from taosr1_plugins.cli.options import option
+from taosr1_plugins.passn.config import PairOptions, PassnRunSettings, SamplingSettings
+from taosr1_plugins.passn.difficulty import BucketThresholds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 @app.command("sample")
 def sample(
+    ctx: typer.Context,
     model: str = typer.Option(..., "--model", help="Checkpoint dir / Hub name (hf, vllm) or served model name (openai)."),
     data: Path = typer.Option(..., "--data", help="Labelled records (JSONL), e.g. the SFT training prompts."),
     out: Path = typer.Option(..., "--out", help="Output samples JSONL (one row per prompt)."),
-    n: int = typer.Option(8, "--n", min=1, help="Samples per prompt."),
-    temperature: float = typer.Option(1.0, "--temperature", min=0.0),
-    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
-    seed: int = typer.Option(0, "--seed", help="Shard k is sampled with seed + k."),
-    backend: str = typer.Option("hf", "--backend", help="Registered generation backend: hf, vllm, openai, or a plugin's."),
-    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="hf: prompts per forward pass."),
-    shard_size: int = typer.Option(32, "--shard-size", min=1, help="Prompts per atomically committed shard."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Backend option key=value (repeatable), e.g. -o device=cuda."),
+    n: int = option(SamplingSettings, "n", min=1),
+    temperature: float = option(SamplingSettings, "temperature", min=0.0),
+    top_p: float = option(SamplingSettings, "top_p", min=0.0, max=1.0),
+    max_new_tokens: int = option(SamplingSettings, "max_new_tokens", min=1),
+    seed: int = option(SamplingSettings, "seed"),
+    backend: str = option(SamplingSettings, "backend"),
+    batch_size: int = option(PassnRunSettings, "batch_size", min=1),
+    shard_size: int = option(SamplingSettings, "shard_size", min=1),
+    backend_option: list[str] = typer.Option([], "--option", "-o", help="Backend option key=value (repeatable), e.g. -o device=cuda."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over: replace a finished OUT or an interrupted run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
 ) -> None:
@@ -36,18 +40,17 @@ def sample(
     from taosr1_plugins.errors import DataError
     from taosr1_plugins.passn.generation import GenerationError
     from taosr1_plugins.core.jsonl import check_outputs
-    from taosr1_plugins.passn.sample import (
-        OutputExistsError,
-        SamplingSettings,
-        SettingsMismatchError,
-        sample_passn,
-    )
+    from taosr1_plugins.passn.sample import OutputExistsError, SettingsMismatchError, sample_passn
+    from taosr1_plugins.pipeline.backend_options import generation_options
     from taosr1_plugins.cli import fail
 
     # strings: each backend's pydantic options convert them ("false", "4", ...)
-    backend_options: dict = parse_options(option)
-    if batch_size is not None:
-        backend_options["batch_size"] = batch_size
+    backend_options: dict = parse_options(backend_option)
+    # by name: typer brings its own copy of click, whose ParameterSource is not click's
+    if getattr(ctx.get_parameter_source("batch_size"), "name", None) == "COMMANDLINE":
+        backend_options["batch_size"] = batch_size  # asked for: a backend without a batch size refuses it
+    else:  # the default, handed over as the main job does: only to a backend that has a batch size
+        backend_options = generation_options(backend, batch_size, backend_options)
     from taosr1_plugins.core.model_paths import check_model_path
     from taosr1_plugins.plugins import generation_backends
 
@@ -101,13 +104,12 @@ def samples_table(summary: dict):
 def difficulty(
     samples: Path = typer.Option(..., "--samples", help="Samples JSONL from `taosr1 passn sample`."),
     out: Path = typer.Option(..., "--out", help="Difficulty JSONL (docs/difficulty.md)."),
-    easy: float = typer.Option(0.75, "--easy", help="pass rate >= this: easy."),
-    medium: float = typer.Option(0.25, "--medium", help="pass rate >= this: medium (below: hard)."),
+    easy: float = option(BucketThresholds, "easy"),
+    medium: float = option(BucketThresholds, "medium"),
 ) -> None:
     """Per-prompt difficulty (pass rate k/N and bucket) for stage 3's dynamic sampling."""
     from pydantic import ValidationError
 
-    from taosr1_plugins.passn.difficulty import BucketThresholds
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.passn.sample import write_difficulty
     from taosr1_plugins.cli import fail
@@ -126,19 +128,17 @@ def pairs(
     samples: Path = typer.Option(..., "--samples", help="Samples JSONL from `taosr1 passn sample`."),
     sft_data: Path | None = typer.Option(None, "--sft-data", help="SFT records with gold CoT (cot.jsonl)."),
     out_dir: Path = typer.Option(..., "--out-dir", help="Directory for both datasets and dataset_info.json."),
-    name: str = typer.Option("taosr1_dpo", "--name", help="Dataset name (LLaMA-Factory entry, file stems)."),
-    max_pairs_per_prompt: int = typer.Option(2, "--max-pairs-per-prompt", min=1),
-    skip_all_correct: bool = typer.Option(True, "--skip-all-correct/--keep-all-correct",
-                                          help="Skip prompts whose samples all name the gold label."),
-    gold_cot: bool = typer.Option(True, "--gold-cot-when-all-wrong/--no-gold-cot",
-                                  help="Use the gold CoT as chosen when no sample is correct."),
+    name: str = option(PairOptions, "name"),
+    max_pairs_per_prompt: int = option(PairOptions, "max_pairs_per_prompt", min=1),
+    skip_all_correct: bool = option(PairOptions, "skip_all_correct", "--skip-all-correct/--keep-all-correct"),
+    gold_cot: bool = option(PairOptions, "gold_cot_when_all_wrong", "--gold-cot-when-all-wrong/--no-gold-cot"),
 ) -> None:
     """Build DPO pairs: a LLaMA-Factory ranking dataset and OpenRLHF pairwise JSONL."""
     from rich.console import Console
 
     from taosr1_plugins.cot.generate import load_records
     from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
-    from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
+    from taosr1_plugins.passn.pairs import build_pairs, pairs_table
 
     if not is_plain_name(name):
         raise typer.BadParameter(f"{name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--name")

@@ -21,25 +21,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taosr1_plugins.core.formats import ResponseFormat, parse_response
+from taosr1_plugins.core.formats import parse_response
 from taosr1_plugins.core.jsonl import ResumableJsonl, atomic_write, write_jsonl
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.cot.config import CotOptions  # noqa: F401 (declared with the stage's settings; imported from here too)
 from taosr1_plugins.cot.teachers import Teacher, TeacherError, build_request
 
 KEPT, DROPPED = "kept", "dropped"
 LAST_RESPONSE_CHARS = 4000  # enough to see why a dropped record failed, without bloating the ledger
-
-
-@dataclass
-class CotOptions:
-    k: int = 3  # retrieved examples per prompt; 0 turns retrieval off
-    retries: int = 2  # extra tries after a label-inconsistent or malformed response
-    batch_size: int = 16  # records per teacher call (the openai teacher runs a call's requests concurrently)
-    hint_on_retry: bool = True  # give the gold label on retries, as the paper allows
-    fmt: ResponseFormat = ResponseFormat.THINK_ANSWER
-    # a student pays for every trace token in training and serving: longer traces are retried, then dropped
-    max_words: int | None = None
 
 
 def output_paths(out: str | Path) -> dict[str, Path]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taosr1_plugins.core.records import Record
 
@@ -33,6 +35,25 @@ def check_ratios(ratios: Sequence[float], what: str = "ratios") -> list[float]:
     if sum(ratios) <= 0 or not math.isfinite(sum(ratios)):
         raise ValueError(f"{what} must not be all zero, got {ratios}")
     return ratios
+
+
+class SplitSettings(BaseModel):
+    """The split stage's settings: the run config's `split:` section, and the defaults and help of `taosr1 data split`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: Literal["query", "id"] = Field("query", description="Keep each group in one split.")
+    ratios: tuple[float, float, float] = Field((0.7, 0.1, 0.2), description="Relative split sizes, in records.")
+    max_pairs: dict[Literal["train", "dev", "test"], int] = Field(
+        default_factory=dict,
+        description="keep at most this many pairs of a split (a seeded random sample, after the split by query)",
+    )
+
+    @field_validator("ratios")
+    @classmethod
+    def _finite_ratios(cls, ratios: tuple[float, float, float]) -> tuple[float, float, float]:
+        check_ratios(ratios)
+        return ratios
 
 
 def parse_ratios(text: str) -> list[float]:

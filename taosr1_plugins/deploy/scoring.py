@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from taosr1_plugins.deploy.config import ExplainSettings, ScoringSettings
 from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.core.formats import ResponseFormat
@@ -175,7 +176,7 @@ def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], expla
 
 
 EXPLAIN_MODES = ("never", "always", "auto")
-DEFAULT_EXPLAIN_MARGIN = 0.1
+DEFAULT_EXPLAIN_MARGIN = ExplainSettings.model_fields["explain_margin"].default
 
 
 @dataclass
@@ -210,14 +211,17 @@ class ExplainPolicy:
         return self.cumpt.tier(probs) if self.cumpt is not None else scheme.keys[argmax_tier(probs)]
 
 
+_SCORING = ScoringSettings.model_fields  # the declared defaults, for callers that set only some fields
+
+
 @dataclass
 class ScoreSettings:
-    backend: str = "hf"
-    batch_size: int = 8
+    backend: str = _SCORING["backend"].default
+    batch_size: int = _SCORING["batch_size"].default
     explain: bool | str = False  # never / always / auto (True and False: always and never)
     explain_margin: float = DEFAULT_EXPLAIN_MARGIN
     cumpt: CumPT | None = None  # tiers (and margins) in the rows; needed by explain "auto"
-    max_explain_tokens: int = 128
+    max_explain_tokens: int = ExplainSettings.model_fields["max_explain_tokens"].default
     device: str = "auto"
     overwrite: bool = False
     progress: bool = True

@@ -27,8 +27,8 @@ class BucketThresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    easy: float = Field(0.75, gt=0, lt=1)
-    medium: float = Field(0.25, gt=0, lt=1)
+    easy: float = Field(0.75, gt=0, lt=1, description="pass rate >= this: easy.")
+    medium: float = Field(0.25, gt=0, lt=1, description="pass rate >= this: medium (below: hard).")
 
     @model_validator(mode="after")
     def _ordered(self) -> BucketThresholds:

@@ -33,6 +33,7 @@ from typing import Any
 
 from taosr1_plugins.core.formats import render_response
 from taosr1_plugins.core.jsonl import atomic_write
+from taosr1_plugins.passn.config import PairOptions  # noqa: F401 (declared with the stage's settings)
 from taosr1_plugins.passn.sample import SampledResponse, SampleRow, read_samples
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import get_scheme
@@ -40,14 +41,6 @@ from taosr1_plugins.core.schemes import get_scheme
 # rejected preference: lower is preferred
 WRONG_LABEL, WRONG_LABEL_BROKEN_FORMAT, BROKEN_FORMAT = 0, 1, 2
 REJECT_KIND = {WRONG_LABEL: "wrong_label", WRONG_LABEL_BROKEN_FORMAT: "wrong_label_broken_format", BROKEN_FORMAT: "broken_format"}
-
-
-@dataclass
-class PairOptions:
-    max_pairs_per_prompt: int = 2
-    skip_all_correct: bool = True
-    gold_cot_when_all_wrong: bool = True
-    name: str = "taosr1_dpo"  # dataset name (LLaMA-Factory entry, file stems)
 
 
 @dataclass(frozen=True)
@@ -174,7 +167,7 @@ def build_pairs(
             level: {**{k: v for k, v in vars(s).items() if k != "rejected_labels"}, "rejected_labels": dict(s.rejected_labels)}
             for level, s in per_level.items()
         },
-        "options": vars(options),
+        "options": options.model_dump(),
         "llamafactory": {"dataset_dir": str(out_dir), "dataset": options.name, "file": str(lf)},
         "openrlhf": {"file": str(orlhf)},
     }

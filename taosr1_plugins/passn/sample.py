@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taosr1_plugins.passn.config import SamplingSettings  # noqa: F401 (declared with the stage's settings)
 from taosr1_plugins.passn.difficulty import BucketThresholds, DifficultyRow, difficulty_row
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.evaluation.metrics import INVALID
@@ -44,21 +45,6 @@ from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 
 SHARD_PATTERN = "shard-{:05d}.jsonl"
-
-
-class SamplingSettings(BaseModel):
-    """Everything that decides *what* is sampled; recorded in the shard metadata and checked on resume."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    backend: str = "hf"
-    n: int = Field(8, ge=1)
-    temperature: float = Field(1.0, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_new_tokens: int = Field(256, ge=1)
-    seed: int = 0
-    shard_size: int = Field(32, ge=1, description="prompts per shard (the unit of atomic commit and of seeding)")
-    fmt: ResponseFormat = ResponseFormat.THINK_ANSWER
 
 
 class SettingsMismatchError(ValueError):

@@ -6,11 +6,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taosr1_plugins.evaluation.baselines import BASELINES
 from taosr1_plugins.errors import DataError, field_path
 from taosr1_plugins.cot.balance import Balance
+from taosr1_plugins.cot.config import CotSettings
+from taosr1_plugins.data.splits import SplitSettings
+from taosr1_plugins.deploy.config import CalibrationSettings, ScoringSettings
+from taosr1_plugins.passn.config import PairSettings, PassnRunSettings
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.precision import Precision
 from taosr1_plugins.core.prompts import PromptStyle
@@ -27,30 +31,11 @@ class DataSection(_Section):
     limit: int | None = None
 
 
-class SplitSection(_Section):
-    by: Literal["query", "id"] = "query"
-    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
-
-    @field_validator("ratios")
-    @classmethod
-    def _finite_ratios(cls, ratios: tuple[float, float, float]) -> tuple[float, float, float]:
-        from taosr1_plugins.data.splits import check_ratios
-
-        check_ratios(ratios)
-        return ratios
-    max_pairs: dict[Literal["train", "dev", "test"], int] = Field(
-        default_factory=dict,
-        description="keep at most this many pairs of a split (a seeded random sample, after the split by query)",
-    )
+SplitSection = SplitSettings  # declared once, with the stage: its keys are the `split:` section's
 
 
-class CotSection(_Section):
-    teacher: str = "template"
-    options: dict[str, Any] = Field(default_factory=dict)
-    k: int = Field(3, ge=0, description="retrieved labelled neighbours in the teacher prompt")
-    retries: int = Field(2, ge=0)
-    batch_size: int = 8
-    max_words: int | None = Field(None, ge=1, description="length budget per trace: longer ones are retried, then dropped")
+class CotSection(CotSettings):
+    options: dict[str, Any] = Field(default_factory=dict, description="the teacher's options")
 
 
 class ModelSection(_Section):
@@ -103,16 +88,10 @@ class SftSection(_TrainingSection):
         return self
 
 
-class PassnSection(_Section):
+class PassnSection(PassnRunSettings):
     """Stage 2 sampling from the SFT model (its difficulty file also drives stage 3)."""
 
     enabled: bool = True
-    backend: str = "hf"
-    n: int = Field(8, ge=1)
-    temperature: float = Field(1.0, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_new_tokens: int = 256
-    batch_size: int = Field(8, description="prompts per forward pass, for backends with a batch size (hf)")
     limit: int | None = Field(None, description="sample only the first N training prompts (CPU budgets)")
     difficulty: Literal["sampled", "one_pass"] = Field(
         "sampled",
@@ -134,12 +113,9 @@ class PassnSection(_Section):
         return self
 
 
-class DpoSection(_TrainingSection):
+class DpoSection(_TrainingSection, PairSettings):
     stage: ClassVar[str] = "dpo"
     enabled: bool = True
-    max_pairs_per_prompt: int = Field(2, ge=1)
-    skip_all_correct: bool = True
-    gold_cot_when_all_wrong: bool = True
 
 
 class GrpoSection(_Section):
@@ -157,17 +133,11 @@ class GrpoSection(_Section):
     )
 
 
-class DeploySection(_Section):
+class DeploySection(ScoringSettings, CalibrationSettings):
     """Post-CoT scoring (label probabilities in one forward pass), CumPT fitted on dev, HTML report on test."""
 
     enabled: bool = True
-    backend: str = "hf"
-    batch_size: int = 8
-    objective: Literal["macro_f1", "precision"] = "macro_f1"
     precision_targets: dict[str, float] = Field(default_factory=dict)
-    calibration: Literal["none", "temperature", "temperature_bias"] = Field(
-        "temperature", description="fitted on dev by log-loss before the CumPT thresholds"
-    )
     irrelevant: list[str] = Field(
         default_factory=list, description="levels counted as irrelevant for over-recall (empty: the scheme's lowest)"
     )

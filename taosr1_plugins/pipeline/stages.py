@@ -76,7 +76,7 @@ def run_cot(ctx: RunContext) -> dict[str, Any]:
         pool=train,
         # the teacher reasons first whatever form the student trains in: `cot` keeps only the reasoning, and
         # the export renders it in the run's format
-        options=CotOptions(k=cot.k, retries=cot.retries, batch_size=cot.batch_size, max_words=cot.max_words),
+        options=CotOptions(**cot.model_dump(exclude={"options"})),
         teacher_name=cot.teacher,
         # a re-run of this stage means its settings or inputs changed: the old output is stale
         overwrite=True,
@@ -164,19 +164,14 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
+    from taosr1_plugins.passn.config import PassnSettings
     from taosr1_plugins.passn.sample import SamplingSettings, sample_passn, write_difficulty
     from taosr1_plugins.pipeline.backend_options import generation_options
 
     passn = ctx.config.passn
     prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
     settings = SamplingSettings(
-        backend=passn.backend,
-        n=passn.n,
-        temperature=passn.temperature,
-        top_p=passn.top_p,
-        max_new_tokens=passn.max_new_tokens,
-        seed=ctx.config.seed,
-        fmt=ctx.config.format,
+        **passn.model_dump(include=set(PassnSettings.model_fields)), seed=ctx.config.seed, fmt=ctx.config.format
     )
     summary = sample_passn(
         str(ctx.model_dir("sft")),
@@ -220,6 +215,7 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_pairs(ctx: RunContext) -> dict[str, Any]:
+    from taosr1_plugins.passn.config import PairSettings
     from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 
     pairs = ctx.config.dpo
@@ -227,11 +223,7 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
         ctx.path("passn", "samples.jsonl"),
         read_jsonl(ctx.path("cot", "train.jsonl"), Record),
         ctx.path("pairs"),
-        PairOptions(
-            max_pairs_per_prompt=pairs.max_pairs_per_prompt,
-            skip_all_correct=pairs.skip_all_correct,
-            gold_cot_when_all_wrong=pairs.gold_cot_when_all_wrong,
-        ),
+        PairOptions(**pairs.model_dump(include=set(PairSettings.model_fields))),
     )
     console.print(pairs_table(summary))
     return {"pairs": summary["pairs"]}

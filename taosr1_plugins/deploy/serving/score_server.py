@@ -32,11 +32,14 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from taosr1_plugins.deploy.config import ExplainSettings
 from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
 from taosr1_plugins.errors import field_path
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.deploy.scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES, ExplainPolicy
 from taosr1_plugins.deploy.serving.http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body
+
+DEFAULT_EXPLAIN_TOKENS = ExplainSettings.model_fields["max_explain_tokens"].default
 
 
 @dataclass
@@ -281,7 +284,7 @@ def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = Non
           host: str = "127.0.0.1", port: int = 8080, device: str = "auto", max_batch: int = 16,
           max_wait: float = 0.01, limits: Limits | None = None, exit_after: float | None = None,
           log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S, explain: str = "never",
-          explain_margin: float = DEFAULT_EXPLAIN_MARGIN, max_explain_tokens: int = 128) -> None:
+          explain_margin: float = DEFAULT_EXPLAIN_MARGIN, max_explain_tokens: int = DEFAULT_EXPLAIN_TOKENS) -> None:
     """Load the model and serve until interrupted (or for ``exit_after`` seconds)."""
     from taosr1_plugins.deploy.calibration import load_cumpt
     from taosr1_plugins.core.schemes import get_scheme
@@ -325,7 +328,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--explain-mode", default="never", choices=EXPLAIN_MODES,
                         help="default explain mode of requests (auto: pairs whose tier margin is below --explain-margin)")
     parser.add_argument("--explain-margin", type=float, default=DEFAULT_EXPLAIN_MARGIN)
-    parser.add_argument("--max-explain-tokens", type=int, default=128)
+    parser.add_argument("--max-explain-tokens", type=int, default=DEFAULT_EXPLAIN_TOKENS)
 
 
 def main(argv: list[str] | None = None) -> None:
