@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from taosr1_plugins.errors import UnknownPluginError
+
 
 def score(
     model: str = typer.Option(..., "--model", help="Answer-first checkpoint (directory or Hub name)."),
@@ -63,7 +65,7 @@ def score(
         fail(f"{exc} (use --overwrite)", 2)
     except DataError as exc:
         fail(str(exc), 2)
-    except ValueError as exc:  # e.g. an unknown --backend
+    except (ValueError, UnknownPluginError) as exc:  # e.g. an unknown --backend
         fail(str(exc), 2)
     except RuntimeError as exc:
         fail(str(exc))
@@ -146,7 +148,7 @@ def serve(
                    limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
                    request_timeout=request_timeout, explain=explain_mode, explain_margin=explain_margin,
                    max_explain_tokens=max_explain_tokens)
-    except ValueError as exc:  # a bad --explain-mode or --scheme, found before the model loads
+    except (ValueError, UnknownPluginError) as exc:  # a bad --explain-mode, --scheme or --backend, before the model loads
         fail(str(exc), 2)
 
 

@@ -48,12 +48,14 @@ def sample(
     backend_options: dict = parse_options(option)
     if batch_size is not None:
         backend_options["batch_size"] = batch_size
+    from taosr1_plugins import plugins
     from taosr1_plugins.core.model_paths import check_model_path
-    from taosr1_plugins.plugins import generation_backends
+    from taosr1_plugins.errors import UnknownPluginError
 
-    registered = generation_backends()
-    if backend not in registered:
-        fail(f"unknown generation backend {backend!r}; registered: {', '.join(sorted(registered))}", 2)
+    try:
+        plugins.get("generation_backend", backend)
+    except UnknownPluginError as exc:
+        fail(str(exc), 2)
     try:
         check_outputs([out], [data])
         records = load_records(data)
