@@ -37,7 +37,16 @@ def register_generation_backends(register):
 
 @hookspec
 def register_reward_functions(register):
-    """Register reward functions: ``register(name, reward_fn)`` (GRPO stage)."""
+    """Register GRPO reward functions: ``register(name, factory)``.
+
+    ``factory(settings)`` gets the run's :class:`taosr1_plugins.grpo.reward.RewardSettings` (the GRPO
+    settings' ``reward:`` section; ``reward.function`` names the factory to use, default ``relevance``) and
+    returns a :class:`taosr1_plugins.grpo.reward.Reward`: ``reward.score(response, label)`` ->
+    ``RewardResult(reward, correct, format_ok, label, gold)`` and ``reward(response, label)`` -> the shaped
+    reward as a float. ``label`` is what the adapters pass: a level key or ``{"gold": ..., "scheme": ...}``.
+    The TRL, OpenRLHF and verl adapters all score with it; it runs inside training loops, so it should
+    return finite numbers for any response and label rather than raise.
+    """
 
 
 @hookspec

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 import pluggy
 
 from taosr1_plugins import hookspecs
+from taosr1_plugins.errors import UnknownPluginError
 
 ENTRY_POINT_GROUP = "taosr1_plugins"
 
@@ -57,49 +57,57 @@ def load_plugins() -> pluggy.PluginManager:
     return pm
 
 
-def _collect(hook_name: str, *, key: Callable[[tuple], str] | None = None) -> dict[str, Any]:
-    """Call one hook on every plugin and gather what they register, refusing duplicate names."""
+# kind -> (hook, what one of them is called in messages)
+KINDS = {
+    "scheme": ("register_label_schemes", "label scheme"),
+    "importer": ("register_importers", "importer"),
+    "teacher": ("register_teachers", "teacher"),
+    "generation_backend": ("register_generation_backends", "generation backend"),
+    "reward": ("register_reward_functions", "reward function"),
+    "prompt_sampler": ("register_prompt_samplers", "prompt sampler"),
+    "deployment_adapter": ("register_deployment_adapters", "deployment adapter"),
+}
+
+
+def _name_of(hook_name: str, args: tuple) -> str:
+    return args[0].name if hook_name == "register_label_schemes" else args[0]
+
+
+def _duplicate(hook_name: str, name: str) -> PluginError:
+    # Only on this error path are the plugins called one by one: the name of the second provider is
+    # what a plugin author needs to see.
+    providers = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        names: list[str] = []
+        impl.function(register=lambda *args, _names=names: _names.append(_name_of(hook_name, args)))
+        if name in names:
+            providers.append(impl.plugin_name)
+    again = f" (again by plugin {providers[1]!r})" if len(providers) > 1 else ""
+    return PluginError(f"{HOOKS[hook_name]}: {name!r} is registered twice{again}")
+
+
+def registered(kind: str) -> dict[str, Any]:
+    """Everything of ``kind`` (a key of :data:`KINDS`) that the plugins register, by name."""
+    hook_name = KINDS[kind][0]
     load_plugins()
     found: dict[str, Any] = {}
 
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+    def register(*args):
+        name = _name_of(hook_name, args)
+        if name in found:
+            raise _duplicate(hook_name, name)
+        found[name] = args[-1]
 
-        def register(*args, _plugin=impl.plugin_name):
-            name = key(args) if key else args[0]
-            if name in found:
-                raise PluginError(f"{HOOKS[hook_name]}: {name!r} is registered twice (again by plugin {_plugin!r})")
-            found[name] = args[-1]
-
-        impl.function(register=register)
+    getattr(pm.hook, hook_name)(register=register)
     return found
 
 
-def label_schemes() -> dict[str, Any]:
-    return _collect("register_label_schemes", key=lambda args: args[0].name)
-
-
-def importers() -> dict[str, Any]:
-    return _collect("register_importers")
-
-
-def teachers() -> dict[str, Any]:
-    return _collect("register_teachers")
-
-
-def generation_backends() -> dict[str, Any]:
-    return _collect("register_generation_backends")
-
-
-def reward_functions() -> dict[str, Any]:
-    return _collect("register_reward_functions")
-
-
-def prompt_samplers() -> dict[str, Any]:
-    return _collect("register_prompt_samplers")
-
-
-def deployment_adapters() -> dict[str, Any]:
-    return _collect("register_deployment_adapters")
+def get(kind: str, name: str) -> Any:
+    """The ``kind`` registered as ``name``; :class:`UnknownPluginError` (listing what is registered) if none is."""
+    found = registered(kind)
+    if name not in found:
+        raise UnknownPluginError(KINDS[kind][1], name, found)
+    return found[name]
 
 
 def describe_plugins() -> list[dict[str, Any]]:
@@ -119,7 +127,7 @@ def describe_plugins() -> list[dict[str, Any]]:
             names: list[str] = []
 
             def register(*args, _names=names, _hook=hook_name):
-                _names.append(args[0].name if _hook == "register_label_schemes" else args[0])
+                _names.append(_name_of(_hook, args))
 
             impl.function(register=register)
             rows[impl.plugin_name]["provides"].setdefault(what, []).extend(names)

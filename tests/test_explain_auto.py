@@ -13,7 +13,7 @@ from loopback import serve_in_thread
 from taosr1_plugins.deploy.calibration import load_cumpt
 from taosr1_plugins.cli import app
 from taosr1_plugins.core.jsonl import write_jsonl
-from taosr1_plugins.plugins import deployment_adapters
+from taosr1_plugins import plugins
 from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.deploy.scoring import ExplainPolicy, ScoreSettings, read_scores, score_records
 
@@ -26,7 +26,7 @@ def setup(tiny_model_dir, esci_records, tmp_path_factory):
     """Pairs, a cumpt.json with a calibration, and an explain margin that splits the pairs in two."""
     folder = tmp_path_factory.mktemp("explain")
     records = esci_records[:8]
-    scorer = deployment_adapters()["hf"](str(tiny_model_dir), ESCI, device="cpu", max_explain_tokens=MAX_EXPLAIN_TOKENS)
+    scorer = plugins.get("deployment_adapter", "hf")(str(tiny_model_dir), ESCI, device="cpu", max_explain_tokens=MAX_EXPLAIN_TOKENS)
     probs = scorer.probabilities(records)
     # thresholds at the pairs' median cumulative probabilities, so margins differ from pair to pair
     cum = sorted(sum(p[:1]) for p in probs), sorted(sum(p[:2]) for p in probs), sorted(sum(p[:3]) for p in probs)

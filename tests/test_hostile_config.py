@@ -52,6 +52,13 @@ BAD_CONFIGS = {
     "broken recipe YAML": ("sft: {recipe: ../broken.yaml}\n", "field 'sft.recipe': cannot read"),
     "recipe not a mapping": ("dpo: {recipe: ../list.yaml}\n", "field 'dpo.recipe':"),
     "bad GRPO override": ("grpo: {overrides: {no_such_setting: 1}}\n", "field 'grpo.recipe': with grpo.overrides"),
+    "unknown GRPO reward": (
+        "grpo: {overrides: {reward: {function: nope}}}\n",
+        "field 'grpo.recipe': setting 'reward.function': unknown reward function 'nope'; registered: correctness, relevance",
+    ),
+    "unknown GRPO sampler": (
+        "grpo: {overrides: {sampler: nope}}\n", "field 'grpo.recipe': setting 'sampler': unknown prompt sampler 'nope'"
+    ),
     "guided replay on OpenRLHF": (
         "grpo: {backend: openrlhf, overrides: {guided_replay: true}}\n", "field 'grpo.overrides': guided_replay is a TRL-backend option"
     ),

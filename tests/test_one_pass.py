@@ -8,7 +8,7 @@ import pytest
 
 from taosr1_plugins.passn.difficulty import DifficultyRow, difficulty_row
 from taosr1_plugins.passn.one_pass import agreement, one_pass_difficulty, one_pass_row, pass_at_k
-from taosr1_plugins.plugins import deployment_adapters
+from taosr1_plugins import plugins
 from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.deploy.scoring import scoring_prompt
 
@@ -17,7 +17,7 @@ ESCI = get_scheme("esci")
 
 @pytest.fixture(scope="module")
 def scorer(tiny_model_dir):
-    return deployment_adapters()["hf"](str(tiny_model_dir), ESCI, device="cpu", batch_size=4)
+    return plugins.get("deployment_adapter", "hf")(str(tiny_model_dir), ESCI, device="cpu", batch_size=4)
 
 
 @pytest.mark.parametrize("temperature", [0.7, 1.5])

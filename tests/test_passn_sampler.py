@@ -23,7 +23,7 @@ from taosr1_plugins.passn.sample import (
     read_samples,
     sample_passn,
 )
-from taosr1_plugins.plugins import generation_backends
+from taosr1_plugins import plugins
 from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def backend(tiny_model_dir):
 
 
 def test_builtin_backends_are_registered():
-    assert {"hf", "vllm", "openai"} <= set(generation_backends())
+    assert {"hf", "vllm", "openai"} <= set(plugins.registered("generation_backend"))
 
 
 def test_vllm_backend_without_vllm_says_what_to_install():

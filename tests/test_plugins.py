@@ -45,7 +45,7 @@ def test_core_imports_no_training_framework():
         import taosr1_plugins, taosr1_plugins.plugins, taosr1_plugins.cli
         from taosr1_plugins import plugins
         plugins.load_plugins()
-        plugins.label_schemes(); plugins.importers(); plugins.teachers()
+        plugins.registered("scheme"); plugins.registered("importer"); plugins.registered("teacher")
         print(sorted(name for name in {HEAVY!r} if name in sys.modules))
         """
     )
@@ -77,6 +77,39 @@ def test_plugins_table():
     assert "dataset importers: crowdflower, home_depot, esci, kuaisearch" in result.stdout
 
 
+def test_one_lookup_for_every_kind():
+    """plugins.get is the one lookup: every hook has a kind, and an unknown name of any kind raises one
+    error type that lists what is registered (the CLI turns it into one line and status 2)."""
+    from taosr1_plugins import hookspecs, plugins
+    from taosr1_plugins.errors import UnknownPluginError, UserError
+
+    specs = {name for name in dir(hookspecs) if name.startswith("register_")}
+    assert {hook for hook, _ in plugins.KINDS.values()} == specs == set(plugins.HOOKS)
+    builtins = {"scheme": "esci", "importer": "esci", "teacher": "template", "generation_backend": "hf",
+                "reward": "relevance", "prompt_sampler": "difficulty", "deployment_adapter": "hf"}
+    assert set(builtins) == set(plugins.KINDS)
+    for kind, name in builtins.items():
+        assert plugins.get(kind, name) is plugins.registered(kind)[name]
+        with pytest.raises(UnknownPluginError) as caught:
+            plugins.get(kind, "nope")
+        words = plugins.KINDS[kind][1]
+        assert str(caught.value) == f"unknown {words} 'nope'; registered: {', '.join(sorted(plugins.registered(kind)))}"
+        assert isinstance(caught.value, UserError) and isinstance(caught.value, KeyError)
+
+
+def test_named_lookups_raise_the_one_error():
+    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.cot.teachers import get_teacher
+    from taosr1_plugins.data.importing import get_importer
+    from taosr1_plugins.errors import UnknownPluginError
+    from taosr1_plugins.passn.generation import get_generation_backend
+
+    for lookup, words in ((get_scheme, "label scheme"), (get_importer, "importer"), (get_teacher, "teacher"),
+                          (get_generation_backend, "generation backend")):
+        with pytest.raises(UnknownPluginError, match=f"unknown {words} 'nope'; registered: "):
+            lookup("nope")
+
+
 def test_a_name_registered_twice_is_refused():
     result = python(
         """
@@ -91,7 +124,7 @@ def test_a_name_registered_twice_is_refused():
 
         plugins.load_plugins().register(Clash(), name="clash")
         try:
-            plugins.label_schemes()
+            plugins.registered("scheme")
         except plugins.PluginError as exc:
             print("refused:", exc)
         """

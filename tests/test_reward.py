@@ -84,12 +84,15 @@ def test_trailing_special_tokens_are_stripped():
 
 
 def test_registered_as_plugins():
-    from taosr1_plugins.plugins import reward_functions
+    from taosr1_plugins.grpo.reward import build_reward
 
-    rewards = reward_functions()
-    assert rewards["relevance"](answer("E"), "E") == pytest.approx(1.2)
-    assert rewards["correctness"](answer("E"), "E") == 1.0
-    assert rewards["correctness"](answer("S"), "E") == 0.0
+    relevance = build_reward()  # RewardSettings().function is "relevance"
+    assert isinstance(relevance, RelevanceReward)
+    assert relevance(answer("E"), "E") == pytest.approx(1.2)
+    correctness = build_reward(RewardSettings(function="correctness", partial_credit=(0.5,)))
+    assert correctness(answer("E"), "E") == 1.0
+    assert correctness(answer("S"), "E") == 0.0  # plain 0/1: no format part, no partial credit
+    assert correctness(answer("E")[len("<think>"):], "E") == 0.0  # but still only in a well-formed response
 
 
 # --- fuzz: whatever the response and label, a finite float and a 0/1 correctness ---------------------

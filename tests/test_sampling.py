@@ -60,9 +60,9 @@ def test_selection_options():
 
 
 def test_registered_samplers():
-    from taosr1_plugins.plugins import prompt_samplers
+    from taosr1_plugins import plugins
 
-    samplers = prompt_samplers()
+    samplers = plugins.registered("prompt_sampler")
     ids = [f"p{i}" for i in range(10)]
     assert len(samplers["uniform"]().select(ids, rows_for(ids)).chosen) == 10
     assert "always" not in samplers["difficulty"]().select(ids, rows_for(ids)).bucket_probabilities()

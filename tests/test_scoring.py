@@ -12,7 +12,7 @@ from taosr1_plugins.cli import app
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.core.formats import ResponseFormat, parse_response, render_response
 from taosr1_plugins.core.jsonl import write_jsonl
-from taosr1_plugins.plugins import deployment_adapters
+from taosr1_plugins import plugins
 from taosr1_plugins.deploy.post_cot import convert_records, convert_responses, to_answer_first
 from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.deploy.scoring import (
@@ -29,7 +29,7 @@ ESCI = get_scheme("esci")
 
 @pytest.fixture(scope="module")
 def tiny_scorer(tiny_model_dir):
-    return deployment_adapters()["hf"](str(tiny_model_dir), ESCI, device="cpu", batch_size=8)
+    return plugins.get("deployment_adapter", "hf")(str(tiny_model_dir), ESCI, device="cpu", batch_size=8)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_renormalise():
 
 
 def test_adapters_are_plugins():
-    assert {"hf", "vllm"} <= set(deployment_adapters())
+    assert {"hf", "vllm"} <= set(plugins.registered("deployment_adapter"))
 
 
 def test_vllm_adapter_is_import_guarded(tiny_model_dir):
@@ -56,7 +56,7 @@ def test_vllm_adapter_is_import_guarded(tiny_model_dir):
         import vllm  # noqa: F401
     except ImportError:
         with pytest.raises(RuntimeError, match="vllm"):
-            deployment_adapters()["vllm"](str(tiny_model_dir), ESCI)
+            plugins.get("deployment_adapter", "vllm")(str(tiny_model_dir), ESCI)
     else:
         pytest.skip("vLLM is installed; this checks the message when it is not")
 

@@ -14,10 +14,10 @@ from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_reco
 
 @pytest.fixture(scope="module")
 def smollm2_scorer(smollm2_dir):
-    from taosr1_plugins.plugins import deployment_adapters
+    from taosr1_plugins import plugins
     from taosr1_plugins.core.schemes import get_scheme
 
-    return deployment_adapters()["hf"](str(smollm2_dir), get_scheme("esci"), device="cpu", batch_size=6)
+    return plugins.get("deployment_adapter", "hf")(str(smollm2_dir), get_scheme("esci"), device="cpu", batch_size=6)
 
 
 @pytest.fixture(scope="module")

@@ -52,9 +52,9 @@ def test_scores_pairs(server, tiny_model_dir):
         assert result["tier"] == tier
 
     # the server's batched answer is the in-process scorer's answer for the same pair
-    from taosr1_plugins.plugins import deployment_adapters
+    from taosr1_plugins import plugins
 
-    scorer = deployment_adapters()["hf"](str(tiny_model_dir), ESCI, device="cpu")
+    scorer = plugins.get("deployment_adapter", "hf")(str(tiny_model_dir), ESCI, device="cpu")
     record = Record(id="a", query=pairs[0]["query"], item=Item(title=pairs[0]["item"]), scheme="esci")
     direct = scorer.probabilities([record])[0]
     assert [results[0]["probabilities"][k] for k in ESCI.keys] == pytest.approx(direct, abs=1e-5)

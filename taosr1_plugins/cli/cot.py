@@ -43,7 +43,7 @@ def generate(
     from rich.console import Console
 
     from taosr1_plugins.cot.generate import OutputExistsError, generate_cot, load_records, output_paths
-    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.errors import DataError, UnknownPluginError
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.cot.teachers import TeacherError, get_teacher
     from taosr1_plugins.cli import fail
@@ -63,6 +63,8 @@ def generate(
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "options"
         fail(f"teacher {teacher!r} option {where!r}: {err['msg']}", 2)
+    except UnknownPluginError as exc:
+        fail(str(exc), 2)
     except (TeacherError, TypeError) as exc:
         fail(f"teacher {teacher!r}: {exc}", 2)
 

@@ -30,13 +30,12 @@ class GroupBy(str, Enum):
 @contextlib.contextmanager
 def errors_reported() -> Iterator[None]:
     """Turn known failures into one line on stderr and a non-zero exit status, without a traceback."""
-    from taosr1_plugins.errors import DataError
-    from taosr1_plugins.data.importing import UnknownImporter
+    from taosr1_plugins.errors import UserError
     from taosr1_plugins.core.schemes import SchemeError
 
     try:
         yield
-    except (DataError, SchemeError, UnknownImporter) as exc:  # all bad input: status 2
+    except (UserError, SchemeError) as exc:  # all bad input: status 2
         _fail(str(exc), 2)
     except OSError as exc:  # missing input, unwritable output directory
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
@@ -50,12 +49,13 @@ def _fail(message: str, code: int) -> None:
 def _echo_label_counts(counts: Counter, title: str) -> None:
     """One line per (scheme, label), in the scheme's level order when the scheme is known."""
     from taosr1_plugins.core.schemes import SchemeError, get_scheme
+    from taosr1_plugins.errors import UnknownPluginError
 
     typer.echo(title)
     for scheme_name in sorted({scheme for scheme, _ in counts}):
         try:
             order = {key: i for i, key in enumerate(get_scheme(scheme_name).keys)}
-        except (SchemeError, ValueError):
+        except (SchemeError, UnknownPluginError, ValueError):
             order = {}
         labels = sorted(
             (label for scheme, label in counts if scheme == scheme_name),

@@ -8,6 +8,7 @@ import typer
 
 from taosr1_plugins.cli.options import option
 from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
+from taosr1_plugins.errors import UnknownPluginError
 
 
 def score(
@@ -65,7 +66,7 @@ def score(
         fail(f"{exc} (use --overwrite)", 2)
     except DataError as exc:
         fail(str(exc), 2)
-    except ValueError as exc:  # e.g. an unknown --backend
+    except (ValueError, UnknownPluginError) as exc:  # e.g. an unknown --backend
         fail(str(exc), 2)
     except RuntimeError as exc:
         fail(str(exc))
@@ -147,7 +148,7 @@ def serve(
                    limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
                    request_timeout=request_timeout, explain=explain_mode, explain_margin=explain_margin,
                    max_explain_tokens=max_explain_tokens)
-    except ValueError as exc:  # a bad --explain-mode or --scheme, found before the model loads
+    except (ValueError, UnknownPluginError) as exc:  # a bad --explain-mode, --scheme or --backend, before the model loads
         fail(str(exc), 2)
 
 

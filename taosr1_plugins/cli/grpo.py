@@ -53,7 +53,11 @@ def prepare(
     from taosr1_plugins.grpo.config import load_grpo_settings
     from taosr1_plugins.core.schemes import get_scheme
 
+    from taosr1_plugins import plugins
+
     settings = load_grpo_settings(config)
+    # the Ray workers would refuse an unregistered reward only once the job has started
+    plugins.get("reward", settings.reward.function)
     records, rows = _load(data, difficulty)
     labelled, selection = select_prompts(records, rows, settings)
     if not labelled:

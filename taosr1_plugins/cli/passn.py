@@ -51,12 +51,14 @@ def sample(
         backend_options["batch_size"] = batch_size  # asked for: a backend without a batch size refuses it
     else:  # the default, handed over as the main job does: only to a backend that has a batch size
         backend_options = generation_options(backend, batch_size, backend_options)
+    from taosr1_plugins import plugins
     from taosr1_plugins.core.model_paths import check_model_path
-    from taosr1_plugins.plugins import generation_backends
+    from taosr1_plugins.errors import UnknownPluginError
 
-    registered = generation_backends()
-    if backend not in registered:
-        fail(f"unknown generation backend {backend!r}; registered: {', '.join(sorted(registered))}", 2)
+    try:
+        plugins.get("generation_backend", backend)
+    except UnknownPluginError as exc:
+        fail(str(exc), 2)
     try:
         check_outputs([out], [data])
         records = load_records(data)

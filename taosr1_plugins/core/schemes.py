@@ -156,12 +156,9 @@ def load_scheme_file(path: str | Path) -> LabelScheme:
 
 
 def get_scheme(name_or_path: str) -> LabelScheme:
-    """A registered scheme by name, or one loaded from a YAML file."""
+    """A registered scheme by name (UnknownPluginError if none), or one loaded from a YAML file."""
     if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_file():
         return load_scheme_file(name_or_path)
-    from taosr1_plugins.plugins import label_schemes
+    from taosr1_plugins import plugins
 
-    schemes = label_schemes()
-    if name_or_path not in schemes:
-        raise SchemeError(f"unknown label scheme {name_or_path!r}; registered: {', '.join(sorted(schemes))}")
-    return schemes[name_or_path]
+    return plugins.get("scheme", name_or_path)

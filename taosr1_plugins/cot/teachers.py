@@ -44,12 +44,9 @@ TeacherFactory = Callable[..., Teacher]
 
 def get_teacher(name: str, **options: Any) -> Teacher:
     """Instantiate a registered teacher by name with its options."""
-    from taosr1_plugins.plugins import teachers
+    from taosr1_plugins import plugins
 
-    found = teachers()
-    if name not in found:
-        raise TeacherError(f"unknown teacher {name!r}; registered: {', '.join(sorted(found))}")
-    return found[name](**options)
+    return plugins.get("teacher", name)(**options)
 
 
 # ---------------------------------------------------------------------------------------------------

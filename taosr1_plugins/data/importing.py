@@ -11,18 +11,10 @@ from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 
 
-class UnknownImporter(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 def get_importer(name: str) -> Any:
-    from taosr1_plugins.plugins import importers
+    from taosr1_plugins import plugins
 
-    found = importers()
-    if name not in found:
-        raise UnknownImporter(f"unknown importer {name!r}; registered: {', '.join(sorted(found))}")
-    return found[name]
+    return plugins.get("importer", name)
 
 
 def import_records(

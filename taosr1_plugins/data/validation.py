@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, UnknownPluginError, field_path
 from taosr1_plugins.data.rawfiles import iter_jsonl_objects
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, SchemeError, get_scheme
@@ -55,7 +55,7 @@ def iter_checked_records(
                 )
             try:
                 schemes[record.scheme] = resolve_scheme(record.scheme)
-            except (SchemeError, DataError, ValueError) as exc:
+            except (SchemeError, UnknownPluginError, DataError, ValueError) as exc:
                 raise DataError(file, line, "scheme", str(exc)) from exc
         levels = schemes[record.scheme].keys
         if record.label is UNLABELLED:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import DataError, UnknownPluginError
 from taosr1_plugins.core.formats import ResponseFormat, parse_response, render_response
 from taosr1_plugins.core.jsonl import iter_numbered_jsonl, write_jsonl
 from taosr1_plugins.core.prompts import build_messages
@@ -61,7 +61,12 @@ def convert_records(data: str | Path, out: str | Path) -> ConversionReport:
 
     def rows() -> Iterable[dict]:
         for lineno, record in iter_numbered_jsonl(data, Record):
-            scheme = schemes.setdefault(record.scheme, get_scheme(record.scheme))
+            if record.scheme not in schemes:
+                try:
+                    schemes[record.scheme] = get_scheme(record.scheme)
+                except UnknownPluginError as exc:  # the record's fault: located in the file
+                    raise DataError(str(data), lineno, "scheme", str(exc)) from exc
+            scheme = schemes[record.scheme]
             for name in ("label", "cot"):
                 if not getattr(record, name):
                     raise DataError(str(data), lineno, name, f"record {record.id!r} has no {name}")

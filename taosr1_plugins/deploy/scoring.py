@@ -240,14 +240,12 @@ def records_scheme(records: Sequence[Record], source: str = "<records>") -> Labe
 
 
 def load_scorer(model: str | Path, scheme: LabelScheme, settings: ScoreSettings) -> LabelScorer:
-    from taosr1_plugins.plugins import deployment_adapters
+    from taosr1_plugins import plugins
 
-    adapters = deployment_adapters()
-    if settings.backend not in adapters:
-        raise ValueError(f"unknown scoring backend {settings.backend!r}; registered: {', '.join(sorted(adapters))}")
+    adapter = plugins.get("deployment_adapter", settings.backend)
     options = {"device": settings.device, "batch_size": settings.batch_size,
                "max_explain_tokens": settings.max_explain_tokens, **(settings.options or {})}
-    return adapters[settings.backend](str(model), scheme, **options)
+    return adapter(str(model), scheme, **options)
 
 
 def score_records(

@@ -55,10 +55,10 @@ def select_prompts(
     records: Sequence[Record], difficulty: Sequence[DifficultyRow], settings: GrpoSettings
 ) -> tuple[list[Record], Selection]:
     """The labelled records and the configured prompt sampler's choice among them by pass@N difficulty."""
-    from taosr1_plugins.plugins import prompt_samplers
+    from taosr1_plugins import plugins
 
     labelled = [record for record in records if record.label is not None]
-    sampler = prompt_samplers()[settings.sampler](**settings.sampling.model_dump())
+    sampler = plugins.get("prompt_sampler", settings.sampler)(**settings.sampling.model_dump())
     return labelled, sampler.select([record.id for record in labelled], difficulty)
 
 

@@ -1,7 +1,9 @@
 """The relevance reward for GRPO: a format part plus a correctness part, with optional ordinal partial credit.
 
 Framework-free: the TRL, OpenRLHF and verl adapters under ``integrations/`` only reshape their arguments
-and call :meth:`RelevanceReward.score`. The reward runs inside training loops (inside Ray actors for
+and call the ``score`` of the reward that :func:`build_reward` makes: the registered reward function named
+by ``RewardSettings.function`` (built-ins: ``relevance``, this module's :class:`RelevanceReward`, and
+``correctness``). The reward runs inside training loops (inside Ray actors for
 OpenRLHF, which swallows exceptions and then fails later with a misleading error), so scoring never
 raises, whatever the response or label, and always returns finite floats.
 """
@@ -14,7 +16,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -28,6 +30,10 @@ class RewardSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    function: str = Field(
+        "relevance",
+        description="the registered reward function (register_reward_functions) that these settings configure",
+    )
     format_weight: float = Field(0.2, description="added when the response is well formed (think + answer, label in the scheme)")
     correct_weight: float = Field(1.0, description="added when the parsed label equals the gold label")
     partial_credit: tuple[float, ...] = Field(
@@ -85,12 +91,12 @@ class RewardSetupError(RuntimeError):
 
 @functools.lru_cache(maxsize=64)
 def _scheme_named(name: str) -> LabelScheme | None:
-    from taosr1_plugins.errors import DataError
     from taosr1_plugins.core.schemes import SchemeError, get_scheme
+    from taosr1_plugins.errors import DataError, UnknownPluginError
 
     try:
         return get_scheme(name)
-    except (SchemeError, DataError, OSError):  # a label naming an unknown scheme is content: it scores zero
+    except (UnknownPluginError, SchemeError, DataError, OSError):  # a label naming an unknown scheme is content: it scores zero
         return None
     except Exception as exc:  # the plugin machinery itself is broken (e.g. pluggy missing on a worker)
         raise RewardSetupError(f"cannot look up label scheme {name!r}: {type(exc).__name__}: {exc}") from exc
@@ -166,6 +172,29 @@ class RelevanceReward:
         return RewardResult(float(reward), correct, parsed.format_ok, parsed.label, gold)
 
 
+@runtime_checkable
+class Reward(Protocol):
+    """What a registered reward factory returns (see ``hookspecs.register_reward_functions``)."""
+
+    def score(self, response: Any, label: Any) -> RewardResult: ...
+
+    def __call__(self, response: Any, label: Any) -> float: ...
+
+
+def correctness_reward(settings: RewardSettings) -> RelevanceReward:
+    """Plain 0/1 correctness: what pass@N counts and OpenRLHF's dynamic filtering reads as ``scores``."""
+    return RelevanceReward(settings.model_copy(update={"format_weight": 0.0, "correct_weight": 1.0, "partial_credit": ()}))
+
+
+def build_reward(settings: RewardSettings | None = None) -> Reward:
+    """The reward function registered as ``settings.function``, made with ``settings``; UnknownPluginError
+    (listing the registered ones) for a name no plugin registers."""
+    from taosr1_plugins import plugins
+
+    settings = settings or RewardSettings()
+    return plugins.get("reward", settings.function)(settings)
+
+
 def check_batch(**columns: Any) -> int:
     """The common length of a framework's per-sample argument lists; ValueError naming every length.
 
@@ -186,11 +215,11 @@ REWARD_CONFIG_ENV = "TAOSR1_REWARD_CONFIG"
 
 
 @functools.lru_cache(maxsize=8)
-def _reward_for_config(path: str | None) -> RelevanceReward:
-    return RelevanceReward(load_reward_settings(path))
+def _reward_for_config(path: str | None) -> Reward:
+    return build_reward(load_reward_settings(path))
 
 
-def reward_from_env() -> RelevanceReward:
+def reward_from_env() -> Reward:
     """The reward configured by the YAML file named in ``$TAOSR1_REWARD_CONFIG`` (defaults without it).
 
     Framework reward files (OpenRLHF, verl) are loaded by path inside workers and get no arguments, so
@@ -199,9 +228,10 @@ def reward_from_env() -> RelevanceReward:
     return _reward_for_config(os.environ.get(REWARD_CONFIG_ENV) or None)
 
 
-def check_reward_setup() -> RelevanceReward:
+def check_reward_setup() -> Reward:
     """The configured reward, after proving it can score here: the plugins load (pluggy and the built-in
-    schemes), ``$TAOSR1_REWARD_CONFIG`` reads and validates, its default scheme resolves.
+    schemes), ``$TAOSR1_REWARD_CONFIG`` reads and validates, its reward function is registered here (a
+    plugin's reward must be installed on every worker too), its default scheme resolves.
 
     Framework reward files call this when they are imported, i.e. when OpenRLHF's rollout actor or verl's
     reward loader loads them, so a broken worker environment stops the job at start-up with the reason,
@@ -224,13 +254,23 @@ def check_reward_setup() -> RelevanceReward:
         ) from exc
     path = os.environ.get(REWARD_CONFIG_ENV) or None
     try:
-        reward = _reward_for_config(path)
+        settings = load_reward_settings(path)
     except Exception as exc:
         raise RewardSetupError(f"${REWARD_CONFIG_ENV}={path}: cannot load the reward settings {where}: {exc}") from exc
+    from taosr1_plugins.errors import UnknownPluginError
+
+    try:
+        reward = _reward_for_config(path)
+    except UnknownPluginError as exc:
+        raise RewardSetupError(f"${REWARD_CONFIG_ENV}={path}: field 'function': {exc} {where}") from exc
+    except Exception as exc:
+        raise RewardSetupError(
+            f"${REWARD_CONFIG_ENV}={path}: reward function {settings.function!r} cannot be made {where}: {exc}"
+        ) from exc
     from taosr1_plugins.core.schemes import get_scheme
 
     try:
-        get_scheme(reward.settings.scheme)
+        get_scheme(settings.scheme)
     except Exception as exc:
         raise RewardSetupError(f"${REWARD_CONFIG_ENV}={path}: field 'scheme': {exc}") from exc
     return reward

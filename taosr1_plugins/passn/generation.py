@@ -51,12 +51,9 @@ GenerationBackendFactory = Callable[..., GenerationBackend]
 
 def get_generation_backend(name: str, **options: Any) -> GenerationBackend:
     """Instantiate a registered generation backend by name with its options."""
-    from taosr1_plugins.plugins import generation_backends
+    from taosr1_plugins import plugins
 
-    found = generation_backends()
-    if name not in found:
-        raise GenerationError(f"unknown generation backend {name!r}; registered: {', '.join(sorted(found))}")
-    return found[name](**options)
+    return plugins.get("generation_backend", name)(**options)
 
 
 def check_shape(results: list[list[Completion]], prompts: int, n: int, backend: str) -> list[list[Completion]]:

@@ -21,8 +21,9 @@ BUILTIN_MODELS = ("smollm2", "tiny")
 def check_run_config(config: RunConfig, source: str | Path | None = None, stages: Collection[str] | None = None) -> None:
     """Raise DataError (config file, field, problem) at the first problem of an enabled stage among ``stages``
     (None: all), so `--until dpo` does not fail on a GRPO recipe it will never read."""
-    from taosr1_plugins.plugins import deployment_adapters, generation_backends, importers, teachers
+    from taosr1_plugins import plugins
     from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.errors import UnknownPluginError
 
     where = str(source) if source else "run config"
 
@@ -49,28 +50,29 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         if loaded is not None and not isinstance(loaded, dict):
             fail(field, f"{path} is not a mapping of settings")
 
-    def need_plugin(field: str, name: str, registered: dict, kind: str) -> None:
-        if name not in registered:
-            fail(field, f"unknown {kind} {name!r}; registered: {', '.join(sorted(registered))}")
+    def need_plugin(field: str, kind: str, name: str):
+        try:
+            return plugins.get(kind, name)
+        except UnknownPluginError as exc:
+            fail(field, str(exc))
 
     data = config.data
-    found = importers()
-    need_plugin("data.source", data.source, found, "importer")
+    importer = need_plugin("data.source", "importer", data.source)
     need_file("data.input", data.input)
     try:
-        get_scheme(data.scheme or found[data.source].default_scheme)
-    except (ValueError, OSError) as exc:
+        get_scheme(data.scheme or importer.default_scheme)
+    except (UnknownPluginError, ValueError, OSError) as exc:
         fail("data.scheme", str(exc))
 
     def runs(stage: str) -> bool:
         return stages is None or stage in stages
 
     if runs("cot"):
-        need_plugin("cot.teacher", config.cot.teacher, teachers(), "teacher")
+        need_plugin("cot.teacher", "teacher", config.cot.teacher)
     if runs("sft"):
         need_recipe("sft.recipe", config.sft.recipe)
     if (config.passn.enabled or config.dpo.enabled) and runs("passn"):
-        need_plugin("passn.backend", config.passn.backend, generation_backends(), "generation backend")
+        need_plugin("passn.backend", "generation_backend", config.passn.backend)
     if config.dpo.enabled and runs("dpo"):
         need_recipe("dpo.recipe", config.dpo.recipe)
     if config.grpo.enabled and runs("grpo"):
@@ -82,12 +84,18 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         except ValidationError as exc:
             err = exc.errors()[0]
             fail("grpo.recipe", f"with grpo.overrides, setting '{field_path(err['loc'])}': {err['msg']}")
+        for setting, kind, name in (("sampler", "prompt_sampler", settings.sampler),
+                                    ("reward.function", "reward", settings.reward.function)):
+            try:
+                plugins.get(kind, name)
+            except UnknownPluginError as exc:
+                fail("grpo.recipe", f"setting '{setting}': {exc}")
         if config.grpo.backend == "openrlhf":
             need_file("grpo.launch_script", config.grpo.launch_script)
             if settings.guided_replay:
                 fail("grpo.overrides", "guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)")
     if config.deploy.enabled and runs("deploy"):
-        need_plugin("deploy.backend", config.deploy.backend, deployment_adapters(), "deployment adapter")
+        need_plugin("deploy.backend", "deployment_adapter", config.deploy.backend)
     if config.model.base not in BUILTIN_MODELS:
         from taosr1_plugins.core.model_paths import check_model_path
 

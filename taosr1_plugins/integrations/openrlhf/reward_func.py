@@ -7,8 +7,10 @@ decoded with special tokens, ``prompts`` the chat-templated prompt and ``labels`
 values (ours: ``{"gold": ..., "scheme": ...}``). It reads ``rewards`` (advantages), ``scores`` (what
 ``--algo.dynamic_filtering_range`` filters groups on, so plain 0/1 correctness) and ``extra_logs``.
 
-Reward weights come from the YAML file named by ``TAOSR1_REWARD_CONFIG`` (set it in the Ray job's
+Reward settings come from the YAML file named by ``TAOSR1_REWARD_CONFIG`` (set it in the Ray job's
 ``runtime_env.env_vars``); without it the defaults of :class:`taosr1_plugins.grpo.reward.RewardSettings` apply.
+Its ``function`` names the registered reward function that scores (default ``relevance``); a plugin's
+must be installed on every rollout worker.
 """
 
 from __future__ import annotations

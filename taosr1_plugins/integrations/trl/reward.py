@@ -1,4 +1,4 @@
-"""The relevance reward as a TRL ``reward_funcs`` callable: ``f(completions, **columns) -> list[float]``.
+"""The configured reward function as a TRL ``reward_funcs`` callable: ``f(completions, **columns) -> list[float]``.
 
 TRL's GRPOTrainer calls it with ``prompts=``, ``completions=``, ``completion_ids=``, ``trainer_state=``
 and every dataset column as a keyword list. Our GRPO rows carry the gold level in ``label`` (a level
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from taosr1_plugins.grpo.reward import RelevanceReward, RewardSettings, check_batch
+from taosr1_plugins.grpo.reward import Reward, RewardSettings, build_reward, check_batch
 
 
 def completion_text(completion: Any) -> Any:
@@ -23,12 +23,17 @@ def completion_text(completion: Any) -> Any:
 
 
 class TrlRelevanceReward:
-    """Callable for ``GRPOTrainer(reward_funcs=[...])``; TRL names its metrics after ``__name__``."""
+    """Callable for ``GRPOTrainer(reward_funcs=[...])``; TRL names its metrics after ``__name__``.
+
+    Scores with ``reward`` if given, else with the reward function ``settings.function`` registers.
+    """
 
     __name__ = "taosr1_relevance"
 
-    def __init__(self, settings: RewardSettings | None = None, *, correctness_only: bool = False):
-        self.reward = RelevanceReward(settings)
+    def __init__(
+        self, settings: RewardSettings | None = None, *, correctness_only: bool = False, reward: Reward | None = None
+    ):
+        self.reward = reward if reward is not None else build_reward(settings)
         self.correctness_only = correctness_only
         if correctness_only:
             self.__name__ = "taosr1_correct"

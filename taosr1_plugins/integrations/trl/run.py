@@ -14,7 +14,7 @@ from taosr1_plugins.grpo.config import GrpoSettings
 from taosr1_plugins.core.jsonl import atomic_write, write_jsonl
 from taosr1_plugins.core.prompts import PromptStyle, prompt_style_of
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.grpo.reward import RelevanceReward
+from taosr1_plugins.grpo.reward import build_reward
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 
 
@@ -56,6 +56,7 @@ def run_grpo_trl(
     from trl import GRPOConfig  # noqa: I001
 
     settings = settings or GrpoSettings()
+    reward = build_reward(settings.reward)  # before the policy loads: an unknown reward name is the settings' fault
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scheme = get_scheme(records[0].scheme)
@@ -89,10 +90,9 @@ def run_grpo_trl(
         # TRL recomputes activations by default: memory a 7B model on a GPU needs, ~30% more compute a CPU run does not
         **{"gradient_checkpointing": on_gpu, **settings.extra_trl_args},
     )
-    reward = RelevanceReward(settings.reward)
     trainer = DynamicSamplingGRPOTrainer(
         model=policy,
-        reward_funcs=[TrlRelevanceReward(settings.reward)],
+        reward_funcs=[TrlRelevanceReward(reward=reward)],  # the same object: TRL's reward and dynamic sampling's correctness agree
         args=config,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,

@@ -35,7 +35,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import pad
 
 from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
-from taosr1_plugins.grpo.reward import RelevanceReward
+from taosr1_plugins.grpo.reward import Reward, build_reward
 from taosr1_plugins.integrations.trl.reward import completion_text
 
 # per-row tensors in the output of _generate_and_score_completions, by the side their padding is on
@@ -50,13 +50,13 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         self,
         *args: Any,
         dynamic_sampling: DynamicSamplingSettings | None = None,
-        level_reward: RelevanceReward | None = None,
+        level_reward: Reward | None = None,
         guided_replay: bool = False,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.dynamic_sampling = dynamic_sampling or DynamicSamplingSettings()
-        self.level_reward = level_reward or RelevanceReward()
+        self.level_reward = level_reward or build_reward()
         if self.dynamic_sampling.enabled and self.accelerator.num_processes > 1:
             raise ValueError("dynamic sampling refills run on one process only; use OpenRLHF for multi-GPU GRPO")
         self.guided_replay = guided_replay

@@ -1,4 +1,4 @@
-"""The relevance reward as a verl custom reward function.
+"""The configured reward function (``relevance`` unless ``function`` names another) as a verl custom reward function.
 
 Configure it with ``custom_reward_function.path=<this file>`` and ``custom_reward_function.name=compute_score``
 (or ``compute_score_with_details``). verl 0.7 calls it in three shapes, all accepted here:
@@ -11,7 +11,8 @@ Configure it with ``custom_reward_function.path=<this file>`` and ``custom_rewar
 
 ``solution_str`` is the decoded response, ``ground_truth`` the parquet row's ``reward_model.ground_truth`` (a
 level key or ``{"gold", "scheme"}``), and ``extra_info`` may name the ``scheme``. Weights come from the YAML
-file named by ``TAOSR1_REWARD_CONFIG``, as for OpenRLHF; ``reward_kwargs`` (verl's
+file named by ``TAOSR1_REWARD_CONFIG``, as for OpenRLHF, and so does ``function``, the registered reward
+function they configure; ``reward_kwargs`` (verl's
 ``custom_reward_function.reward_kwargs`` or ``reward_model.reward_kwargs``) named like a
 :class:`~taosr1_plugins.grpo.reward.RewardSettings` field override it, and verl's own extra keywords
 (``reward_router_address``, ...) are ignored.
@@ -26,10 +27,12 @@ from typing import Any
 
 from taosr1_plugins.grpo.reward import (
     REWARD_CONFIG_ENV,
-    RelevanceReward,
+    Reward,
     RewardResult,
     RewardSettings,
+    build_reward,
     check_reward_setup,
+    load_reward_settings,
     reward_from_env,
     strip_trailing_special_tokens,
 )
@@ -46,13 +49,13 @@ def _label(ground_truth: Any, extra_info: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=16)
-def _reward_with(config: str | None, overrides: tuple[tuple[str, Any], ...]) -> RelevanceReward:
-    base = reward_from_env()
+def _reward_with(config: str | None, overrides: tuple[tuple[str, Any], ...]) -> Reward:
+    base = load_reward_settings(config)
     # a bad value is configuration, not content: it raises, once, when verl first calls with it
-    return RelevanceReward(RewardSettings.model_validate({**base.settings.model_dump(), **dict(overrides)}))
+    return build_reward(RewardSettings.model_validate({**base.model_dump(), **dict(overrides)}))
 
 
-def _reward(reward_kwargs: dict[str, Any]) -> RelevanceReward:
+def _reward(reward_kwargs: dict[str, Any]) -> Reward:
     fields = RewardSettings.model_fields
     overrides = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in reward_kwargs.items() if k in fields))
     if not overrides:
@@ -60,11 +63,11 @@ def _reward(reward_kwargs: dict[str, Any]) -> RelevanceReward:
     return _reward_with(os.environ.get(REWARD_CONFIG_ENV), overrides)
 
 
-def _score_one(reward: RelevanceReward, solution_str: Any, ground_truth: Any, extra_info: Any) -> RewardResult:
+def _score_one(reward: Reward, solution_str: Any, ground_truth: Any, extra_info: Any) -> RewardResult:
     return reward.score(strip_trailing_special_tokens(solution_str), _label(ground_truth, extra_info))
 
 
-def _batch(reward: RelevanceReward, solution_strs: Sequence, ground_truths: Any, extra_infos: Any) -> list[RewardResult]:
+def _batch(reward: Reward, solution_strs: Sequence, ground_truths: Any, extra_infos: Any) -> list[RewardResult]:
     solutions = list(solution_strs)
     truths = list(ground_truths) if ground_truths is not None else [None] * len(solutions)
     extras = list(extra_infos) if extra_infos is not None else [None] * len(solutions)
