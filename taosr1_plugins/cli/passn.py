@@ -138,6 +138,7 @@ def pairs(
 
     from taosr1_plugins.cot.generate import load_records
     from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
+    from taosr1_plugins.integrations import dpo_pair_writers
     from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 
     if not is_plain_name(name):
@@ -147,7 +148,7 @@ def pairs(
     sft_records = load_records(sft_data, unique_ids=False) if sft_data else []
     options = PairOptions(max_pairs_per_prompt=max_pairs_per_prompt, skip_all_correct=skip_all_correct,
                           gold_cot_when_all_wrong=gold_cot, name=name)
-    summary = build_pairs(samples, sft_records, out_dir, options)
+    summary = build_pairs(samples, sft_records, out_dir, options, writers=dpo_pair_writers())
     console = Console(stderr=True)
     console.print(pairs_table(summary))
     console.print(f"LLaMA-Factory: dataset_dir={out_dir} dataset={name}; OpenRLHF: {summary['openrlhf']['file']}")

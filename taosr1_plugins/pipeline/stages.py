@@ -220,6 +220,7 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_pairs(ctx: RunContext) -> dict[str, Any]:
+    from taosr1_plugins.integrations import dpo_pair_writers
     from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 
     pairs = ctx.config.dpo
@@ -232,6 +233,7 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
             skip_all_correct=pairs.skip_all_correct,
             gold_cot_when_all_wrong=pairs.gold_cot_when_all_wrong,
         ),
+        writers=dpo_pair_writers(),
     )
     console.print(pairs_table(summary))
     return {"pairs": summary["pairs"]}
