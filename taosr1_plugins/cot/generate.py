@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,12 +143,10 @@ def generate_cot(
     teacher_name: str = "teacher",
     overwrite: bool = False,
     progress: bool = False,
-    knowledge: Callable[[Record], Sequence[str]] | None = None,
 ) -> CotReport:
     """Generate, filter and write CoT for ``records`` (see the module docstring).
 
-    ``pool`` (the labelled examples retrieved into prompts) defaults to ``records``; ``knowledge``
-    optionally returns background facts for a record (the paper's query-term knowledge; pluggable).
+    ``pool`` (the labelled examples retrieved into prompts) defaults to ``records``.
     """
     opts = options or CotOptions()
     paths = output_paths(out)
@@ -177,7 +175,7 @@ def generate_cot(
         try:
             for start in range(0, len(todo), max(1, opts.batch_size)):
                 chunk = todo[start : start + opts.batch_size]
-                for row in _run_chunk(chunk, teacher, schemes, neighbours, opts, knowledge):
+                for row in _run_chunk(chunk, teacher, schemes, neighbours, opts):
                     ledger.append(row)
                     rows[row["id"]] = row
                     bar.update(1)
@@ -208,7 +206,6 @@ def _run_chunk(
     schemes: dict[str, LabelScheme],
     neighbours: dict[str, list[Record]],
     opts: CotOptions,
-    knowledge: Callable[[Record], Sequence[str]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Try a chunk of records up to 1 + retries times; yield one ledger row per finished record."""
     pending = list(chunk)
@@ -224,7 +221,6 @@ def _run_chunk(
                 neighbours.get(record.id, ()),
                 hint_label=record.label if hint else None,
                 attempt=attempt,
-                knowledge=knowledge(record) if knowledge else (),
                 fmt=opts.fmt,
                 max_words=opts.max_words,
             )
