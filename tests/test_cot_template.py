@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from taosr1_plugins.cli import app as cli_app
-from taosr1_plugins.cot.generate import CotOptions, OutputExistsError, generate_cot, output_paths
+from taosr1_plugins.cot.generate import CotOptions, generate_cot, output_paths
+from taosr1_plugins.errors import OutputExistsError
 from taosr1_plugins.core.formats import parse_response, render_response
 from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
 from taosr1_plugins.core.records import Record

@@ -27,13 +27,12 @@ class GroupBy(str, Enum):
 @contextlib.contextmanager
 def errors_reported() -> Iterator[None]:
     """Turn known failures into one line on stderr and a non-zero exit status, without a traceback."""
-    from taosr1_plugins.errors import DataError
     from taosr1_plugins.data.importing import UnknownImporter
     from taosr1_plugins.core.schemes import SchemeError
 
-    try:
+    try:  # a UserError (DataError, ...) needs nothing here: the command group reports it
         yield
-    except (DataError, SchemeError, UnknownImporter) as exc:  # all bad input: status 2
+    except (SchemeError, UnknownImporter) as exc:  # the rest of the bad input: status 2
         _fail(str(exc), 2)
     except OSError as exc:  # missing input, unwritable output directory
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)

@@ -28,11 +28,11 @@ def score(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
-    from taosr1_plugins.cot.generate import load_records
-    from taosr1_plugins.errors import DataError
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.core.model_paths import check_model_path
-    from taosr1_plugins.deploy.scoring import OutputExistsError, ScoreSettings, score_records
+    from taosr1_plugins.data.validation import read_checked_records
+    from taosr1_plugins.deploy.scoring import ScoreSettings, score_records
+    from taosr1_plugins.errors import DataError, OutputExistsError
     from taosr1_plugins.cli import fail
 
     from taosr1_plugins.deploy.calibration import load_cumpt
@@ -48,7 +48,7 @@ def score(
         ExplainPolicy(mode, explain_margin, partition)
     except ValueError as exc:
         fail(str(exc), 2)
-    records = load_records(data, require_label=False)[:limit]
+    records = read_checked_records(data)[:limit]
     if backend in ("hf", "vllm"):
         check_model_path(model)
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=mode, explain_margin=explain_margin,
@@ -61,8 +61,6 @@ def score(
         score_records(model, records, out, settings)
     except OutputExistsError as exc:
         fail(f"{exc} (use --overwrite)", 2)
-    except DataError as exc:
-        fail(str(exc), 2)
     except ValueError as exc:  # e.g. an unknown --backend
         fail(str(exc), 2)
     except RuntimeError as exc:
@@ -176,9 +174,9 @@ def evaluate(
 
     queries = None
     if data is not None:
-        from taosr1_plugins.cot.generate import load_records
+        from taosr1_plugins.data.validation import read_checked_records
 
-        queries = {record.id: record.query for record in load_records(data, require_label=False)}
+        queries = {record.id: record.query for record in read_checked_records(data)}
     stages = write_report(scores, report, cumpt=cumpt, names=name or None, irrelevant=parse_levels(irrelevant),
                           queries=queries)
     console = Console(stderr=True)

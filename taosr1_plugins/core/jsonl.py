@@ -15,7 +15,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, data_error, field_path
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -88,8 +88,7 @@ def iter_numbered_jsonl(path: str | Path, model: type[M]) -> Iterator[tuple[int,
             try:
                 yield lineno, model.model_validate(data)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                raise DataError(str(path), lineno, field_path(err["loc"]), err["msg"]) from exc
+                raise data_error(exc, str(path), lineno) from exc
 
 
 def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[M]:

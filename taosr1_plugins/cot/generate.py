@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taosr1_plugins.errors import OutputExistsError
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
 from taosr1_plugins.core.jsonl import ResumableJsonl, atomic_write, write_jsonl
 from taosr1_plugins.core.records import Record
@@ -55,13 +56,6 @@ def output_paths(out: str | Path) -> dict[str, Path]:
 
 # ---------------------------------------------------------------------------------------------------
 # Input
-
-
-def load_records(path: str | Path, *, require_label: bool = True, unique_ids: bool = True) -> list[Record]:
-    """Read and check records (validation.py, the check every command shares); CoT input needs labels."""
-    from taosr1_plugins.data.validation import read_checked_records
-
-    return read_checked_records(path, require_label=require_label, unique_ids=unique_ids)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,10 +121,6 @@ def build_report(records: Sequence[Record], rows: dict[str, dict], *, teacher: s
 
 # ---------------------------------------------------------------------------------------------------
 # The pipeline
-
-
-class OutputExistsError(FileExistsError):
-    pass
 
 
 def generate_cot(

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from taosr1_plugins.deploy.cumpt import NEVER, CumPT, argmax_tier, fit_thresholds
 from taosr1_plugins.deploy.temperature import Calibration
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, data_error
 from taosr1_plugins.evaluation.metrics import Metrics, compute_metrics
 from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.core.schemes import get_scheme
@@ -105,8 +105,7 @@ def load_cumpt(path: str | Path) -> CumptFile:
     try:
         found = CumptFile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise DataError(str(path), None, field_path(err["loc"]), err["msg"]) from exc
+        raise data_error(exc, str(path)) from exc
     scheme = get_scheme(found.scheme)
     if found.levels != scheme.keys:
         raise DataError(str(path), None, "levels", f"{found.levels} are not scheme {scheme.name!r}'s levels {scheme.keys}")

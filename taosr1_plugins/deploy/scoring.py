@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.hf_chat import render_chat
 from taosr1_plugins.core.jsonl import ResumableJsonl, iter_numbered_jsonl
@@ -222,10 +222,6 @@ class ScoreSettings:
     overwrite: bool = False
     progress: bool = True
     options: dict[str, Any] | None = None  # extra backend options
-
-
-class OutputExistsError(FileExistsError):
-    pass
 
 
 def records_scheme(records: Sequence[Record], source: str = "<records>") -> LabelScheme:

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.passn.difficulty import BucketThresholds, DifficultyRow, difficulty_row
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.evaluation.metrics import INVALID
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
 from taosr1_plugins.passn.generation import GenerationBackend, SamplingParams, get_generation_backend
@@ -63,10 +63,6 @@ class SamplingSettings(BaseModel):
 
 class SettingsMismatchError(ValueError):
     """A rerun asked for different sampling settings than the interrupted run it would resume."""
-
-
-class OutputExistsError(FileExistsError):
-    pass
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from taosr1_plugins.errors import field_path, printable
+from taosr1_plugins.errors import field_path, first_problem, printable
 from taosr1_plugins.core.jsonl import bad_text
 
 REQUEST_TIMEOUT_S = 30.0  # headers and body of one request, from the first byte the server waits for
@@ -63,8 +63,7 @@ def _no_constants(name: str) -> Any:
 
 def validation_message(exc) -> str:
     """The first pydantic error as 'field: problem', without echoing the input back (it may not serialise)."""
-    err = exc.errors()[0]
-    return f"{field_path(err['loc'])}: {err['msg']}"
+    return ": ".join(first_problem(exc))
 
 
 class DeadlineH11Protocol(H11Protocol):

@@ -36,7 +36,9 @@ from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
 from taosr1_plugins.errors import field_path
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.deploy.scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES, ExplainPolicy
-from taosr1_plugins.deploy.serving.http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body
+from taosr1_plugins.deploy.serving.http_guard import (
+    REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body, validation_message,
+)
 
 
 @dataclass
@@ -192,8 +194,7 @@ def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
         try:  # the record's own rules too (e.g. a query of only whitespace), as 422, not a 500 later
             records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
+            raise RequestError(422, f"pairs[{i}].{validation_message(exc)}") from None
     return records
 
 
@@ -219,8 +220,7 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):  # FastAPI's own validation (e.g. query parameters)
-        err = exc.errors()[0]
-        return error(422, f"{field_path(err['loc'])}: {err['msg']}")
+        return error(422, validation_message(exc))
 
     @app.get("/healthz")
     def healthz() -> dict:
