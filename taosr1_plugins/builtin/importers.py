@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from taosr1_plugins.errors import DataError, data_error
 from taosr1_plugins.hookspecs import hookimpl
 from taosr1_plugins.data.html_text import html_to_text
-from taosr1_plugins.data.rawfiles import iter_csv_rows, iter_jsonl_objects, optional_text, required_text
+from taosr1_plugins.core.jsonl import iter_jsonl_objects
+from taosr1_plugins.data.rawfiles import iter_csv_rows, optional_text, required_text
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 from taosr1_plugins.data.tags import tag_query

@@ -24,6 +24,7 @@ from typing import Any
 from taosr1_plugins.errors import OutputExistsError
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
 from taosr1_plugins.core.jsonl import ResumableJsonl, atomic_write, write_jsonl
+from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 from taosr1_plugins.cot.teachers import Teacher, TeacherError, build_request
@@ -161,7 +162,7 @@ def generate_cot(
             index = BM25Index(records if pool is None else pool)
             neighbours = {r.id: index.neighbours(r, opts.k) for r in todo}
 
-        bar = _progress_bar(len(records), resumed, enabled=progress)
+        bar = progress_bar(len(records), desc="cot", unit="record", initial=resumed, enabled=progress)
         try:
             for start in range(0, len(todo), max(1, opts.batch_size)):
                 chunk = todo[start : start + opts.batch_size]
@@ -243,9 +244,3 @@ def _run_chunk(
 
 def _too_long(reasoning: str, opts: CotOptions) -> bool:
     return opts.max_words is not None and len(reasoning.split()) > opts.max_words
-
-
-def _progress_bar(total: int, initial: int, *, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="cot", unit="record", disable=not enabled, dynamic_ncols=True)

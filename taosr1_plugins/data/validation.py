@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from taosr1_plugins.errors import DataError, data_error
-from taosr1_plugins.data.rawfiles import iter_jsonl_objects
+from taosr1_plugins.core.jsonl import iter_jsonl_objects
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, SchemeError, get_scheme
 

@@ -25,6 +25,7 @@ from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.hf_chat import render_chat
 from taosr1_plugins.core.jsonl import ResumableJsonl, iter_numbered_jsonl
+from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.prompts import PromptStyle, build_messages
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
@@ -288,9 +289,7 @@ def score_records(
 
 
 def _batches(items: Sequence[Record], size: int, *, total: int, initial: int, enabled: bool) -> Iterable[list[Record]]:
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, initial=initial, desc="score", unit="pair", disable=not enabled, dynamic_ncols=True) as bar:
+    with progress_bar(total, desc="score", unit="pair", initial=initial, enabled=enabled) as bar:
         for start in range(0, len(items), max(1, size)):
             chunk = list(items[start : start + size])
             yield chunk

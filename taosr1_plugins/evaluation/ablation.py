@@ -26,7 +26,7 @@ from typing import Any
 from taosr1_plugins.evaluation.baselines import BASELINES
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.evaluation.metrics import Metrics
-from taosr1_plugins.core.jsonl import atomic_write, read_jsonl
+from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl_objects, read_jsonl
 from taosr1_plugins.evaluation.over_recall import irrelevant_levels, over_recall_from_confusion
 from taosr1_plugins.evaluation.ranking import RankingMetrics
 from taosr1_plugins.core.records import Record
@@ -88,7 +88,6 @@ def _baseline_view(path: Path, metrics: Metrics, scheme: LabelScheme, irrelevant
                    queries: dict[str, str]) -> dict[str, Any]:
     """Ranking and ECE from a baseline's predictions.jsonl (when it kept its scores), over-recall from its
     confusion matrix (so result files from before the scores were kept still get that column)."""
-    from taosr1_plugins.data.rawfiles import iter_jsonl_objects
     from taosr1_plugins.evaluation.ranking import ranking_metrics
     from taosr1_plugins.evaluation.reliability import ece_of
 
