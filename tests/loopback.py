@@ -83,7 +83,7 @@ def serve_module_subprocess(module: str, args: list[str], *, health_path: str, p
 def serve_model_subprocess(model_dir: Path, *, name: str = "tiny", lifetime: float = 240) -> Iterator[str]:
     """Our OpenAI-compatible server over a local model, in its own process; it exits by itself after ``lifetime``."""
     with serve_module_subprocess(
-        "taosr1_plugins.deploy.serving.openai_server", ["--model", str(model_dir), "--served-model-name", name],
+        "taosr1_plugins.cli", ["serve-chat", "--model", str(model_dir), "--served-model-name", name],
         health_path="/v1/models", lifetime=lifetime,
     ) as base:
         yield base

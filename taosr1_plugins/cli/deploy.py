@@ -1,4 +1,4 @@
-"""Deployment commands: `taosr1 score`, `calibrate`, `serve`, `eval` and `post-cot`."""
+"""Deployment commands: `taosr1 score`, `calibrate`, `serve`, `serve-chat`, `eval` and `post-cot`."""
 
 from __future__ import annotations
 
@@ -148,6 +148,33 @@ def serve(
         fail(str(exc), 2)
 
 
+def serve_chat(
+    model: str = typer.Option(..., "--model", help="Local checkpoint directory or Hub name."),
+    served_model_name: str | None = typer.Option(None, "--served-model-name", help="Model id clients send (default: --model)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    device: str = typer.Option("auto", "--device"),
+    dtype: str = typer.Option("auto", "--dtype"),
+    max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests per generate call."),
+    batch_wait: float = typer.Option(0.01, "--batch-wait", min=0, help="Seconds to wait to fill a batch."),
+    max_tokens_limit: int = typer.Option(4096, "--max-tokens-limit", min=1),
+    max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1),
+    max_prompt_chars: int = typer.Option(200_000, "--max-prompt-chars", min=1),
+    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
+                                          help="Seconds a client has to send one request's headers and body."),
+    exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
+    log_level: str = typer.Option("warning", "--log-level"),
+) -> None:
+    """Serve a local model behind an OpenAI-compatible chat endpoint (POST /v1/chat/completions, GET /v1/models,
+    GET /health): a local teacher, and what the tests talk to."""
+    from taosr1_plugins.deploy.serving.openai_server import serve as run_server
+
+    run_server(model, served_model_name=served_model_name, host=host, port=port, device=device, dtype=dtype,
+               max_batch=max_batch, batch_wait=batch_wait, max_tokens_limit=max_tokens_limit,
+               max_body_bytes=max_body_bytes, max_prompt_chars=max_prompt_chars, request_timeout=request_timeout,
+               exit_after=exit_after, log_level=log_level)
+
+
 def evaluate(
     scores: list[Path] = typer.Option(..., "--scores", help="Score files, in stage order (repeat the option)."),
     report: Path = typer.Option(..., "--report", help="HTML report to write."),
@@ -220,5 +247,6 @@ def register(app: typer.Typer) -> None:
     app.command("score")(score)
     app.command("calibrate")(calibrate)
     app.command("serve")(serve)
+    app.command("serve-chat")(serve_chat)
     app.command("eval")(evaluate)
     app.command("post-cot")(post_cot)

@@ -8,6 +8,7 @@ valid Unicode), so nothing malformed joins a batch shared with other clients' re
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import h11
@@ -113,3 +114,12 @@ def make_server(app, *, host: str, port: int, log_level: str = "warning", reques
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return uvicorn.Server(config)
 
+
+
+def run_server(server, exit_after: float | None = None) -> None:
+    """Serve until interrupted, or for ``exit_after`` seconds (tests use it so no server outlives them)."""
+    if exit_after is not None:
+        timer = threading.Timer(exit_after, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True
+        timer.start()
+    server.run()
