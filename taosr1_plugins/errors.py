@@ -21,7 +21,7 @@ def first_problem(exc, whole: str = "<record>") -> tuple[str, str]:
     even be printable).
     """
     err = exc.errors()[0]
-    return ".".join(str(part) for part in err["loc"]) or whole, err["msg"]
+    return (field_path(err["loc"]) if err["loc"] else whole), err["msg"]
 
 
 def printable(text: str) -> str:

@@ -27,20 +27,16 @@ class GroupBy(str, Enum):
 @contextlib.contextmanager
 def errors_reported() -> Iterator[None]:
     """Turn known failures into one line on stderr and a non-zero exit status, without a traceback."""
+    from taosr1_plugins.cli import fail
     from taosr1_plugins.data.importing import UnknownImporter
     from taosr1_plugins.core.schemes import SchemeError
 
     try:  # a UserError (DataError, ...) needs nothing here: the command group reports it
         yield
     except (SchemeError, UnknownImporter) as exc:  # the rest of the bad input: status 2
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     except OSError as exc:  # missing input, unwritable output directory
-        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
-
-
-def _fail(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
 
 
 def _echo_label_counts(counts: Counter, title: str) -> None:
