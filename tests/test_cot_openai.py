@@ -62,6 +62,17 @@ def test_retries_timeouts_and_429():
         assert teacher.transient_failures == 2 and len(app.state.received) == 3
 
 
+def test_retry_after_is_honoured():
+    app = chat_app(lambda msgs, n: (429, "slow down", 0, {"Retry-After": "2"}) if n == 1 else (200, GOOD))
+    with serve_in_thread(app) as base:
+        teacher = teacher_for(base, retries=1)
+        started = time.monotonic()
+        assert teacher.complete(messages()) == GOOD
+        elapsed = time.monotonic() - started
+    assert len(app.state.received) == 2 and teacher.transient_failures == 1
+    assert 1.9 <= elapsed < 5  # the server's 2 s, not the SDK's own 0.5 s backoff
+
+
 def test_requests_run_concurrently_and_keep_order():
     def respond(msgs, n):
         return 200, msgs[-1]["content"].upper(), 0.3
