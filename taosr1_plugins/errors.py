@@ -1,7 +1,7 @@
 """The user-error hierarchy: errors that point at the exact place of bad input or at what to change.
 
-Every :class:`UserError` is handled once, in ``taosr1_plugins.cli.main()``: one line on stderr and exit
-status 2, never a traceback. Anything else that escapes a command is a bug.
+Every :class:`UserError` is handled once, by the ``taosr1`` command group (``taosr1_plugins.cli``): one
+line on stderr and exit status 2, never a traceback. Anything else that escapes a command is a bug.
 """
 
 from __future__ import annotations
@@ -11,6 +11,17 @@ from collections.abc import Sequence
 
 def field_path(loc: Sequence) -> str:
     return ".".join(str(part) for part in loc) or "<record>"
+
+
+def first_problem(exc, whole: str = "<record>") -> tuple[str, str]:
+    """(field path, message) of the first problem a pydantic ``ValidationError`` reports; ``whole`` names
+    the field when the problem is with the object as a whole.
+
+    The first only: one line per error is the rule, and it does not echo the input back (it may not
+    even be printable).
+    """
+    err = exc.errors()[0]
+    return (field_path(err["loc"]) if err["loc"] else whole), err["msg"]
 
 
 def printable(text: str) -> str:
@@ -47,3 +58,9 @@ class UnknownPluginError(UserError, KeyError):
 
 class OutputExistsError(UserError, FileExistsError):
     """A job's output already exists and resuming it would mix other settings or inputs into it."""
+
+
+def data_error(exc, file: str | None, line: int | None = None) -> DataError:
+    """A pydantic ``ValidationError`` as the DataError at ``file:line`` naming the field of its first problem."""
+    field, message = first_problem(exc)
+    return DataError(file, line, field, message)

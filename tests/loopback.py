@@ -83,7 +83,7 @@ def serve_module_subprocess(module: str, args: list[str], *, health_path: str, p
 def serve_model_subprocess(model_dir: Path, *, name: str = "tiny", lifetime: float = 240) -> Iterator[str]:
     """Our OpenAI-compatible server over a local model, in its own process; it exits by itself after ``lifetime``."""
     with serve_module_subprocess(
-        "taosr1_plugins.deploy.serving.openai_server", ["--model", str(model_dir), "--served-model-name", name],
+        "taosr1_plugins.cli", ["serve-chat", "--model", str(model_dir), "--served-model-name", name],
         health_path="/v1/models", lifetime=lifetime,
     ) as base:
         yield base
@@ -92,8 +92,8 @@ def serve_model_subprocess(model_dir: Path, *, name: str = "tiny", lifetime: flo
 def chat_app(respond: Callable[[list[dict], int], tuple], log: list | None = None):
     """A minimal OpenAI chat endpoint.
 
-    ``respond(messages, request_number)`` returns ``(status, content)`` or ``(status, content, delay_s)``;
-    the delay is awaited, so slow answers do not block other requests.
+    ``respond(messages, request_number)`` returns ``(status, content)``, ``(status, content, delay_s)`` or
+    ``(status, content, delay_s, headers)``; the delay is awaited, so slow answers do not block other requests.
     """
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -108,11 +108,13 @@ def chat_app(respond: Callable[[list[dict], int], tuple], log: list | None = Non
         with lock:
             received.append(body)
             number = len(received)
-        status, content, *delay = respond(body["messages"], number)
-        if delay:
-            await asyncio.sleep(delay[0])
+        status, content, *rest = respond(body["messages"], number)
+        if rest and rest[0]:
+            await asyncio.sleep(rest[0])
+        headers = rest[1] if len(rest) > 1 else None
         if status != 200:
-            return JSONResponse({"error": {"message": content, "type": "server_error"}}, status_code=status)
+            return JSONResponse({"error": {"message": content, "type": "server_error"}}, status_code=status,
+                                headers=headers)
         return JSONResponse({
             "id": f"chatcmpl-{number}", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],

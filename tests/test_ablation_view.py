@@ -13,6 +13,7 @@ from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
 from taosr1_plugins.deploy.cumpt import argmax_tier
 from taosr1_plugins.evaluation.metrics import compute_metrics
 from taosr1_plugins.evaluation.over_recall import over_recall
+from taosr1_plugins.pipeline.stages import TRAINED_MODELS
 from taosr1_plugins.evaluation.ranking import ranking_metrics
 from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.deploy.scoring import read_scores
@@ -65,7 +66,7 @@ def build_run(tmp_path):
 
 def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_path):
     run, queries, gold, gold_keys, bm25, bm25_pred = build_run(tmp_path)
-    ablation, paths = write_ablation(run)
+    ablation, paths = write_ablation(run, TRAINED_MODELS)
     table = json.loads(paths["json"].read_text())
     rows = {row["name"]: row for row in table["rows"]}
     assert list(rows) == ["majority class", "lexical: BM25", "SFT-CoT", "+GRPO", "+CumPT"]
@@ -105,7 +106,7 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
         assert column in markdown
 
     # a configurable irrelevant set: C and I hidden
-    wider, _ = write_ablation(run, tmp_path / "wider", ["C", "I"])
+    wider, _ = write_ablation(run, TRAINED_MODELS, tmp_path / "wider", ["C", "I"])
     assert wider.irrelevant == ["C", "I"]
     row = next(r for r in wider.rows if r.name == "+GRPO")
     assert row.over_recall == pytest.approx(

@@ -26,24 +26,24 @@ def messages():
 def test_retries_5xx_with_exponential_backoff():
     app = chat_app(lambda msgs, n: (500, "boom") if n <= 2 else (200, GOOD))
     with serve_in_thread(app) as base:
-        teacher = teacher_for(base, retries=3, backoff=0.2, max_backoff=5)
+        teacher = teacher_for(base, retries=3)
         started = time.monotonic()
         assert teacher.complete(messages()) == GOOD
         elapsed = time.monotonic() - started
     assert len(app.state.received) == 3 and teacher.transient_failures == 2 and teacher.http_attempts == 3
-    assert 0.6 <= elapsed < 5  # waited 0.2 then 0.4 s (plus at most 25% jitter)
+    assert 1.1 <= elapsed < 5  # the SDK's backoff: 0.5 then 1 s, less up to 25% jitter
 
 
 def test_gives_up_after_retries_and_fails_fast_on_4xx():
     app = chat_app(lambda msgs, n: (503, "overloaded"))
     with serve_in_thread(app) as base:
         with pytest.raises(TeacherError, match="after 3 tries"):
-            teacher_for(base, retries=2, backoff=0.01).complete(messages())
+            teacher_for(base, retries=2).complete(messages())
         assert len(app.state.received) == 3
     app = chat_app(lambda msgs, n: (400, "bad request"))
     with serve_in_thread(app) as base:
         with pytest.raises(TeacherError, match="refused"):
-            teacher_for(base, retries=5, backoff=0.01).complete(messages())
+            teacher_for(base, retries=5).complete(messages())
         assert len(app.state.received) == 1
 
 
@@ -57,9 +57,20 @@ def test_retries_timeouts_and_429():
 
     app = chat_app(respond)
     with serve_in_thread(app) as base:
-        teacher = teacher_for(base, retries=3, backoff=0.01, timeout=0.3)
+        teacher = teacher_for(base, retries=3, timeout=0.3)
         assert teacher.complete(messages()) == GOOD
         assert teacher.transient_failures == 2 and len(app.state.received) == 3
+
+
+def test_retry_after_is_honoured():
+    app = chat_app(lambda msgs, n: (429, "slow down", 0, {"Retry-After": "2"}) if n == 1 else (200, GOOD))
+    with serve_in_thread(app) as base:
+        teacher = teacher_for(base, retries=1)
+        started = time.monotonic()
+        assert teacher.complete(messages()) == GOOD
+        elapsed = time.monotonic() - started
+    assert len(app.state.received) == 2 and teacher.transient_failures == 1
+    assert 1.9 <= elapsed < 5  # the server's 2 s, not the SDK's own 0.5 s backoff
 
 
 def test_requests_run_concurrently_and_keep_order():

@@ -217,7 +217,7 @@ def test_chat_server_serves_good_requests_among_bad_ones(chat_server):
 def test_chat_server_stops_within_seconds_of_sigterm_while_generating(tiny_model_dir):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "taosr1_plugins.deploy.serving.openai_server", "--model", str(tiny_model_dir),
+        [sys.executable, "-m", "taosr1_plugins.cli", "serve-chat", "--model", str(tiny_model_dir),
          "--served-model-name", "tiny", "--device", "cpu", "--max-tokens-limit", "100000",
          "--host", "127.0.0.1", "--port", str(port), "--exit-after", "300"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

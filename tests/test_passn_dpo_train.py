@@ -14,6 +14,7 @@ import pytest
 from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot
 from passn_helpers import crafted_row, no_answer, other_label, right, wrong
 
+from taosr1_plugins.integrations import dpo_pair_writers
 from taosr1_plugins.passn.pairs import build_pairs
 from taosr1_plugins.core.prompts import system_prompt
 from taosr1_plugins.core.schemes import get_scheme
@@ -41,7 +42,7 @@ def patched_llamafactory():
 def test_llamafactory_cli_dpo_on_cpu(tmp_path, tiny_model_dir):
     records = esci_records_with_cot(limit=8)
     rows = [crafted_row(r, [right(r), wrong(r, other_label(r)), no_answer(r)]) for r in records]
-    summary = build_pairs(rows, records, tmp_path / "lf")
+    summary = build_pairs(rows, records, tmp_path / "lf", writers=dpo_pair_writers())
     assert summary["pairs"] == 16
     out = tmp_path / "run"
     result = subprocess.run(

@@ -21,6 +21,7 @@ from taosr1_plugins.integrations.openrlhf.pairwise import (
     PROMPT_KEY,
     REJECTED_KEY,
 )
+from taosr1_plugins.integrations import dpo_pair_writers
 from taosr1_plugins.passn.pairs import PairOptions, build_pairs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +96,7 @@ def test_openrlhf_reward_dataset_reads_our_pairs(tmp_path, tiny_model_dir, monke
         crafted_row(records[13], [wrong(records[13], other_label(records[13]))]),  # all wrong: gold CoT chosen
         crafted_row(records[25], [right(records[25]), no_answer(records[25])]),
     ]
-    summary = build_pairs(rows, records, tmp_path / "pairs")
+    summary = build_pairs(rows, records, tmp_path / "pairs", writers=dpo_pair_writers())
     path = summary["openrlhf"]["file"]
 
     # only the parts of a DeepSpeed strategy the loaders read: the parsed data flags of the script, rank 0

@@ -23,6 +23,7 @@ from taosr1_plugins.passn.difficulty import Bucket, DifficultyRow
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.core.formats import parse_response, render_response
 from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
+from taosr1_plugins.integrations import dpo_pair_writers
 from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 from taosr1_plugins.passn.sample import write_difficulty
 from taosr1_plugins.core.schemes import get_scheme
@@ -93,7 +94,8 @@ def test_sample_rows_record_parse_and_pass_stats(rows, records):
 
 
 def test_pair_rules(tmp_path, samples_file, records):
-    summary = build_pairs(samples_file, sft_records(records), tmp_path / "out", PairOptions(max_pairs_per_prompt=2))
+    summary = build_pairs(samples_file, sft_records(records), tmp_path / "out", PairOptions(max_pairs_per_prompt=2),
+                          writers=dpo_pair_writers())
     found = pairs_by_id(tmp_path / "out")
     scheme = get_scheme("esci")
     ids = {name: rec.id for name, rec in records.items()}
@@ -135,7 +137,7 @@ def test_pair_rules(tmp_path, samples_file, records):
 
 def test_pair_options_keep_all_correct_and_no_gold_cot(tmp_path, samples_file, records):
     options = PairOptions(max_pairs_per_prompt=1, skip_all_correct=False, gold_cot_when_all_wrong=False)
-    summary = build_pairs(samples_file, sft_records(records), tmp_path / "out", options)
+    summary = build_pairs(samples_file, sft_records(records), tmp_path / "out", options, writers=dpo_pair_writers())
     found = pairs_by_id(tmp_path / "out")
     (pair,) = found[records["format_only"].id]  # format-only pair: valid vs broken, both naming the gold label
     assert pair["rejected"]["content"] == gold_broken(records["format_only"])
@@ -145,7 +147,7 @@ def test_pair_options_keep_all_correct_and_no_gold_cot(tmp_path, samples_file, r
 
 
 def test_openrlhf_rows_match_llamafactory_rows(tmp_path, samples_file, records):
-    build_pairs(samples_file, sft_records(records), tmp_path / "out")
+    build_pairs(samples_file, sft_records(records), tmp_path / "out", writers=dpo_pair_writers())
     lf = [json.loads(line) for line in (tmp_path / "out" / "taosr1_dpo.jsonl").read_text().splitlines()]
     orlhf = [json.loads(line) for line in (tmp_path / "out" / "taosr1_dpo.openrlhf.jsonl").read_text().splitlines()]
     assert len(lf) == len(orlhf) > 0
@@ -195,7 +197,7 @@ def test_llamafactory_loads_ranking_dataset_as_pairwise(tmp_path, monkeypatch, s
     from llamafactory.model import load_tokenizer
 
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
-    summary = build_pairs(samples_file, sft_records(records), tmp_path / "lf")
+    summary = build_pairs(samples_file, sft_records(records), tmp_path / "lf", writers=dpo_pair_writers())
     model_args, data_args, training_args, _, _ = get_train_args({
         "model_name_or_path": str(tiny_model_dir), "stage": "dpo", "do_train": True, "finetuning_type": "full",
         "dataset_dir": str(tmp_path / "lf"), "dataset": "taosr1_dpo", "template": "smollm2", "cutoff_len": 4096,

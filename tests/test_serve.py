@@ -24,7 +24,7 @@ def server(tiny_model_dir, tmp_path_factory):
     cumpt.write_text(json.dumps({"scheme": "esci", "levels": ESCI.keys, "thresholds": {"E": 0.3, "S": 0.5, "C": 0.8}}))
     args = ["--model", str(tiny_model_dir), "--cumpt", str(cumpt), "--device", "cpu", "--max-batch", "16",
             "--max-wait", "0.02", "--max-pairs", str(MAX_PAIRS), "--max-body-bytes", str(MAX_BODY)]
-    with serve_module_subprocess("taosr1_plugins.deploy.serving.score_server", args, health_path="/healthz",
+    with serve_module_subprocess("taosr1_plugins.cli", ["serve", *args], health_path="/healthz",
                                  lifetime=180) as base:
         yield base
 

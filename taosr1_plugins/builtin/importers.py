@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, data_error
 from taosr1_plugins.hookspecs import hookimpl
 from taosr1_plugins.data.html_text import html_to_text
-from taosr1_plugins.data.rawfiles import iter_csv_rows, iter_jsonl_objects, optional_text, required_text
+from taosr1_plugins.core.jsonl import iter_jsonl_objects
+from taosr1_plugins.data.rawfiles import iter_csv_rows, optional_text, required_text
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 from taosr1_plugins.data.tags import tag_query
@@ -53,8 +54,7 @@ def make_record(file: str, line: int, *, source: str, query: str, **fields: Any)
     try:
         return Record(query=query, tags=tag_query(query), source=source, **fields)
     except ValidationError as exc:  # importers check fields first; this catches what they missed
-        err = exc.errors()[0]
-        raise DataError(file, line, field_path(err["loc"]), err["msg"]) from exc
+        raise data_error(exc, file, line) from exc
 
 
 @importer("crowdflower", default_scheme="crowdflower")

@@ -3,7 +3,7 @@
 N samples per prompt either in one request with ``n=N`` (``use_n=true``; vLLM and OpenAI support it)
 or as N requests with ``n=1`` (the default, since many compatible servers, ours included, only do n=1).
 Repeated requests get distinct seeds (seed + sample index): N requests with one seed would return N
-copies of the same sample. Requests run concurrently; retries are RetryingChatClient's.
+copies of the same sample. Requests run concurrently; retries are the openai SDK's (core/openai_chat.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from taosr1_plugins.passn.generation import (
     SamplingParams,
     check_shape,
 )
-from taosr1_plugins.core.openai_chat import EndpointOptions, RetryingChatClient
+from taosr1_plugins.core.openai_chat import EndpointOptions, ChatClient
 
 
 class OpenAIBackendOptions(EndpointOptions):
@@ -32,7 +32,7 @@ class OpenAIBackendOptions(EndpointOptions):
 class OpenAIBackend:
     def __init__(self, **options):
         self.options = OpenAIBackendOptions(**options)
-        self.chat = RetryingChatClient(self.options, error=GenerationError, what="generation endpoint")
+        self.chat = ChatClient(self.options, error=GenerationError, what="generation endpoint")
 
     def sample(self, conversations: Sequence[Messages], params: SamplingParams) -> list[list[Completion]]:
         if not conversations:

@@ -1,7 +1,7 @@
 """The `openai` teacher: any OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, our own server).
 
-Requests run concurrently on threads (the OpenAI client is thread-safe); retries and backoff are
-:class:`taosr1_plugins.core.openai_chat.RetryingChatClient`'s. A request that still fails after every retry
+Requests run concurrently on threads (the OpenAI client is thread-safe); retries and backoff are the
+openai SDK's (:class:`taosr1_plugins.core.openai_chat.ChatClient`). A request that still fails after every retry
 raises TeacherError: the run stops, and a rerun resumes from the records already finished instead of
 silently dropping records while an endpoint is down.
 """
@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import Field
 
-from taosr1_plugins.core.openai_chat import EndpointOptions, RetryingChatClient
+from taosr1_plugins.core.openai_chat import EndpointOptions, ChatClient
 from taosr1_plugins.cot.teachers import TeacherError, TeacherRequest
 
 
@@ -29,7 +29,7 @@ class OpenAITeacherOptions(EndpointOptions):
 class OpenAITeacher:
     def __init__(self, **options):
         self.options = OpenAITeacherOptions(**options)
-        self.chat = RetryingChatClient(self.options, error=TeacherError, what="teacher endpoint")
+        self.chat = ChatClient(self.options, error=TeacherError, what="teacher endpoint")
 
     @property
     def http_attempts(self) -> int:

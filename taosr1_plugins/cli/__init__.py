@@ -5,10 +5,31 @@ from __future__ import annotations
 import importlib
 
 import typer
+from typer.core import TyperGroup
 
-from taosr1_plugins.errors import UserError
+from taosr1_plugins.errors import UserError, printable
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="TaoSR1 relevance-model toolkit.")
+
+class _Commands(TyperGroup):
+    """The top-level command group: bad input ends in one line on stderr and status 2, never a traceback.
+
+    Handled here rather than around ``app()`` so that every way of running a command, the console
+    script and ``CliRunner`` alike, ends the same way; commands just raise.
+    """
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except UserError as exc:  # the one place user errors become a line on stderr and status 2
+            _bad_input(str(exc))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            # a path given on the command line that cannot be read or written as asked
+            _bad_input(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        except UnicodeDecodeError as exc:
+            _bad_input(f"a file is not valid UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
+app = typer.Typer(cls=_Commands, no_args_is_help=True, add_completion=False, help="TaoSR1 relevance-model toolkit.")
 
 # (module, attribute, group name, help)
 GROUPS = (
@@ -49,20 +70,10 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main() -> None:
-    """The console script: bad input ends in one line on stderr and status 2, never a traceback."""
-    try:
-        app()
-    except UserError as exc:  # the one place user errors become a line on stderr and status 2
-        _bad_input(str(exc))
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
-        # a path given on the command line that cannot be read or written as asked
-        _bad_input(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
-    except UnicodeDecodeError as exc:
-        _bad_input(f"a file is not valid UTF-8 text ({exc.reason} at byte {exc.start})")
+    """The console script (user errors are handled by the command group, see ``_Commands``)."""
+    app()
 
 
 def _bad_input(message: str) -> None:
-    from taosr1_plugins.errors import printable
-
     typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
     raise SystemExit(2)

@@ -42,8 +42,9 @@ def generate(
     from pydantic import ValidationError
     from rich.console import Console
 
-    from taosr1_plugins.cot.generate import OutputExistsError, generate_cot, load_records, output_paths
-    from taosr1_plugins.errors import DataError, UnknownPluginError
+    from taosr1_plugins.cot.generate import generate_cot, output_paths
+    from taosr1_plugins.data.validation import read_checked_records
+    from taosr1_plugins.errors import OutputExistsError, first_problem
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.cot.teachers import TeacherError, get_teacher
     from taosr1_plugins.cli import fail
@@ -51,20 +52,15 @@ def generate(
     teacher_options = parse_options(option)
     try:
         check_outputs(output_paths(out).values(), [data, pool])
-        records = load_records(data)
-        pool_records = load_records(pool, require_label=False, unique_ids=False) if pool else None
-    except DataError as exc:
-        fail(str(exc), 2)
+        records = read_checked_records(data, require_label=True)
+        pool_records = read_checked_records(pool, unique_ids=False) if pool else None
     except OSError as exc:
         fail(f"cannot read input: {exc}", 2)
     try:
         teacher_impl = get_teacher(teacher, **teacher_options)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "options"
-        fail(f"teacher {teacher!r} option {where!r}: {err['msg']}", 2)
-    except UnknownPluginError as exc:
-        fail(str(exc), 2)
+        where, message = first_problem(exc, whole="options")
+        fail(f"teacher {teacher!r} option {where!r}: {message}", 2)
     except (TeacherError, TypeError) as exc:
         fail(f"teacher {teacher!r}: {exc}", 2)
 

@@ -30,20 +30,15 @@ class GroupBy(str, Enum):
 @contextlib.contextmanager
 def errors_reported() -> Iterator[None]:
     """Turn known failures into one line on stderr and a non-zero exit status, without a traceback."""
-    from taosr1_plugins.errors import UserError
+    from taosr1_plugins.cli import fail
     from taosr1_plugins.core.schemes import SchemeError
 
-    try:
+    try:  # a UserError (DataError, ...) needs nothing here: the command group reports it
         yield
-    except (UserError, SchemeError) as exc:  # all bad input: status 2
-        _fail(str(exc), 2)
+    except SchemeError as exc:  # the rest of the bad input: status 2
+        fail(str(exc), 2)
     except OSError as exc:  # missing input, unwritable output directory
-        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
-
-
-def _fail(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
 
 
 def _echo_label_counts(counts: Counter, title: str) -> None:

@@ -1,4 +1,4 @@
-"""Deployment commands: `taosr1 score`, `calibrate`, `serve`, `eval` and `post-cot`."""
+"""Deployment commands: `taosr1 score`, `calibrate`, `serve`, `serve-chat`, `eval` and `post-cot`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import typer
 
 from taosr1_plugins.cli.options import option
 from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
-from taosr1_plugins.errors import UnknownPluginError
 
 
 def score(
@@ -31,11 +30,11 @@ def score(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
-    from taosr1_plugins.cot.generate import load_records
-    from taosr1_plugins.errors import DataError
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.core.model_paths import check_model_path
-    from taosr1_plugins.deploy.scoring import OutputExistsError, ScoreSettings, score_records
+    from taosr1_plugins.data.validation import read_checked_records
+    from taosr1_plugins.deploy.scoring import ScoreSettings, score_records
+    from taosr1_plugins.errors import DataError, OutputExistsError
     from taosr1_plugins.cli import fail
 
     from taosr1_plugins.deploy.calibration import load_cumpt
@@ -51,7 +50,7 @@ def score(
         ExplainPolicy(mode, explain_margin, partition)
     except ValueError as exc:
         fail(str(exc), 2)
-    records = load_records(data, require_label=False)[:limit]
+    records = read_checked_records(data)[:limit]
     if backend in ("hf", "vllm"):
         check_model_path(model)
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=mode, explain_margin=explain_margin,
@@ -64,9 +63,7 @@ def score(
         score_records(model, records, out, settings)
     except OutputExistsError as exc:
         fail(f"{exc} (use --overwrite)", 2)
-    except DataError as exc:
-        fail(str(exc), 2)
-    except (ValueError, UnknownPluginError) as exc:  # e.g. an unknown --backend
+    except ValueError as exc:  # e.g. a bad option value (an unknown --backend is reported by cli.main())
         fail(str(exc), 2)
     except RuntimeError as exc:
         fail(str(exc))
@@ -148,8 +145,35 @@ def serve(
                    limits=Limits(max_pairs=max_pairs, max_body_bytes=max_body_bytes), exit_after=exit_after,
                    request_timeout=request_timeout, explain=explain_mode, explain_margin=explain_margin,
                    max_explain_tokens=max_explain_tokens)
-    except (ValueError, UnknownPluginError) as exc:  # a bad --explain-mode, --scheme or --backend, before the model loads
+    except ValueError as exc:  # a bad --explain-mode, before the model loads
         fail(str(exc), 2)
+
+
+def serve_chat(
+    model: str = typer.Option(..., "--model", help="Local checkpoint directory or Hub name."),
+    served_model_name: str | None = typer.Option(None, "--served-model-name", help="Model id clients send (default: --model)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    device: str = typer.Option("auto", "--device"),
+    dtype: str = typer.Option("auto", "--dtype"),
+    max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests per generate call."),
+    batch_wait: float = typer.Option(0.01, "--batch-wait", min=0, help="Seconds to wait to fill a batch."),
+    max_tokens_limit: int = typer.Option(4096, "--max-tokens-limit", min=1),
+    max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1),
+    max_prompt_chars: int = typer.Option(200_000, "--max-prompt-chars", min=1),
+    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
+                                          help="Seconds a client has to send one request's headers and body."),
+    exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
+    log_level: str = typer.Option("warning", "--log-level"),
+) -> None:
+    """Serve a local model behind an OpenAI-compatible chat endpoint (POST /v1/chat/completions, GET /v1/models,
+    GET /health): a local teacher, and what the tests talk to."""
+    from taosr1_plugins.deploy.serving.openai_server import serve as run_server
+
+    run_server(model, served_model_name=served_model_name, host=host, port=port, device=device, dtype=dtype,
+               max_batch=max_batch, batch_wait=batch_wait, max_tokens_limit=max_tokens_limit,
+               max_body_bytes=max_body_bytes, max_prompt_chars=max_prompt_chars, request_timeout=request_timeout,
+               exit_after=exit_after, log_level=log_level)
 
 
 def evaluate(
@@ -178,9 +202,9 @@ def evaluate(
 
     queries = None
     if data is not None:
-        from taosr1_plugins.cot.generate import load_records
+        from taosr1_plugins.data.validation import read_checked_records
 
-        queries = {record.id: record.query for record in load_records(data, require_label=False)}
+        queries = {record.id: record.query for record in read_checked_records(data)}
     stages = write_report(scores, report, cumpt=cumpt, names=name or None, irrelevant=parse_levels(irrelevant),
                           queries=queries)
     console = Console(stderr=True)
@@ -224,5 +248,6 @@ def register(app: typer.Typer) -> None:
     app.command("score")(score)
     app.command("calibrate")(calibrate)
     app.command("serve")(serve)
+    app.command("serve-chat")(serve_chat)
     app.command("eval")(evaluate)
     app.command("post-cot")(post_cot)

@@ -36,11 +36,11 @@ def sample(
     from pydantic import ValidationError
     from rich.console import Console
 
-    from taosr1_plugins.cot.generate import load_records
-    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.data.validation import read_checked_records
+    from taosr1_plugins.errors import OutputExistsError, first_problem
     from taosr1_plugins.passn.generation import GenerationError
     from taosr1_plugins.core.jsonl import check_outputs
-    from taosr1_plugins.passn.sample import OutputExistsError, SettingsMismatchError, sample_passn
+    from taosr1_plugins.passn.sample import SettingsMismatchError, sample_passn
     from taosr1_plugins.pipeline.backend_options import generation_options
     from taosr1_plugins.cli import fail
 
@@ -53,19 +53,13 @@ def sample(
         backend_options = generation_options(backend, batch_size, backend_options)
     from taosr1_plugins import plugins
     from taosr1_plugins.core.model_paths import check_model_path
-    from taosr1_plugins.errors import UnknownPluginError
 
-    try:
-        plugins.get("generation_backend", backend)
-    except UnknownPluginError as exc:
-        fail(str(exc), 2)
+    plugins.get("generation_backend", backend)  # before any file is read; cli.main() reports an unknown name
     try:
         check_outputs([out], [data])
-        records = load_records(data)
+        records = read_checked_records(data, require_label=True)
         if backend in ("hf", "vllm"):  # a local checkpoint or Hub id; openai and plugins name a served model
             check_model_path(model)
-    except DataError as exc:
-        fail(str(exc), 2)
     except OSError as exc:
         fail(f"cannot read input: {exc}", 2)
     settings = SamplingSettings(
@@ -77,8 +71,8 @@ def sample(
             model, records, out, settings, backend_options=backend_options, overwrite=overwrite, progress=progress
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        fail(f"backend {backend!r} option {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}", 2)
+        where, message = first_problem(exc, whole="")
+        fail(f"backend {backend!r} option {where!r}: {message}", 2)
     except (OutputExistsError, SettingsMismatchError) as exc:
         fail(f"{exc} (use --overwrite)", 2)
     except GenerationError as exc:
@@ -115,12 +109,13 @@ def difficulty(
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.passn.sample import write_difficulty
     from taosr1_plugins.cli import fail
+    from taosr1_plugins.errors import first_problem
 
     check_outputs([out], [samples])
     try:
         thresholds = BucketThresholds(easy=easy, medium=medium)
     except ValidationError as exc:
-        fail(f"thresholds: {exc.errors()[0]['msg']}", 2)
+        fail(f"thresholds: {first_problem(exc)[1]}", 2)
     summary = write_difficulty(samples, out, thresholds)
     typer.echo(f"wrote {summary['prompts']} rows to {out}; buckets {summary['buckets']}", err=True)
 
@@ -138,18 +133,19 @@ def pairs(
     """Build DPO pairs: a LLaMA-Factory ranking dataset and OpenRLHF pairwise JSONL."""
     from rich.console import Console
 
-    from taosr1_plugins.cot.generate import load_records
+    from taosr1_plugins.data.validation import read_checked_records
     from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
+    from taosr1_plugins.integrations import dpo_pair_writers
     from taosr1_plugins.passn.pairs import build_pairs, pairs_table
 
     if not is_plain_name(name):
         raise typer.BadParameter(f"{name!r} is not a plain file name ({PLAIN_NAME_RULE})", param_hint="--name")
     outputs = [out_dir / f"{name}{suffix}" for suffix in (".jsonl", ".openrlhf.jsonl", ".summary.json")]
     check_outputs([*outputs, out_dir / "dataset_info.json"], [samples, sft_data])
-    sft_records = load_records(sft_data, unique_ids=False) if sft_data else []
+    sft_records = read_checked_records(sft_data, require_label=True, unique_ids=False) if sft_data else []
     options = PairOptions(max_pairs_per_prompt=max_pairs_per_prompt, skip_all_correct=skip_all_correct,
                           gold_cot_when_all_wrong=gold_cot, name=name)
-    summary = build_pairs(samples, sft_records, out_dir, options)
+    summary = build_pairs(samples, sft_records, out_dir, options, writers=dpo_pair_writers())
     console = Console(stderr=True)
     console.print(pairs_table(summary))
     console.print(f"LLaMA-Factory: dataset_dir={out_dir} dataset={name}; OpenRLHF: {summary['openrlhf']['file']}")

@@ -80,8 +80,9 @@ def register(app: typer.Typer) -> None:
 
         from taosr1_plugins.evaluation.ablation import write_ablation
         from taosr1_plugins.evaluation.over_recall import parse_levels
+        from taosr1_plugins.pipeline.stages import TRAINED_MODELS
 
-        ablation, paths = write_ablation(run_dir, out_dir, parse_levels(irrelevant))
+        ablation, paths = write_ablation(run_dir, TRAINED_MODELS, out_dir, parse_levels(irrelevant))
         Console(width=160).print(Markdown(paths["markdown"].read_text(encoding="utf-8")))
         for kind, path in paths.items():
             typer.echo(f"{kind}: {path}")

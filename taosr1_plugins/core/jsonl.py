@@ -9,13 +9,14 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, data_error, field_path
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,18 +79,39 @@ def parse_json_line(text: str, file: str, line: int) -> Any:
     return data
 
 
+# Decompression and decoding failures that mean the file itself is damaged, not one line of it.
+DAMAGED_FILE = (EOFError, OSError, zlib.error, UnicodeDecodeError)
+
+
+def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line: the one JSONL reader.
+
+    Damage is never skipped: the first line that is not a JSON object (bad JSON, a torn last line,
+    text that is not UTF-8) and a file that cannot be read to its end (a truncated gzip) raise
+    DataError naming the file and line. Only ``ResumableJsonl`` cuts a torn tail, from its own log.
+    """
+    file = str(path)
+    lineno = 0
+    with open_text(path) as fh:
+        try:
+            for lineno, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                obj = parse_json_line(text, file, lineno)
+                if not isinstance(obj, dict):
+                    raise DataError(file, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
+                yield lineno, obj
+        except DAMAGED_FILE as exc:
+            raise DataError(file, lineno + 1, None, f"unreadable file: {exc}") from exc
+
+
 def iter_numbered_jsonl(path: str | Path, model: type[M]) -> Iterator[tuple[int, M]]:
     """Yield (line number, validated object); the first bad line raises DataError naming file, line and field."""
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            data = parse_json_line(line, str(path), lineno)
-            try:
-                yield lineno, model.model_validate(data)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise DataError(str(path), lineno, field_path(err["loc"]), err["msg"]) from exc
+    for lineno, data in iter_jsonl_objects(path):
+        try:
+            yield lineno, model.model_validate(data)
+        except ValidationError as exc:
+            raise data_error(exc, str(path), lineno) from exc
 
 
 def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[M]:

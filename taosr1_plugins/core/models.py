@@ -71,11 +71,12 @@ def prepare_smollm2(out: str | Path | None = None, *, force: bool = False, progr
     if _is_prepared(out) and not force:
         return out
     _check_target(out)
-    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
+    from taosr1_plugins.core.progress import progress_bar
+
     gguf = smollm2_gguf_path()
-    steps = tqdm(total=4, desc=f"preparing {SMOLLM2_NAME}", disable=not progress)
+    steps = progress_bar(4, desc=f"preparing {SMOLLM2_NAME}", enabled=progress)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The GGUF metadata names <|im_start|> as EOS; upstream SmolLM2-Instruct ends turns (and pads) with
     # <|im_end|>, which is what its chat template and every trainer expect.

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, data_error
 
 
 class Level(BaseModel):
@@ -151,8 +151,7 @@ def load_scheme_file(path: str | Path) -> LabelScheme:
     try:
         return LabelScheme.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise DataError(str(path), None, field_path(err["loc"]), err["msg"]) from exc
+        raise data_error(exc, str(path)) from exc
 
 
 def get_scheme(name_or_path: str) -> LabelScheme:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taosr1_plugins.errors import OutputExistsError
 from taosr1_plugins.core.formats import parse_response
 from taosr1_plugins.core.jsonl import ResumableJsonl, atomic_write, write_jsonl
+from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 from taosr1_plugins.cot.config import CotOptions  # noqa: F401 (declared with the stage's settings; imported from here too)
@@ -45,13 +47,6 @@ def output_paths(out: str | Path) -> dict[str, Path]:
 
 # ---------------------------------------------------------------------------------------------------
 # Input
-
-
-def load_records(path: str | Path, *, require_label: bool = True, unique_ids: bool = True) -> list[Record]:
-    """Read and check records (validation.py, the check every command shares); CoT input needs labels."""
-    from taosr1_plugins.data.validation import read_checked_records
-
-    return read_checked_records(path, require_label=require_label, unique_ids=unique_ids)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -119,10 +114,6 @@ def build_report(records: Sequence[Record], rows: dict[str, dict], *, teacher: s
 # The pipeline
 
 
-class OutputExistsError(FileExistsError):
-    pass
-
-
 def generate_cot(
     records: Sequence[Record],
     teacher: Teacher,
@@ -133,12 +124,10 @@ def generate_cot(
     teacher_name: str = "teacher",
     overwrite: bool = False,
     progress: bool = False,
-    knowledge: Callable[[Record], Sequence[str]] | None = None,
 ) -> CotReport:
     """Generate, filter and write CoT for ``records`` (see the module docstring).
 
-    ``pool`` (the labelled examples retrieved into prompts) defaults to ``records``; ``knowledge``
-    optionally returns background facts for a record (the paper's query-term knowledge; pluggable).
+    ``pool`` (the labelled examples retrieved into prompts) defaults to ``records``.
     """
     opts = options or CotOptions()
     paths = output_paths(out)
@@ -163,11 +152,11 @@ def generate_cot(
             index = BM25Index(records if pool is None else pool)
             neighbours = {r.id: index.neighbours(r, opts.k) for r in todo}
 
-        bar = _progress_bar(len(records), resumed, enabled=progress)
+        bar = progress_bar(len(records), desc="cot", unit="record", initial=resumed, enabled=progress)
         try:
             for start in range(0, len(todo), max(1, opts.batch_size)):
                 chunk = todo[start : start + opts.batch_size]
-                for row in _run_chunk(chunk, teacher, schemes, neighbours, opts, knowledge):
+                for row in _run_chunk(chunk, teacher, schemes, neighbours, opts):
                     ledger.append(row)
                     rows[row["id"]] = row
                     bar.update(1)
@@ -198,7 +187,6 @@ def _run_chunk(
     schemes: dict[str, LabelScheme],
     neighbours: dict[str, list[Record]],
     opts: CotOptions,
-    knowledge: Callable[[Record], Sequence[str]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Try a chunk of records up to 1 + retries times; yield one ledger row per finished record."""
     pending = list(chunk)
@@ -214,7 +202,6 @@ def _run_chunk(
                 neighbours.get(record.id, ()),
                 hint_label=record.label if hint else None,
                 attempt=attempt,
-                knowledge=knowledge(record) if knowledge else (),
                 fmt=opts.fmt,
                 max_words=opts.max_words,
             )
@@ -247,9 +234,3 @@ def _run_chunk(
 
 def _too_long(reasoning: str, opts: CotOptions) -> bool:
     return opts.max_words is not None and len(reasoning.split()) > opts.max_words
-
-
-def _progress_bar(total: int, initial: int, *, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="cot", unit="record", disable=not enabled, dynamic_ncols=True)

@@ -8,7 +8,7 @@ as well as English: CJK text has no spaces, so CJK runs become character unigram
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from taosr1_plugins.core.records import Record
 
@@ -89,8 +89,3 @@ class BM25Index:
         scored.sort(key=lambda pair: (-pair[0], pair[1]))
         return [self.records[i] for _, i in scored[:k]]
 
-
-def neighbours_for(records: Sequence[Record], pool: Iterable[Record], k: int) -> dict[str, list[Record]]:
-    """Neighbours of every record, keyed by id (one index for the whole pool)."""
-    index = BM25Index(pool)
-    return {record.id: index.neighbours(record, k) for record in records}

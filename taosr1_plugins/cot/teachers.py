@@ -3,13 +3,13 @@
 A teacher turns chat requests into response texts; the pipeline in :mod:`taosr1_plugins.cot.generate` parses
 them and keeps only label-consistent traces. The teacher prompt is grounded, as in the paper, with the
 scheme's level definitions, labelled examples similar to the pair (from a reference pool, see
-:mod:`taosr1_plugins.cot.retrieval`), optional background knowledge, and on retries the human label as a hint.
+:mod:`taosr1_plugins.cot.retrieval`), and on retries the human label as a hint.
 Framework-free: concrete teachers live in :mod:`taosr1_plugins.builtin.teachers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,8 +38,6 @@ class Teacher(Protocol):
         """One response text per request, in order."""
         ...
 
-
-TeacherFactory = Callable[..., Teacher]
 
 
 def get_teacher(name: str, **options: Any) -> Teacher:
@@ -113,7 +111,6 @@ def teacher_user_prompt(
     neighbours: Sequence[Record] = (),
     *,
     hint_label: str | None = None,
-    knowledge: Sequence[str] = (),
 ) -> str:
     parts: list[str] = []
     if neighbours:
@@ -124,8 +121,6 @@ def teacher_user_prompt(
             "Reference examples: similar pairs already judged by human raters. Use them to calibrate how "
             f"the levels are applied.\n\n{examples}"
         )
-    if knowledge:
-        parts.append("Background knowledge:\n" + "\n".join(f"- {fact}" for fact in knowledge))
     parts.append(f"Now judge this pair.\n\nQuery: {record.query}\n\nItem:\n{render_item(record.item)}")
     if hint_label is not None:
         level = scheme.level(hint_label)
@@ -143,7 +138,6 @@ def build_teacher_messages(
     neighbours: Sequence[Record] = (),
     *,
     hint_label: str | None = None,
-    knowledge: Sequence[str] = (),
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
     max_words: int | None = None,
 ) -> list[dict[str, str]]:
@@ -151,7 +145,7 @@ def build_teacher_messages(
         {"role": "system", "content": teacher_system_prompt(scheme, fmt, max_words)},
         {
             "role": "user",
-            "content": teacher_user_prompt(record, scheme, neighbours, hint_label=hint_label, knowledge=knowledge),
+            "content": teacher_user_prompt(record, scheme, neighbours, hint_label=hint_label),
         },
     ]
 
@@ -163,12 +157,11 @@ def build_request(
     *,
     hint_label: str | None = None,
     attempt: int = 0,
-    knowledge: Sequence[str] = (),
     fmt: ResponseFormat | str = ResponseFormat.THINK_ANSWER,
     max_words: int | None = None,
 ) -> TeacherRequest:
     messages = build_teacher_messages(
-        record, scheme, neighbours, hint_label=hint_label, knowledge=knowledge, fmt=fmt, max_words=max_words
+        record, scheme, neighbours, hint_label=hint_label, fmt=fmt, max_words=max_words
     )
     return TeacherRequest(
         record=record, messages=messages, hint_label=hint_label, attempt=attempt, neighbours=tuple(neighbours)

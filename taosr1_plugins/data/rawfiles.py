@@ -1,4 +1,5 @@
-"""Reading raw judgement files (CSV, JSONL; plain or gzip) row by row, with each row's line number.
+"""Reading raw judgement CSV files (plain or gzip) row by row, with each row's line number; raw JSONL
+files are read by :func:`taosr1_plugins.core.jsonl.iter_jsonl_objects`, with the same rules.
 
 Every problem is raised as DataError(file, line, field, message); line numbers are physical lines of
 the decompressed file, 1-based, counting the CSV header as line 1, and name the line a row *starts* on
@@ -8,17 +9,12 @@ even when a quoted field spans several lines.
 from __future__ import annotations
 
 import csv
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.core.jsonl import bad_text, open_text, parse_json_line
-
-# Decompression and decoding failures that mean the file itself is damaged, not one row of it.
-_DAMAGED_FILE = (EOFError, OSError, zlib.error, UnicodeDecodeError)
-
+from taosr1_plugins.core.jsonl import DAMAGED_FILE, bad_text, open_text
 
 def iter_csv_rows(path: str | Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line, row) for each data row; every row has exactly the header's columns.
@@ -63,25 +59,8 @@ def iter_csv_rows(path: str | Path, required: Iterable[str]) -> Iterator[tuple[i
                 yield line, dict(zip(header, fields))
         except csv.Error as exc:
             raise DataError(file, line_before + 1, None, f"malformed CSV: {exc}") from exc
-        except _DAMAGED_FILE as exc:
+        except DAMAGED_FILE as exc:
             raise DataError(file, line_before + 1, None, f"unreadable file: {exc}") from exc
-
-
-def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line, object) for each non-blank line; a line that is not a JSON object raises."""
-    file = str(path)
-    lineno = 0
-    with open_text(path) as fh:
-        try:
-            for lineno, text in enumerate(fh, start=1):
-                if not text.strip():
-                    continue
-                obj = parse_json_line(text, file, lineno)
-                if not isinstance(obj, dict):
-                    raise DataError(file, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
-                yield lineno, obj
-        except _DAMAGED_FILE as exc:
-            raise DataError(file, lineno + 1, None, f"unreadable file: {exc}") from exc
 
 
 def required_text(row: dict[str, Any], field: str, file: str, line: int) -> str:

@@ -1,5 +1,6 @@
 """The one check of a records file, shared by `data validate`, `data split`, CoT generation and scoring:
-each line a valid Record, ids unique, each record's scheme known and its label a level of that scheme."""
+each line a valid Record, ids unique, each record's scheme known and its label a level of that scheme
+(the LLaMA-Factory export too)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from taosr1_plugins.errors import DataError, UnknownPluginError, field_path
-from taosr1_plugins.data.rawfiles import iter_jsonl_objects
+from taosr1_plugins.errors import DataError, UnknownPluginError, data_error
+from taosr1_plugins.core.jsonl import iter_jsonl_objects
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, SchemeError, get_scheme
 
@@ -38,8 +39,7 @@ def iter_checked_records(
         try:
             record = Record.model_validate(obj)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise DataError(file, line, field_path(err["loc"]), err["msg"]) from exc
+            raise data_error(exc, file, line) from exc
 
         if unique_ids:
             if record.id in first_line_of_id:
@@ -60,7 +60,7 @@ def iter_checked_records(
         levels = schemes[record.scheme].keys
         if record.label is UNLABELLED:
             if require_label:
-                raise DataError(file, line, "label", "missing: this command needs labelled records")
+                raise DataError(file, line, "label", "no label; this command needs labelled records")
         elif record.label not in levels:
             raise DataError(
                 file,

@@ -13,7 +13,6 @@ or with ``--calibration none``) means the identity, so old files keep their mean
 
 from __future__ import annotations
 
-import hashlib
 import math
 import json
 from collections.abc import Mapping
@@ -24,9 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from taosr1_plugins.deploy.cumpt import NEVER, CumPT, argmax_tier, fit_thresholds
 from taosr1_plugins.deploy.temperature import Calibration
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, data_error
 from taosr1_plugins.evaluation.metrics import Metrics, compute_metrics
 from taosr1_plugins.core.jsonl import atomic_write
+from taosr1_plugins.core.digest import file_sha256
 from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.deploy.scoring import ScoreSet, read_scores
 
@@ -105,8 +105,7 @@ def load_cumpt(path: str | Path) -> CumptFile:
     try:
         found = CumptFile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise DataError(str(path), None, field_path(err["loc"]), err["msg"]) from exc
+        raise data_error(exc, str(path)) from exc
     scheme = get_scheme(found.scheme)
     if found.levels != scheme.keys:
         raise DataError(str(path), None, "levels", f"{found.levels} are not scheme {scheme.name!r}'s levels {scheme.keys}")
@@ -120,10 +119,6 @@ def _summary(metrics: Metrics) -> dict[str, Any]:
         "qwk": metrics.qwk,
         "per_level": metrics.per_level,
     }
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fit_cumpt(
@@ -187,7 +182,7 @@ def fit_cumpt(
         "precision_targets": {scheme.keys[int(k)]: v for k, v in fit.precision_targets.items()},
         "targets_met": {scheme.keys[int(k)]: v for k, v in fit.targets_met.items()},
         "value": calibrated.macro_f1,
-        "split": {"name": split, "file": str(scores.path), "n": len(rows), "sha256": _sha256(Path(scores.path))},
+        "split": {"name": split, "file": str(scores.path), "n": len(rows), "sha256": file_sha256(scores.path)},
         "cumpt": _summary(calibrated),
         "argmax": _summary(argmax),
         "macro_f1_gain_over_argmax": calibrated.macro_f1 - argmax.macro_f1,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from taosr1_plugins.deploy.temperature import Calibration
 
@@ -89,15 +88,6 @@ class CumPT:
 
     def margin(self, probs: Sequence[float]) -> float:
         return tier_margin(self.calibrated(probs), self.thresholds)
-
-    @classmethod
-    def default(cls, levels: Sequence[str]) -> CumPT:
-        """Uncalibrated: the median level (the first whose cumulative probability passes one half)."""
-        return cls(list(levels), [0.5] * (len(levels) - 1))
-
-
-def probs_in_order(probs: Mapping[str, float], levels: Sequence[str]) -> list[float]:
-    return [float(probs[key]) for key in levels]
 
 
 # --- fitting -------------------------------------------------------------------------------------------
@@ -254,8 +244,3 @@ def parse_precision_targets(text: str, levels: Sequence[str]) -> dict[str, float
         raise ValueError("no precision targets given")
     return targets
 
-
-def cumpt_from_json(data: Mapping[str, Any]) -> CumPT:
-    levels = list(data["levels"])
-    thresholds = [float(data["thresholds"][key]) for key in levels[:-1]]
-    return CumPT(levels, thresholds)

@@ -23,7 +23,7 @@ from taosr1_plugins.errors import DataError, UnknownPluginError
 from taosr1_plugins.core.formats import ResponseFormat, parse_response, render_response
 from taosr1_plugins.core.jsonl import iter_numbered_jsonl, write_jsonl
 from taosr1_plugins.core.prompts import build_messages
-from taosr1_plugins.data.rawfiles import iter_jsonl_objects
+from taosr1_plugins.core.jsonl import iter_jsonl_objects
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 

@@ -22,10 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taosr1_plugins.deploy.config import ExplainSettings, ScoringSettings
 from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.hf_chat import render_chat
 from taosr1_plugins.core.jsonl import ResumableJsonl, iter_numbered_jsonl
+from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.prompts import PromptStyle, build_messages
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
@@ -228,10 +229,6 @@ class ScoreSettings:
     options: dict[str, Any] | None = None  # extra backend options
 
 
-class OutputExistsError(FileExistsError):
-    pass
-
-
 def records_scheme(records: Sequence[Record], source: str = "<records>") -> LabelScheme:
     names = {record.scheme for record in records}
     if len(names) != 1:
@@ -294,9 +291,7 @@ def score_records(
 
 
 def _batches(items: Sequence[Record], size: int, *, total: int, initial: int, enabled: bool) -> Iterable[list[Record]]:
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, initial=initial, desc="score", unit="pair", disable=not enabled, dynamic_ncols=True) as bar:
+    with progress_bar(total, desc="score", unit="pair", initial=initial, enabled=enabled) as bar:
         for start in range(0, len(items), max(1, size)):
             chunk = list(items[start : start + size])
             yield chunk

@@ -18,6 +18,7 @@ consecutive stages (stability.py). Written as JSON, Markdown and a PNG plot unde
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from taosr1_plugins.evaluation.baselines import BASELINES
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.evaluation.metrics import Metrics
-from taosr1_plugins.core.jsonl import atomic_write, read_jsonl
+from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl_objects, read_jsonl
 from taosr1_plugins.evaluation.over_recall import irrelevant_levels, over_recall_from_confusion
 from taosr1_plugins.evaluation.ranking import RankingMetrics
 from taosr1_plugins.core.records import Record
@@ -87,7 +88,6 @@ def _baseline_view(path: Path, metrics: Metrics, scheme: LabelScheme, irrelevant
                    queries: dict[str, str]) -> dict[str, Any]:
     """Ranking and ECE from a baseline's predictions.jsonl (when it kept its scores), over-recall from its
     confusion matrix (so result files from before the scores were kept still get that column)."""
-    from taosr1_plugins.data.rawfiles import iter_jsonl_objects
     from taosr1_plugins.evaluation.ranking import ranking_metrics
     from taosr1_plugins.evaluation.reliability import ece_of
 
@@ -108,10 +108,13 @@ def _stage_row(label: str, result, **extra: Any) -> AblationRow:
                        ece=result.ece, ece_calibrated=result.ece_calibrated, **extra)
 
 
-def collect_ablation(run_dir: str | Path, irrelevant: list[str] | None = None) -> Ablation:
-    """``irrelevant``: levels for over-recall (default: the run config's ``deploy.irrelevant``, else the lowest)."""
+def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
+                     irrelevant: list[str] | None = None) -> Ablation:
+    """``trained``: the pipeline's trained stages in training order, as (stage, row label) pairs.
+
+    ``irrelevant``: levels for over-recall (default: the run config's ``deploy.irrelevant``, else the lowest).
+    """
     from taosr1_plugins.deploy.calibration import load_cumpt
-    from taosr1_plugins.pipeline.stages import TRAINED_MODELS
     from taosr1_plugins.evaluation.report import evaluate_scores
     from taosr1_plugins.deploy.scoring import read_scores
     from taosr1_plugins.evaluation.stability import tier_stability
@@ -153,7 +156,7 @@ def collect_ablation(run_dir: str | Path, irrelevant: list[str] | None = None) -
                        config.get("dpo", {}).get("overrides", {}).get("max_samples")),
     }
     scored = {}
-    for stage, label in TRAINED_MODELS:
+    for stage, label in trained:
         path = run_dir / "deploy" / f"test_scores_{stage}.jsonl"
         if not path.exists():
             continue
@@ -177,8 +180,8 @@ def collect_ablation(run_dir: str | Path, irrelevant: list[str] | None = None) -
         uncalibrated = result.uncalibrated_metrics
         rows.append(_stage_row("+CumPT", result, seconds=deploy.get("seconds"),
                                macro_f1_uncalibrated=uncalibrated.macro_f1 if uncalibrated is not None else None))
-    labels = dict(TRAINED_MODELS)
-    order = [stage for stage, _ in TRAINED_MODELS if stage in scored]
+    labels = dict(trained)
+    order = [stage for stage, _ in trained if stage in scored]
     partition = cumpt.to_cumpt() if cumpt is not None else None
     stability = [tier_stability(scored[a], scored[b], partition, (labels[a], labels[b])) for a, b in zip(order, order[1:])]
     for row in rows:
@@ -253,9 +256,9 @@ def plot_ablation(ablation: Ablation, out: Path) -> Path:
     return out
 
 
-def write_ablation(run_dir: str | Path, out_dir: str | Path | None = None,
+def write_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]], out_dir: str | Path | None = None,
                    irrelevant: list[str] | None = None) -> tuple[Ablation, dict[str, Path]]:
-    ablation = collect_ablation(run_dir, irrelevant)
+    ablation = collect_ablation(run_dir, trained, irrelevant)
     if not ablation.rows:
         raise DataError(str(run_dir), None, None, "nothing to report: run `taosr1 run` and/or `taosr1 baselines` first")
     out = Path(out_dir) if out_dir else ablation.run_dir / "report"

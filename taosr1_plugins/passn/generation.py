@@ -8,7 +8,7 @@ exactly ``params.n`` completions. Framework-free: the backends import their fram
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,8 +45,6 @@ class GenerationBackend(Protocol):
         """``params.n`` completions for each conversation, in order."""
         ...
 
-
-GenerationBackendFactory = Callable[..., GenerationBackend]
 
 
 def get_generation_backend(name: str, **options: Any) -> GenerationBackend:

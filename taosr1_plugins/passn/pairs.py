@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,9 @@ from taosr1_plugins.passn.config import PairOptions  # noqa: F401 (declared with
 from taosr1_plugins.passn.sample import SampledResponse, SampleRow, read_samples
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import get_scheme
+
+# writes the pairs as one framework's dataset under (out_dir, name); returns that dataset's summary entry
+PairWriter = Callable[[Sequence["Pair"], Path, str], dict[str, Any]]
 
 # rejected preference: lower is preferred
 WRONG_LABEL, WRONG_LABEL_BROKEN_FORMAT, BROKEN_FORMAT = 0, 1, 2
@@ -137,22 +140,21 @@ def build_pairs(
     sft_records: Sequence[Record],
     out_dir: str | Path,
     options: PairOptions | None = None,
+    *,
+    writers: Mapping[str, PairWriter],
 ) -> dict[str, Any]:
-    """Select pairs and write both datasets into ``out_dir``; returns the summary (also ``<name>.summary.json``).
+    """Select pairs and write them into ``out_dir`` with each of ``writers``; returns the summary (also
+    ``<name>.summary.json``), which holds each writer's entry under its key.
 
-    Writes ``<name>.jsonl`` + its ``dataset_info.json`` entry (LLaMA-Factory, ``stage: dpo``) and
-    ``<name>.openrlhf.jsonl`` (OpenRLHF ``train_dpo``).
+    The writers come from the caller so that this stage does not depend on the training frameworks
+    (``integrations.dpo_pair_writers()`` gives LLaMA-Factory's and OpenRLHF's).
     """
-    from taosr1_plugins.integrations.llamafactory.ranking import write_ranking_dataset
-    from taosr1_plugins.integrations.openrlhf.pairwise import write_pairwise_jsonl
-
     options = options or PairOptions()
     out_dir = Path(out_dir)
     rows = read_samples(samples) if isinstance(samples, str | Path) else samples
     gold_cots = {r.id: r.cot for r in sft_records if r.cot}
     pairs, per_level = select_pairs(rows, gold_cots, options)
-    lf = write_ranking_dataset(pairs, out_dir, options.name)
-    orlhf = write_pairwise_jsonl(pairs, out_dir / f"{options.name}.openrlhf.jsonl")
+    written = {key: write(pairs, out_dir, options.name) for key, write in writers.items()}
     summary = {
         "name": options.name,
         "pairs": len(pairs),
@@ -168,8 +170,7 @@ def build_pairs(
             for level, s in per_level.items()
         },
         "options": options.model_dump(),
-        "llamafactory": {"dataset_dir": str(out_dir), "dataset": options.name, "file": str(lf)},
-        "openrlhf": {"file": str(orlhf)},
+        **written,
     }
     with atomic_write(out_dir / f"{options.name}.summary.json") as fh:
         json.dump(summary, fh, indent=2, ensure_ascii=False)

@@ -35,11 +35,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.passn.config import SamplingSettings  # noqa: F401 (declared with the stage's settings)
 from taosr1_plugins.passn.difficulty import BucketThresholds, DifficultyRow, difficulty_row
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.evaluation.metrics import INVALID
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
 from taosr1_plugins.passn.generation import GenerationBackend, SamplingParams, get_generation_backend
 from taosr1_plugins.core.jsonl import atomic_write, iter_numbered_jsonl, write_jsonl
+from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.prompts import build_messages, prompt_style_of
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
@@ -49,10 +50,6 @@ SHARD_PATTERN = "shard-{:05d}.jsonl"
 
 class SettingsMismatchError(ValueError):
     """A rerun asked for different sampling settings than the interrupted run it would resume."""
-
-
-class OutputExistsError(FileExistsError):
-    pass
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -259,7 +256,7 @@ def sample_passn(
                     with contextlib.suppress(OSError):
                         folder.rmdir()
             raise
-    bar = _progress_bar(len(records), done_prompts, enabled=progress)
+    bar = progress_bar(len(records), desc="pass@N", unit="prompt", initial=done_prompts, enabled=progress)
     try:
         for k in todo:
             chunk = _shard_records(records, settings, k)
@@ -327,12 +324,6 @@ def summarize_samples(rows: Sequence[SampleRow], schemes: dict[str, LabelScheme]
         "buckets": dict(sorted(buckets.items())),
         "per_level": dict(sorted(per_level.items())),
     }
-
-
-def _progress_bar(total: int, initial: int, *, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="pass@N", unit="prompt", disable=not enabled, dynamic_ncols=True)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from taosr1_plugins.errors import field_path
+from taosr1_plugins.errors import first_problem
 
 # generation backend -> its options model; imported on use (pydantic only, no torch or vllm)
 GENERATION_OPTIONS = {
@@ -60,8 +60,8 @@ def check_generation_options(backend: str, options: dict[str, Any]) -> None:
     try:
         model.model_validate({"model": "<the run's model>", **options})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValueError(f"{backend} backend option {field_path(err['loc'])!r}: {err['msg']}") from None
+        field, message = first_problem(exc)
+        raise ValueError(f"{backend} backend option {field!r}: {message}") from None
 
 
 def check_scoring_options(backend: str, options: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taosr1_plugins.evaluation.baselines import BASELINES
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, data_error
 from taosr1_plugins.cot.balance import Balance
 from taosr1_plugins.cot.config import CotSettings
 from taosr1_plugins.data.splits import SplitSettings
@@ -231,7 +231,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise DataError(str(path), None, field_path(err["loc"]), err["msg"]) from exc
+        raise data_error(exc, str(path)) from exc
     config.base_dir = path.resolve().parent
     return config

@@ -12,16 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from taosr1_plugins.core.jsonl import atomic_write
+from taosr1_plugins.core.digest import file_sha256
 
 TRACKED_DISTRIBUTIONS = ("taosr1-plugins", "torch", "transformers", "llamafactory", "trl", "peft", "datasets")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(settings: Any, inputs: list[Path]) -> str:

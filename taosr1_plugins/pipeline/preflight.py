@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from taosr1_plugins.errors import DataError, field_path
+from taosr1_plugins.errors import DataError, first_problem
 from taosr1_plugins.pipeline.config import RunConfig
 
 # the stages' own names for the models the package prepares itself
@@ -82,8 +82,8 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         try:  # as the GRPO stage loads it
             settings = load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            fail("grpo.recipe", f"with grpo.overrides, setting '{field_path(err['loc'])}': {err['msg']}")
+            field, message = first_problem(exc)
+            fail("grpo.recipe", f"with grpo.overrides, setting '{field}': {message}")
         for setting, kind, name in (("sampler", "prompt_sampler", settings.sampler),
                                     ("reward.function", "reward", settings.reward.function)):
             try:

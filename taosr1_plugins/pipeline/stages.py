@@ -216,6 +216,7 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
 
 def run_pairs(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.passn.config import PairSettings
+    from taosr1_plugins.integrations import dpo_pair_writers
     from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 
     pairs = ctx.config.dpo
@@ -224,6 +225,7 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
         read_jsonl(ctx.path("cot", "train.jsonl"), Record),
         ctx.path("pairs"),
         PairOptions(**pairs.model_dump(include=set(PairSettings.model_fields))),
+        writers=dpo_pair_writers(),
     )
     console.print(pairs_table(summary))
     return {"pairs": summary["pairs"]}

@@ -8,12 +8,13 @@ valid Unicode), so nothing malformed joins a batch shared with other clients' re
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from taosr1_plugins.errors import field_path, printable
+from taosr1_plugins.errors import field_path, first_problem, printable
 from taosr1_plugins.core.jsonl import bad_text
 
 REQUEST_TIMEOUT_S = 30.0  # headers and body of one request, from the first byte the server waits for
@@ -63,8 +64,7 @@ def _no_constants(name: str) -> Any:
 
 def validation_message(exc) -> str:
     """The first pydantic error as 'field: problem', without echoing the input back (it may not serialise)."""
-    err = exc.errors()[0]
-    return f"{field_path(err['loc'])}: {err['msg']}"
+    return ": ".join(first_problem(exc))
 
 
 class DeadlineH11Protocol(H11Protocol):
@@ -114,3 +114,12 @@ def make_server(app, *, host: str, port: int, log_level: str = "warning", reques
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return uvicorn.Server(config)
 
+
+
+def run_server(server, exit_after: float | None = None) -> None:
+    """Serve until interrupted, or for ``exit_after`` seconds (tests use it so no server outlives them)."""
+    if exit_after is not None:
+        timer = threading.Timer(exit_after, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True
+        timer.start()
+    server.run()

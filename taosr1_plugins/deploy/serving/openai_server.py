@@ -1,6 +1,6 @@
 """A small OpenAI-compatible chat server over a local transformers model.
 
-    python -m taosr1_plugins.deploy.serving.openai_server --model DIR --port 8000 --host 127.0.0.1
+    taosr1 serve-chat --model DIR --port 8000 --host 127.0.0.1
 
 Endpoints: POST /v1/chat/completions (messages, max_tokens, temperature, top_p, seed; n=1, no
 streaming), GET /v1/models, GET /health (with request counters). It exists so the `openai` teacher can
@@ -8,24 +8,23 @@ be tested end to end against a real HTTP server on loopback, and so a local chec
 teacher for tools that speak the OpenAI API. For throughput use vLLM or SGLang.
 
 Concurrent requests are gathered into micro-batches (same sampling settings, up to --max-batch, waiting
-at most --batch-wait seconds) and generated together with left padding on one worker thread, since
+at most --batch-wait seconds; see batching.py) and generated together with left padding on one worker thread, since
 the model is not safe to call from several threads at once.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import queue
-import threading
 import time
 import uuid
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from taosr1_plugins.deploy.serving.http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body, validation_message
+from taosr1_plugins.deploy.serving.batching import MicroBatcher
+from taosr1_plugins.deploy.serving.http_guard import (
+    REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body, run_server, validation_message,
+)
 
 MAX_BODY_BYTES = 1 << 20
 MAX_PROMPT_CHARS = 200_000  # all messages' text; a longer prompt is refused (413), not tokenised
@@ -72,65 +71,26 @@ class Job:
     temperature: float
     top_p: float
     seed: int | None
-    future: Future = field(default_factory=Future)
 
     @property
     def sampling_key(self) -> tuple:
         return (self.max_new_tokens, self.temperature, self.top_p, self.seed)
 
 
-class MicroBatcher:
-    """One worker thread owns the model; requests with equal sampling settings share a forward pass."""
+def generate_batch(chat, batch: list[Job]) -> list:
+    """One generate call for jobs of equal sampling settings (the batcher groups them by ``sampling_key``)."""
+    from taosr1_plugins.core.hf_chat import generate_chat
 
-    def __init__(self, chat, *, max_batch: int = 8, batch_wait: float = 0.01):
-        self.chat, self.max_batch, self.batch_wait = chat, max_batch, batch_wait
-        self.jobs: queue.Queue[Job] = queue.Queue()
-        self.batches = 0
-        threading.Thread(target=self._work, name="generate", daemon=True).start()
-
-    def submit(self, job: Job) -> Future:
-        self.jobs.put(job)
-        return job.future
-
-    def _work(self) -> None:
-        held: list[Job] = []  # jobs taken from the queue that did not fit the last batch
-        while True:
-            first = held.pop(0) if held else self.jobs.get()
-            batch, deadline = [first], time.monotonic() + self.batch_wait
-            while len(batch) < self.max_batch:
-                try:
-                    job = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                (batch if job.sampling_key == first.sampling_key else held).append(job)
-            self._generate(batch)
-
-    def _generate(self, batch: list[Job]) -> None:
-        from taosr1_plugins.core.hf_chat import generate_chat
-
-        first = batch[0]
-        try:
-            replies = generate_chat(
-                self.chat,
-                [job.messages for job in batch],
-                max_new_tokens=first.max_new_tokens,
-                temperature=first.temperature,
-                top_p=first.top_p,
-                batch_size=len(batch),
-                seed=first.seed,
-            )
-        except Exception as exc:
-            if len(batch) > 1:  # one request the model cannot take must not fail the others
-                for job in batch:
-                    self._generate([job])
-                return
-            if not first.future.done():
-                first.future.set_exception(exc)
-            return
-        self.batches += 1
-        for job, reply in zip(batch, replies):
-            if not job.future.done():  # a client that went away cancelled its future
-                job.future.set_result(reply)
+    first = batch[0]
+    return generate_chat(
+        chat,
+        [job.messages for job in batch],
+        max_new_tokens=first.max_new_tokens,
+        temperature=first.temperature,
+        top_p=first.top_p,
+        batch_size=len(batch),
+        seed=first.seed,
+    )
 
 
 def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, default_max_tokens: int = 512,
@@ -140,7 +100,8 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
     from fastapi.responses import JSONResponse
 
     app = FastAPI(title="taosr1 OpenAI-compatible server")
-    batcher = MicroBatcher(chat, max_batch=max_batch, batch_wait=batch_wait)
+    batcher = MicroBatcher(lambda jobs: generate_batch(chat, jobs), max_batch=max_batch, max_wait=batch_wait,
+                           key=lambda job: job.sampling_key, name="generate")
     stats = {"chat_completions": 0, "errors": 0, "rejected": 0}  # errors: generation failed; rejected: 4xx
     created = int(time.time())
 
@@ -217,50 +178,17 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
     return app
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="local checkpoint directory or Hub name")
-    parser.add_argument("--served-model-name", default=None, help="model id clients send (default: --model)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--max-batch", type=int, default=8)
-    parser.add_argument("--batch-wait", type=float, default=0.01, help="seconds to wait to fill a batch")
-    parser.add_argument("--max-tokens-limit", type=int, default=4096)
-    parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
-    parser.add_argument("--max-prompt-chars", type=int, default=MAX_PROMPT_CHARS)
-    parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_S,
-                        help="seconds a client has to send one request's headers and body")
-    parser.add_argument("--exit-after", type=float, default=None,
-                        help="stop by itself after this many seconds (tests use it so no server outlives them)")
-    parser.add_argument("--log-level", default="warning")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> None:
+def serve(model: str, *, served_model_name: str | None = None, host: str = "127.0.0.1", port: int = 8000,
+          device: str = "auto", dtype: str = "auto", max_batch: int = 8, batch_wait: float = 0.01,
+          max_tokens_limit: int = 4096, max_body_bytes: int = MAX_BODY_BYTES, max_prompt_chars: int = MAX_PROMPT_CHARS,
+          request_timeout: float = REQUEST_TIMEOUT_S, exit_after: float | None = None, log_level: str = "warning") -> None:
+    """Load the model and serve until interrupted (or for ``exit_after`` seconds); `taosr1 serve-chat`."""
     from taosr1_plugins.core.hf_chat import load_chat_model
 
-    args = parse_args(argv)
-    chat = load_chat_model(args.model, device=args.device, dtype=args.dtype)
-    app = create_app(
-        chat,
-        served_model_name=args.served_model_name or args.model,
-        max_tokens_limit=args.max_tokens_limit,
-        max_batch=args.max_batch,
-        batch_wait=args.batch_wait,
-        max_body_bytes=args.max_body_bytes,
-        max_prompt_chars=args.max_prompt_chars,
-    )
-    server = make_server(app, host=args.host, port=args.port, log_level=args.log_level,
-                         request_timeout=args.request_timeout)
-    if args.exit_after is not None:
-        timer = threading.Timer(args.exit_after, lambda: setattr(server, "should_exit", True))
-        timer.daemon = True
-        timer.start()
-    print(f"serving {args.model} on http://{args.host}:{args.port}/v1", flush=True)
-    server.run()
-
-
-if __name__ == "__main__":
-    main()
+    chat = load_chat_model(model, device=device, dtype=dtype)
+    app = create_app(chat, served_model_name=served_model_name or model, max_tokens_limit=max_tokens_limit,
+                     max_batch=max_batch, batch_wait=batch_wait, max_body_bytes=max_body_bytes,
+                     max_prompt_chars=max_prompt_chars)
+    server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
+    print(f"serving {model} on http://{host}:{port}/v1", flush=True)
+    run_server(server, exit_after)

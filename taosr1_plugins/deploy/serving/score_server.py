@@ -1,7 +1,6 @@
 """The relevance scoring server: POST /v1/score -> p(level), argmax label, CumPT tier and score per pair.
 
     taosr1 serve --model DIR --cumpt cumpt.json [--host 127.0.0.1 --port 8080]
-    python -m taosr1_plugins.deploy.serving.score_server --model DIR ...   (the same, without the CLI)
 
 Request: ``{"pairs": [{"query": "...", "item": "title" | {"title": ..., "brand": ...}, "id": "optional"}],
 "explain": "never" | "always" | "auto"}`` (``explain`` optional: the server's ``--explain-mode``; a bare JSON
@@ -22,13 +21,8 @@ serving.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import queue
-import threading
-import time
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,7 +31,10 @@ from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
 from taosr1_plugins.errors import field_path
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.deploy.scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES, ExplainPolicy
-from taosr1_plugins.deploy.serving.http_guard import REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body
+from taosr1_plugins.deploy.serving.batching import MicroBatcher
+from taosr1_plugins.deploy.serving.http_guard import (
+    REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body, run_server, validation_message,
+)
 
 DEFAULT_EXPLAIN_TOKENS = ExplainSettings.model_fields["max_explain_tokens"].default
 
@@ -62,65 +59,21 @@ class ScorePair(BaseModel):
 class PairJob:
     record: Record
     explain: ExplainPolicy | None = None  # None: never
-    future: Future = field(default_factory=Future)  # -> (probabilities, explanation or None)
 
 
-class DynamicBatcher:
-    """One worker thread owns the scorer; pairs from any request share batches of up to ``max_batch``.
+class PairScoring:
+    """What the batcher runs on its thread: a batch's forward pass, then explanations for the pairs whose
+    policy wants one, in one generate call (the model is not safe to share). Returns (probabilities,
+    explanation or None) per pair."""
 
-    Explanations are decoded on the same thread right after the batch's forward pass (the model is not
-    safe to share), for the batch's pairs whose policy wants one, in one generate call.
-    """
-
-    def __init__(self, scorer, *, max_batch: int = 16, max_wait: float = 0.01):
-        self.scorer, self.max_batch, self.max_wait = scorer, max(1, max_batch), max_wait
-        self.jobs: queue.Queue[PairJob] = queue.Queue()
-        self.batches = 0
-        self.pairs = 0
-        self.largest_batch = 0
+    def __init__(self, scorer):
+        self.scorer = scorer
         self.explained = 0
         self.explain_failed = 0
-        threading.Thread(target=self._work, name="score", daemon=True).start()
 
-    @property
-    def pending(self) -> int:
-        return self.jobs.qsize()
-
-    def submit(self, records: list[Record], explain: ExplainPolicy | None = None) -> list[Future]:
-        jobs = [PairJob(record, explain) for record in records]
-        for job in jobs:
-            self.jobs.put(job)
-        return [job.future for job in jobs]
-
-    def _work(self) -> None:
-        while True:
-            batch = [self.jobs.get()]
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self.jobs.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            self._score(batch)
-
-    def _score(self, batch: list[PairJob]) -> None:
-        try:
-            probs = self.scorer.probabilities([job.record for job in batch])
-        except Exception as exc:
-            if len(batch) > 1:  # one pair the scorer cannot take must not fail other clients' pairs
-                for job in batch:
-                    self._score([job])
-                return
-            if not batch[0].future.done():
-                batch[0].future.set_exception(exc)
-            return
-        self.batches += 1
-        self.pairs += len(batch)
-        self.largest_batch = max(self.largest_batch, len(batch))
-        texts = self._explanations(batch, probs)
-        for job, p, text in zip(batch, probs, texts):
-            if not job.future.done():
-                job.future.set_result((p, text))
+    def __call__(self, batch: list[PairJob]) -> list[tuple[list[float], str | None]]:
+        probs = self.scorer.probabilities([job.record for job in batch])
+        return list(zip(probs, self._explanations(batch, probs)))
 
     def _explanations(self, batch: list[PairJob], probs: list[list[float]]) -> list[str | None]:
         texts: list[str | None] = [None] * len(batch)
@@ -195,8 +148,7 @@ def parse_pairs(body: bytes, limits: Limits, scheme_name: str) -> list[Record]:
         try:  # the record's own rules too (e.g. a query of only whitespace), as 422, not a 500 later
             records.append(Record(id=pair.id or f"pair-{i}", query=pair.query, item=item, scheme=scheme_name))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise RequestError(422, f"pairs[{i}].{field_path(err['loc'])}: {err['msg']}") from None
+            raise RequestError(422, f"pairs[{i}].{validation_message(exc)}") from None
     return records
 
 
@@ -213,7 +165,8 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
     policies = {mode: ExplainPolicy(mode, explain_margin, cumpt) for mode in EXPLAIN_MODES
                 if mode != "auto" or cumpt is not None}
     app = FastAPI(title="taosr1 relevance scoring")
-    batcher = DynamicBatcher(scorer, max_batch=max_batch, max_wait=max_wait)
+    scoring = PairScoring(scorer)
+    batcher = MicroBatcher(scoring, max_batch=max_batch, max_wait=max_wait, name="score")
     stats = {"requests": 0, "rejected": 0, "failed": 0}
     app.state.batcher = batcher
 
@@ -222,18 +175,17 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):  # FastAPI's own validation (e.g. query parameters)
-        err = exc.errors()[0]
-        return error(422, f"{field_path(err['loc'])}: {err['msg']}")
+        return error(422, validation_message(exc))
 
     @app.get("/healthz")
     def healthz() -> dict:
         return {
             "status": "ok", "model": model_name, "scheme": scheme.name, "levels": scheme.keys,
             "cumpt": cumpt is not None, "calibrated": cumpt is not None and cumpt.calibration is not None,
-            "batches": batcher.batches, "pairs": batcher.pairs,
+            "batches": batcher.batches, "pairs": batcher.items,
             "largest_batch": batcher.largest_batch, "max_batch": batcher.max_batch, "pending": batcher.pending,
-            "explain": explain, "explain_margin": explain_margin, "explained": batcher.explained,
-            "explain_failed": batcher.explain_failed, **stats,
+            "explain": explain, "explain_margin": explain_margin, "explained": scoring.explained,
+            "explain_failed": scoring.explain_failed, **stats,
         }
 
     async def score(request):  # a plain Starlette route: the raw body is parsed and checked by parse_pairs
@@ -250,7 +202,8 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
             return error(exc.status, exc.message)
         policy = policies[mode] if mode != "never" else None
         try:
-            answers = await asyncio.gather(*(asyncio.wrap_future(f) for f in batcher.submit(records, policy)))
+            futures = [batcher.submit(PairJob(record, policy)) for record in records]
+            answers = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
         except Exception as exc:
             stats["failed"] += 1
             return error(500, f"scoring failed: {type(exc).__name__}: {exc}")
@@ -301,46 +254,5 @@ def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = Non
     app = create_app(scorer, cumpt=cumpt, model_name=str(model), max_batch=max_batch, max_wait=max_wait,
                      limits=limits, explain=explain, explain_margin=explain_margin)
     server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
-    if exit_after is not None:
-        timer = threading.Timer(exit_after, lambda: setattr(server, "should_exit", True))
-        timer.daemon = True
-        timer.start()
     print(f"scoring with {model} ({label_scheme.name}) on http://{host}:{port}/v1/score", flush=True)
-    server.run()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--cumpt", default=None, help="cumpt.json from `taosr1 calibrate` (default: argmax tiers)")
-    parser.add_argument("--scheme", default=None, help="label scheme (default: the CumPT file's, else taosr1)")
-    parser.add_argument("--backend", default="hf")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--max-batch", type=int, default=16)
-    parser.add_argument("--max-wait", type=float, default=0.01, help="seconds to wait for a batch to fill")
-    parser.add_argument("--max-pairs", type=int, default=64, help="pairs per request")
-    parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
-    parser.add_argument("--exit-after", type=float, default=None, help="stop by itself after this many seconds")
-    parser.add_argument("--log-level", default="warning")
-    parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_S,
-                        help="seconds a client has to send one request's headers and body")
-    parser.add_argument("--explain-mode", default="never", choices=EXPLAIN_MODES,
-                        help="default explain mode of requests (auto: pairs whose tier margin is below --explain-margin)")
-    parser.add_argument("--explain-margin", type=float, default=DEFAULT_EXPLAIN_MARGIN)
-    parser.add_argument("--max-explain-tokens", type=int, default=DEFAULT_EXPLAIN_TOKENS)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    serve(args.model, cumpt_path=args.cumpt, scheme=args.scheme, backend=args.backend, host=args.host,
-          port=args.port, device=args.device, max_batch=args.max_batch, max_wait=args.max_wait,
-          limits=Limits(max_pairs=args.max_pairs, max_body_bytes=args.max_body_bytes),
-          exit_after=args.exit_after, log_level=args.log_level, request_timeout=args.request_timeout,
-          explain=args.explain_mode, explain_margin=args.explain_margin, max_explain_tokens=args.max_explain_tokens)
-
-
-if __name__ == "__main__":
-    main()
+    run_server(server, exit_after)

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from taosr1_plugins.data.validation import iter_checked_records
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.core.formats import ResponseFormat
-from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl
+from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.core.prompts import PromptStyle
-from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 from taosr1_plugins.integrations.llamafactory.rows import PROMPT_STYLE_COLUMN, record_to_row
 
 DATASET_INFO = "dataset_info.json"  # the file name LLaMA-Factory reads from dataset_dir
@@ -41,24 +40,13 @@ def default_name(data: Path) -> str:
 
 
 def _checked_rows(data: Path, allow_missing_cot: bool, counts: dict[str, int], style: PromptStyle):
-    schemes: dict[str, LabelScheme] = {}
-    for record in iter_jsonl(data, Record):
+    # SFT needs labels; repeated ids are allowed (a record may be upsampled)
+    for line, record in iter_checked_records(data, require_label=True, unique_ids=False):
         where = f"record {record.id!r}: "
-        if record.scheme not in schemes:
-            try:
-                schemes[record.scheme] = get_scheme(record.scheme)
-            except (ValueError, KeyError) as exc:
-                raise DataError(str(data), None, "scheme", where + str(exc)) from exc
-        if record.label is None:
-            raise DataError(str(data), None, "label", where + "no label; SFT needs one")
-        try:
-            schemes[record.scheme].level(record.label)
-        except KeyError as exc:
-            raise DataError(str(data), None, "label", where + exc.args[0]) from exc
         if not record.cot:
             if not allow_missing_cot:
                 raise DataError(
-                    str(data), None, "cot", where + "no cot (generate one with `taosr1 cot`, or pass "
+                    str(data), line, "cot", where + "no cot (generate one with `taosr1 cot`, or pass "
                     "--allow-missing-cot to train on the answer alone)"
                 )
             counts["without_cot"] += 1

@@ -56,3 +56,8 @@ def write_ranking_dataset(pairs: Sequence, out_dir: str | Path, name: str) -> Pa
     with atomic_write(info_path) as fh:
         fh.write(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return data_file
+
+
+def write_llamafactory_pairs(pairs: Sequence, out_dir: Path, name: str) -> dict[str, str]:
+    """The LLaMA-Factory pair writer for :func:`taosr1_plugins.passn.pairs.build_pairs`; returns its summary entry."""
+    return {"dataset_dir": str(out_dir), "dataset": name, "file": str(write_ranking_dataset(pairs, out_dir, name))}

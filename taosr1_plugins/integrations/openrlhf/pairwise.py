@@ -34,3 +34,8 @@ def write_pairwise_jsonl(pairs: Sequence, path: str | Path) -> Path:
         for pair in pairs:
             fh.write(json.dumps(pairwise_row(pair), ensure_ascii=False) + "\n")
     return path
+
+
+def write_openrlhf_pairs(pairs: Sequence, out_dir: Path, name: str) -> dict[str, str]:
+    """The OpenRLHF pair writer for :func:`taosr1_plugins.passn.pairs.build_pairs`; returns its summary entry."""
+    return {"file": str(write_pairwise_jsonl(pairs, Path(out_dir) / f"{name}.openrlhf.jsonl"))}

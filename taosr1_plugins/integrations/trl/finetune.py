@@ -157,7 +157,7 @@ def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Pat
     """DPO on the conversational pairs file (``prompt``/``chosen``/``rejected`` message lists); saves to ``output_dir``."""
     from datasets import Dataset
 
-    from taosr1_plugins.data.rawfiles import iter_jsonl_objects
+    from taosr1_plugins.core.jsonl import iter_jsonl_objects
 
     output_dir = Path(output_dir)
     policy, tokenizer = load_policy(str(model))

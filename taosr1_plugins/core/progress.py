@@ -1,0 +1,10 @@
+"""The progress bar every long job shows (CoT, pass@N, scoring, model preparation)."""
+
+from __future__ import annotations
+
+
+def progress_bar(total: int, *, desc: str, unit: str = "it", initial: int = 0, enabled: bool = True):
+    """A tqdm bar on stderr; ``initial`` counts work a resumed run already finished, so the ETA is for what is left."""
+    from tqdm.auto import tqdm  # imported here: importing the package must stay cheap
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)

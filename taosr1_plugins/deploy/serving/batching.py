@@ -1,0 +1,71 @@
+"""The request batcher both servers use: one worker thread owns the model (it is not safe to call from
+several threads at once), and jobs from any request that arrive within ``max_wait`` of each other share
+one batch of up to ``max_batch``."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+
+class MicroBatcher:
+    """``submit(job)`` -> a Future of ``run([job, ...])``'s result for that job.
+
+    Only jobs with equal ``key(job)`` share a batch (e.g. the same sampling settings); a job taken from
+    the queue that does not fit waits for the next batch, ahead of newer ones. A batch that fails is
+    retried one job at a time, so one job the model cannot take never fails the others.
+    """
+
+    def __init__(self, run: Callable[[list[Any]], Sequence[Any]], *, max_batch: int, max_wait: float,
+                 key: Callable[[Any], Hashable] = lambda job: None, name: str = "batch"):
+        self.run, self.max_batch, self.max_wait, self.key = run, max(1, max_batch), max_wait, key
+        self.jobs: queue.Queue[tuple[Any, Future]] = queue.Queue()
+        self.batches = 0
+        self.items = 0  # jobs finished in a batch
+        self.largest_batch = 0
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    @property
+    def pending(self) -> int:
+        return self.jobs.qsize()
+
+    def submit(self, job: Any) -> Future:
+        future: Future = Future()
+        self.jobs.put((job, future))
+        return future
+
+    def _work(self) -> None:
+        held: list[tuple[Any, Future]] = []  # taken from the queue, but not of the last batch's key
+        while True:
+            first = held.pop(0) if held else self.jobs.get()
+            batch, deadline = [first], time.monotonic() + self.max_wait
+            key = self.key(first[0])
+            while len(batch) < self.max_batch:
+                try:
+                    entry = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                (batch if self.key(entry[0]) == key else held).append(entry)
+            self._run(batch)
+
+    def _run(self, batch: list[tuple[Any, Future]]) -> None:
+        try:
+            results = self.run([job for job, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                for entry in batch:
+                    self._run([entry])
+                return
+            if not batch[0][1].done():
+                batch[0][1].set_exception(exc)
+            return
+        self.batches += 1
+        self.items += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
+        for (_, future), result in zip(batch, results):
+            if not future.done():  # a client that went away cancelled its future
+                future.set_result(result)
