@@ -19,7 +19,7 @@ from passn_helpers import (
 from typer.testing import CliRunner
 
 from taosr1_plugins.cli import app
-from taosr1_plugins.passn.difficulty import Bucket, DifficultyRow
+from taosr1_plugins.passn.difficulty import DifficultyBucket, DifficultyRow
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.core.formats import parse_response, render_response
 from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
@@ -162,10 +162,10 @@ def test_difficulty_file(tmp_path, samples_file, rows):
     summary = write_difficulty(samples_file, out)
     found = {row.id: row for row in read_jsonl(out, DifficultyRow)}
     assert len(found) == len(rows) == summary["prompts"]
-    assert found[rows["all_right"].id].bucket is Bucket.ALWAYS
-    assert found[rows["all_wrong"].id].bucket is Bucket.NEVER
+    assert found[rows["all_right"].id].bucket is DifficultyBucket.ALWAYS
+    assert found[rows["all_wrong"].id].bucket is DifficultyBucket.NEVER
     mixed = found[rows["mixed"].id]
-    assert (mixed.n, mixed.correct, mixed.pass_rate, mixed.bucket) == (4, 1, 0.25, Bucket.MEDIUM)
+    assert (mixed.n, mixed.correct, mixed.pass_rate, mixed.bucket) == (4, 1, 0.25, DifficultyBucket.MEDIUM)
 
 
 def test_bad_samples_file_names_line_and_field(tmp_path, samples_file):

@@ -14,7 +14,7 @@ from taosr1_plugins.cot.config import CotOptions, CotSettings
 from taosr1_plugins.data.splits import SplitSettings, parse_ratios
 from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
 from taosr1_plugins.passn.config import PairOptions, PairSettings, PassnRunSettings, PassnSettings, SamplingSettings
-from taosr1_plugins.passn.difficulty import BucketThresholds
+from taosr1_plugins.passn.difficulty import DifficultyThresholds
 from taosr1_plugins.pipeline.config import RunConfig
 
 ROOT = typer.main.get_command(app)
@@ -37,8 +37,8 @@ CLI_OPTIONS = [
     (("passn", "sample"), "seed", SamplingSettings, "seed"),
     (("passn", "sample"), "shard_size", SamplingSettings, "shard_size"),
     (("passn", "sample"), "batch_size", PassnRunSettings, "batch_size"),
-    (("passn", "difficulty"), "easy", BucketThresholds, "easy"),
-    (("passn", "difficulty"), "medium", BucketThresholds, "medium"),
+    (("passn", "difficulty"), "easy", DifficultyThresholds, "easy"),
+    (("passn", "difficulty"), "medium", DifficultyThresholds, "medium"),
     (("passn", "pairs"), "name", PairOptions, "name"),
     (("passn", "pairs"), "max_pairs_per_prompt", PairOptions, "max_pairs_per_prompt"),
     (("passn", "pairs"), "skip_all_correct", PairOptions, "skip_all_correct"),

@@ -1,7 +1,7 @@
 """Built-in label schemes."""
 
 from taosr1_plugins.hookspecs import hookimpl
-from taosr1_plugins.core.schemes import Bucket, LabelScheme, Level
+from taosr1_plugins.core.schemes import RatingBin, LabelScheme, Level
 
 TAOSR1 = LabelScheme(
     name="taosr1",
@@ -79,7 +79,7 @@ HOME_DEPOT = LabelScheme(
             "different meaning despite shared words.",
         ),
     ),
-    buckets=(Bucket(max=1.67, key="1"), Bucket(max=2.33, key="2"), Bucket(max=3.0, key="3")),
+    buckets=(RatingBin(max=1.67, key="1"), RatingBin(max=2.33, key="2"), RatingBin(max=3.0, key="3")),
 )
 
 KUAISEARCH = LabelScheme(

@@ -9,7 +9,7 @@ import typer
 from taosr1_plugins.cli.cot import parse_options
 from taosr1_plugins.cli.options import option
 from taosr1_plugins.passn.config import PairOptions, PassnRunSettings, SamplingSettings
-from taosr1_plugins.passn.difficulty import BucketThresholds
+from taosr1_plugins.passn.difficulty import DifficultyThresholds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -100,8 +100,8 @@ def samples_table(summary: dict):
 def difficulty(
     samples: Path = typer.Option(..., "--samples", help="Samples JSONL from `taosr1 passn sample`."),
     out: Path = typer.Option(..., "--out", help="Difficulty JSONL (docs/difficulty.md)."),
-    easy: float = option(BucketThresholds, "easy"),
-    medium: float = option(BucketThresholds, "medium"),
+    easy: float = option(DifficultyThresholds, "easy"),
+    medium: float = option(DifficultyThresholds, "medium"),
 ) -> None:
     """Per-prompt difficulty (pass rate k/N and bucket) for stage 3's dynamic sampling."""
     from pydantic import ValidationError
@@ -113,7 +113,7 @@ def difficulty(
 
     check_outputs([out], [samples])
     try:
-        thresholds = BucketThresholds(easy=easy, medium=medium)
+        thresholds = DifficultyThresholds(easy=easy, medium=medium)
     except ValidationError as exc:
         fail(f"thresholds: {first_problem(exc)[1]}", 2)
     summary = write_difficulty(samples, out, thresholds)

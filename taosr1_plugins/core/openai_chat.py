@@ -38,7 +38,6 @@ class ChatClient:
     """``create(**chat_completion_kwargs)``; thread-safe, counts every HTTP call the SDK makes."""
 
     def __init__(self, options: EndpointOptions, *, error: type[Exception] = EndpointError, what: str = "endpoint"):
-        import httpx2
         import openai
 
         self.options, self.error, self.what = options, error, what
@@ -47,8 +46,9 @@ class ChatClient:
             if options.base_url is None:
                 raise error(f"environment variable {options.api_key_env} (option api_key_env) is not set")
             api_key = "EMPTY"  # local servers (vLLM, ours) accept any key
-        # the SDK's retries happen inside one create() call; a request hook sees each try, on the calling thread
-        http_client = httpx2.Client(timeout=options.timeout, event_hooks={"request": [self._count_try]})
+        # the SDK's retries happen inside one create() call; a request hook sees each try, on the calling thread.
+        # The SDK's own client class, so the HTTP library under it is whichever that SDK release uses
+        http_client = openai.DefaultHttpxClient(timeout=options.timeout, event_hooks={"request": [self._count_try]})
         self.client = openai.OpenAI(base_url=options.base_url, api_key=api_key, max_retries=options.retries,
                                     timeout=options.timeout, http_client=http_client)
         self._openai = openai

@@ -25,7 +25,7 @@ class Level(BaseModel):
         return self.verbalizer or self.key
 
 
-class Bucket(BaseModel):
+class RatingBin(BaseModel):
     """Maps a numeric raw rating to a level: the first bucket whose ``max`` is >= the value wins."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -41,7 +41,7 @@ class LabelScheme(BaseModel):
     description: str = ""
     levels: tuple[Level, ...] = Field(description="most relevant first")
     raw_labels: dict[str, str] = Field(default_factory=dict, description="raw source label -> level key")
-    buckets: tuple[Bucket, ...] = Field(default=(), description="numeric raw rating -> level key, ascending max")
+    buckets: tuple[RatingBin, ...] = Field(default=(), description="numeric raw rating -> level key, ascending max")
 
     @model_validator(mode="after")
     def _check(self) -> LabelScheme:

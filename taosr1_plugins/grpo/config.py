@@ -14,6 +14,10 @@ from taosr1_plugins.grpo.reward import RewardSettings
 from taosr1_plugins.grpo.dynamic_sampling import SamplingMix
 
 
+# refused wherever a config asks for guided replay on OpenRLHF: its rollouts come from vLLM, not the policy
+GUIDED_REPLAY_NEEDS_TRL = "guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)"
+
+
 class GrpoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

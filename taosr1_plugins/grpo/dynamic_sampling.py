@@ -19,10 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taosr1_plugins.passn.difficulty import Bucket, DifficultyRow
+from taosr1_plugins.passn.difficulty import DifficultyBucket, DifficultyRow
 
 UNKNOWN = "unknown"  # a prompt with no row in the difficulty file
-BUCKETS = (*(b.value for b in Bucket), UNKNOWN)
+BUCKETS = (*(b.value for b in DifficultyBucket), UNKNOWN)
 
 
 class SamplingMix(BaseModel):
@@ -104,15 +104,15 @@ def select_prompts(ids: Sequence[str], difficulty: Iterable[DifficultyRow], mix:
     candidates = [PromptChoice(pid, bucket_of[pid], mix.weights.get(bucket_of[pid], 0.0)) for pid in ids]
     kept = [c for c in candidates if c.weight > 0]
 
-    never = [c for c in kept if c.bucket == Bucket.NEVER.value]
-    others = [c for c in kept if c.bucket != Bucket.NEVER.value]
+    never = [c for c in kept if c.bucket == DifficultyBucket.NEVER.value]
+    others = [c for c in kept if c.bucket != DifficultyBucket.NEVER.value]
     never_limit = (
         len(never) if mix.never_max_share >= 1 else math.floor(mix.never_max_share * len(others) / (1 - mix.never_max_share))
     )
     never_capped = max(0, len(never) - never_limit)
     if never_capped:
         keep_never = {id(c) for c in rng.sample(never, never_limit)}
-        kept = [c for c in kept if c.bucket != Bucket.NEVER.value or id(c) in keep_never]
+        kept = [c for c in kept if c.bucket != DifficultyBucket.NEVER.value or id(c) in keep_never]
 
     if mix.max_prompts is not None and len(kept) > mix.max_prompts:
         # weighted sampling without replacement (Efraimidis-Spirakis keys), then back in input order

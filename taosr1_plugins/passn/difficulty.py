@@ -11,7 +11,7 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class Bucket(str, Enum):
+class DifficultyBucket(str, Enum):
     ALWAYS = "always"  # every sample right: no preference or advantage signal, dropped for GRPO
     EASY = "easy"
     MEDIUM = "medium"
@@ -22,7 +22,7 @@ class Bucket(str, Enum):
         return self.value
 
 
-class BucketThresholds(BaseModel):
+class DifficultyThresholds(BaseModel):
     """pass rate >= easy -> easy; >= medium -> medium; otherwise hard (0 and 1 are never/always)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,22 +31,22 @@ class BucketThresholds(BaseModel):
     medium: float = Field(0.25, gt=0, lt=1, description="pass rate >= this: medium (below: hard).")
 
     @model_validator(mode="after")
-    def _ordered(self) -> BucketThresholds:
+    def _ordered(self) -> DifficultyThresholds:
         if self.medium > self.easy:
             raise ValueError("thresholds must satisfy medium <= easy")
         return self
 
-    def bucket(self, correct: int, n: int) -> Bucket:
+    def bucket(self, correct: int, n: int) -> DifficultyBucket:
         if n <= 0 or correct <= 0:
-            return Bucket.NEVER
+            return DifficultyBucket.NEVER
         if correct >= n:
-            return Bucket.ALWAYS
+            return DifficultyBucket.ALWAYS
         rate = correct / n
         if rate >= self.easy:
-            return Bucket.EASY
+            return DifficultyBucket.EASY
         if rate >= self.medium:
-            return Bucket.MEDIUM
-        return Bucket.HARD
+            return DifficultyBucket.MEDIUM
+        return DifficultyBucket.HARD
 
 
 class DifficultyRow(BaseModel):
@@ -59,8 +59,8 @@ class DifficultyRow(BaseModel):
     pass_rate: float = Field(ge=0, le=1, description="correct / n: the unbiased pass@1 estimate")
     format_ok_rate: float = Field(ge=0, le=1)
     majority: str | None = Field(None, description="most frequent parsed label (None if nothing parsed)")
-    bucket: Bucket
-    thresholds: BucketThresholds = Field(default_factory=BucketThresholds)
+    bucket: DifficultyBucket
+    thresholds: DifficultyThresholds = Field(default_factory=DifficultyThresholds)
 
     @model_validator(mode="after")
     def _consistent(self) -> DifficultyRow:
@@ -74,12 +74,12 @@ def difficulty_row(
     gold: str,
     labels: list[str | None],
     format_ok: list[bool],
-    thresholds: BucketThresholds | None = None,
+    thresholds: DifficultyThresholds | None = None,
 ) -> DifficultyRow:
     """Summarise N parsed samples of one prompt."""
     from collections import Counter
 
-    thresholds = thresholds or BucketThresholds()
+    thresholds = thresholds or DifficultyThresholds()
     n = len(labels)
     correct = sum(1 for label, ok in zip(labels, format_ok) if ok and label == gold)
     parsed = Counter(label for label in labels if label is not None)

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from taosr1_plugins.passn.difficulty import BucketThresholds, DifficultyRow
+from taosr1_plugins.passn.difficulty import DifficultyThresholds, DifficultyRow
 from taosr1_plugins.core.records import Record
 
 
@@ -27,8 +27,8 @@ def pass_at_k(p: float, k: int) -> float:
 
 
 def one_pass_row(record: Record, p: float, levels: Sequence[str], probs: Sequence[float], n: int,
-                 thresholds: BucketThresholds | None = None) -> DifficultyRow:
-    thresholds = thresholds or BucketThresholds()
+                 thresholds: DifficultyThresholds | None = None) -> DifficultyRow:
+    thresholds = thresholds or DifficultyThresholds()
     p = min(max(p, 0.0), 1.0)
     correct = min(n, math.floor((n + 1) * p))  # the mode of Binomial(n, p)
     return DifficultyRow(
@@ -40,7 +40,7 @@ def one_pass_row(record: Record, p: float, levels: Sequence[str], probs: Sequenc
 
 
 def one_pass_difficulty(scorer: Any, records: Sequence[Record], n: int, temperature: float,
-                        thresholds: BucketThresholds | None = None) -> list[DifficultyRow]:
+                        thresholds: DifficultyThresholds | None = None) -> list[DifficultyRow]:
     """Difficulty rows for labelled ``records`` from a scorer with ``sampling_probabilities`` (the hf scorer)."""
     if temperature <= 0:
         raise ValueError("one-pass difficulty needs a sampling temperature > 0 (greedy decoding has no pass@k)")

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.passn.config import SamplingSettings  # noqa: F401 (declared with the stage's settings)
-from taosr1_plugins.passn.difficulty import BucketThresholds, DifficultyRow, difficulty_row
+from taosr1_plugins.passn.difficulty import DifficultyThresholds, DifficultyRow, difficulty_row
 from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.evaluation.metrics import INVALID
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
@@ -330,14 +330,14 @@ def summarize_samples(rows: Sequence[SampleRow], schemes: dict[str, LabelScheme]
 # Difficulty
 
 
-def difficulty_of(row: SampleRow, thresholds: BucketThresholds | None = None) -> DifficultyRow:
+def difficulty_of(row: SampleRow, thresholds: DifficultyThresholds | None = None) -> DifficultyRow:
     return difficulty_row(
         row.id, row.gold, [r.label for r in row.responses], [r.format_ok for r in row.responses], thresholds
     )
 
 
 def write_difficulty(
-    samples: str | Path, out: str | Path, thresholds: BucketThresholds | None = None
+    samples: str | Path, out: str | Path, thresholds: DifficultyThresholds | None = None
 ) -> dict[str, Any]:
     """The per-prompt difficulty file (docs/difficulty.md) from a samples file; returns bucket counts."""
     rows = [difficulty_of(row, thresholds) for row in read_samples(samples)]

@@ -77,7 +77,7 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         need_recipe("dpo.recipe", config.dpo.recipe)
     if config.grpo.enabled and runs("grpo"):
         need_recipe("grpo.recipe", config.grpo.recipe)
-        from taosr1_plugins.grpo.config import load_grpo_settings
+        from taosr1_plugins.grpo.config import GUIDED_REPLAY_NEEDS_TRL, load_grpo_settings
 
         try:  # as the GRPO stage loads it
             settings = load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
@@ -93,7 +93,7 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         if config.grpo.backend == "openrlhf":
             need_file("grpo.launch_script", config.grpo.launch_script)
             if settings.guided_replay:
-                fail("grpo.overrides", "guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)")
+                fail("grpo.overrides", GUIDED_REPLAY_NEEDS_TRL)
     if config.deploy.enabled and runs("deploy"):
         need_plugin("deploy.backend", "deployment_adapter", config.deploy.backend)
     if config.model.base not in BUILTIN_MODELS:

@@ -272,7 +272,9 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
     settings = load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides})
     if grpo.backend == "openrlhf":
         if settings.guided_replay:
-            raise ValueError("grpo.overrides: guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)")
+            from taosr1_plugins.grpo.config import GUIDED_REPLAY_NEEDS_TRL
+
+            raise ValueError(f"grpo.overrides: {GUIDED_REPLAY_NEEDS_TRL}")
         from taosr1_plugins.pipeline.openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
 
         settings = with_run_lengths(settings, grpo.overrides, ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens)
