@@ -6,21 +6,10 @@ from pathlib import Path
 
 import typer
 
-from taosr1_plugins.cli.options import option
+from taosr1_plugins.cli.options import option, parse_options
 from taosr1_plugins.cot.config import CotOptions
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
-
-
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    """``key=value`` strings -> dict; each teacher validates and converts its own options."""
-    options: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--option")
-        options[key.strip()] = value
-    return options
 
 
 @app.command("generate")

@@ -30,3 +30,14 @@ def option(model: type[BaseModel], name: str, *flags: str, default: Any = _UNSET
         help=info.description if help is None else help,
         **kwargs,
     )
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``key=value`` strings -> dict; each plugin (teacher, backend) validates and converts its own options."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--option")
+        options[key.strip()] = value
+    return options

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from taosr1_plugins.cli.cot import parse_options
-from taosr1_plugins.cli.options import option
+from taosr1_plugins.cli.options import option, parse_options
 from taosr1_plugins.passn.config import PairOptions, PassnRunSettings, SamplingSettings
 from taosr1_plugins.passn.difficulty import DifficultyThresholds
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from taosr1_plugins.grpo.reward import (
@@ -78,40 +78,37 @@ def _details(result: RewardResult) -> dict[str, float]:
     return {"score": result.reward, "acc": result.correct, "format_ok": float(result.format_ok)}
 
 
-def compute_score(
-    data_source: Any = None,
-    solution_str: Any = None,
-    ground_truth: Any = None,
-    extra_info: Any = None,
-    *,
-    data_sources: Any = None,
-    solution_strs: Sequence | None = None,
-    ground_truths: Any = None,
-    extra_infos: Any = None,
-    **reward_kwargs: Any,
-) -> float | list[float]:
-    """The shaped reward: a float per sample, or a list of them for the ``batch`` manager."""
-    reward = _reward(reward_kwargs)
-    if solution_strs is not None:
-        return [result.reward for result in _batch(reward, solution_strs, ground_truths, extra_infos)]
-    return _score_one(reward, solution_str, ground_truth, extra_info).reward
+def _verl_reward_function(value: Callable[[RewardResult], Any], name: str, doc: str):
+    """One of verl's custom reward functions, returning ``value(result)`` per sample or a list of them."""
+
+    def reward_function(
+        data_source: Any = None,
+        solution_str: Any = None,
+        ground_truth: Any = None,
+        extra_info: Any = None,
+        *,
+        data_sources: Any = None,
+        solution_strs: Sequence | None = None,
+        ground_truths: Any = None,
+        extra_infos: Any = None,
+        **reward_kwargs: Any,
+    ):
+        reward = _reward(reward_kwargs)
+        if solution_strs is not None:
+            return [value(result) for result in _batch(reward, solution_strs, ground_truths, extra_infos)]
+        return value(_score_one(reward, solution_str, ground_truth, extra_info))
+
+    reward_function.__name__ = reward_function.__qualname__ = name
+    reward_function.__doc__ = doc
+    return reward_function
 
 
-def compute_score_with_details(
-    data_source: Any = None,
-    solution_str: Any = None,
-    ground_truth: Any = None,
-    extra_info: Any = None,
-    *,
-    data_sources: Any = None,
-    solution_strs: Sequence | None = None,
-    ground_truths: Any = None,
-    extra_infos: Any = None,
-    **reward_kwargs: Any,
-) -> dict[str, float] | list[dict[str, float]]:
-    """A dict with ``score`` and the parts (per sample, or a list for ``batch``); verl logs the extra keys
-    as reward_extra_info."""
-    reward = _reward(reward_kwargs)
-    if solution_strs is not None:
-        return [_details(result) for result in _batch(reward, solution_strs, ground_truths, extra_infos)]
-    return _details(_score_one(reward, solution_str, ground_truth, extra_info))
+compute_score = _verl_reward_function(
+    lambda result: result.reward, "compute_score",
+    "The shaped reward: a float per sample, or a list of them for the ``batch`` manager.",
+)
+compute_score_with_details = _verl_reward_function(
+    _details, "compute_score_with_details",
+    "A dict with ``score`` and the parts (per sample, or a list for ``batch``); verl logs the extra keys as "
+    "reward_extra_info.",
+)
