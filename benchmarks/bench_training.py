@@ -170,10 +170,10 @@ def bench_grpo(model: Path, records, recipe, n: int, work: Path) -> float:
 
 def bench_passn(model: Path, records, scheme, recipe, n: int, work: Path) -> dict[str, float]:
     from taosr1_plugins.passn.one_pass import one_pass_difficulty
-    from taosr1_plugins.passn.sample import SamplingSettings, sample_passn
+    from taosr1_plugins.passn.sample import PassnShardSettings, sample_passn
     from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
 
-    settings = SamplingSettings(n=n, max_new_tokens=recipe["max_tokens"], fmt="answer_first")
+    settings = PassnShardSettings(n=n, max_new_tokens=recipe["max_tokens"], fmt="answer_first")
     started = time.perf_counter()
     sample_passn(str(model), records, work / "samples.jsonl", settings, backend_options={"batch_size": 8}, overwrite=True)
     sampled = len(records) / (time.perf_counter() - started)

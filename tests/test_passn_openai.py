@@ -10,7 +10,7 @@ from taosr1_plugins.passn.generation import (
     SamplingParams,
     get_generation_backend,
 )
-from taosr1_plugins.passn.sample import SamplingSettings, read_samples, sample_passn
+from taosr1_plugins.passn.sample import PassnShardSettings, read_samples, sample_passn
 from taosr1_plugins.core.prompts import build_messages
 from taosr1_plugins.core.schemes import get_scheme
 
@@ -28,7 +28,7 @@ def server(tiny_model_dir):
 def test_openai_backend_samples_n_per_prompt(tmp_path, server, esci_records):
     backend = get_generation_backend("openai", model="tiny", base_url=server, concurrency=4, retries=0)
     records = esci_records[:3]
-    settings = SamplingSettings(backend="openai", n=3, temperature=1.0, max_new_tokens=10, seed=11, shard_size=2)
+    settings = PassnShardSettings(backend="openai", n=3, temperature=1.0, max_new_tokens=10, seed=11, shard_size=2)
     summary = sample_passn("tiny", records, tmp_path / "s.jsonl", settings, backend=backend)
     rows = list(read_samples(tmp_path / "s.jsonl"))
     assert [r.id for r in rows] == [r.id for r in records] and all(len(r.responses) == 3 for r in rows)

@@ -18,7 +18,7 @@ from taosr1_plugins.core.formats import parse_response
 from taosr1_plugins.passn.generation import get_generation_backend
 from taosr1_plugins.core.jsonl import write_jsonl
 from taosr1_plugins.passn.sample import (
-    SamplingSettings,
+    PassnShardSettings,
     output_paths,
     read_samples,
     sample_passn,
@@ -28,7 +28,7 @@ from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 TAOSR1 = [sys.executable, "-c", "from taosr1_plugins.cli import main; main()"]
-SETTINGS = SamplingSettings(n=3, temperature=1.0, top_p=0.95, max_new_tokens=12, seed=7, shard_size=2)
+SETTINGS = PassnShardSettings(n=3, temperature=1.0, top_p=0.95, max_new_tokens=12, seed=7, shard_size=2)
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,6 @@ def test_sigkill_and_rerun_resumes_without_loss_or_duplicates(tmp_path, tiny_mod
 
     # shards are seeded by position, so the killed-and-resumed file equals an uninterrupted run
     reference = tmp_path / "reference.jsonl"
-    settings = SamplingSettings(n=2, temperature=1.0, top_p=1.0, max_new_tokens=16, seed=3, shard_size=1)
+    settings = PassnShardSettings(n=2, temperature=1.0, top_p=1.0, max_new_tokens=16, seed=3, shard_size=1)
     sample_passn(str(tiny_model_dir), records, reference, settings, backend=backend)
     assert out.read_text() == reference.read_text()

@@ -13,7 +13,7 @@ from taosr1_plugins.cli import app
 from taosr1_plugins.cot.config import CotOptions, CotSettings
 from taosr1_plugins.data.splits import SplitSettings, parse_ratios
 from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
-from taosr1_plugins.passn.config import PairOptions, PairSettings, PassnRunSettings, PassnSettings, SamplingSettings
+from taosr1_plugins.passn.config import PairOptions, PairSettings, PassnRunSettings, PassnSettings, PassnShardSettings
 from taosr1_plugins.passn.difficulty import DifficultyThresholds
 from taosr1_plugins.pipeline.config import RunConfig
 
@@ -29,13 +29,13 @@ CLI_OPTIONS = [
     (("cot", "generate"), "batch_size", CotOptions, "batch_size"),
     (("cot", "generate"), "max_words", CotOptions, "max_words"),
     (("cot", "generate"), "hint", CotOptions, "hint_on_retry"),
-    (("passn", "sample"), "backend", SamplingSettings, "backend"),
-    (("passn", "sample"), "n", SamplingSettings, "n"),
-    (("passn", "sample"), "temperature", SamplingSettings, "temperature"),
-    (("passn", "sample"), "top_p", SamplingSettings, "top_p"),
-    (("passn", "sample"), "max_new_tokens", SamplingSettings, "max_new_tokens"),
-    (("passn", "sample"), "seed", SamplingSettings, "seed"),
-    (("passn", "sample"), "shard_size", SamplingSettings, "shard_size"),
+    (("passn", "sample"), "backend", PassnShardSettings, "backend"),
+    (("passn", "sample"), "n", PassnShardSettings, "n"),
+    (("passn", "sample"), "temperature", PassnShardSettings, "temperature"),
+    (("passn", "sample"), "top_p", PassnShardSettings, "top_p"),
+    (("passn", "sample"), "max_new_tokens", PassnShardSettings, "max_new_tokens"),
+    (("passn", "sample"), "seed", PassnShardSettings, "seed"),
+    (("passn", "sample"), "shard_size", PassnShardSettings, "shard_size"),
     (("passn", "sample"), "batch_size", PassnRunSettings, "batch_size"),
     (("passn", "difficulty"), "easy", DifficultyThresholds, "easy"),
     (("passn", "difficulty"), "medium", DifficultyThresholds, "medium"),
@@ -99,7 +99,7 @@ def test_config_section_is_made_of_the_stage_models(section):
 def test_stage_options_extend_the_shared_settings():
     # what the stage functions run with is the same declaration the CLI and the config read
     assert issubclass(CotOptions, CotSettings)
-    assert issubclass(SamplingSettings, PassnSettings) and issubclass(PassnRunSettings, PassnSettings)
+    assert issubclass(PassnShardSettings, PassnSettings) and issubclass(PassnRunSettings, PassnSettings)
     assert issubclass(PairOptions, PairSettings)
 
     from taosr1_plugins.deploy.scoring import ScoreSettings

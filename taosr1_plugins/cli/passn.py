@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from taosr1_plugins.cli.options import option, parse_options
-from taosr1_plugins.passn.config import PairOptions, PassnRunSettings, SamplingSettings
+from taosr1_plugins.passn.config import PairOptions, PassnRunSettings, PassnShardSettings
 from taosr1_plugins.passn.difficulty import DifficultyThresholds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -19,14 +19,14 @@ def sample(
     model: str = typer.Option(..., "--model", help="Checkpoint dir / Hub name (hf, vllm) or served model name (openai)."),
     data: Path = typer.Option(..., "--data", help="Labelled records (JSONL), e.g. the SFT training prompts."),
     out: Path = typer.Option(..., "--out", help="Output samples JSONL (one row per prompt)."),
-    n: int = option(SamplingSettings, "n", min=1),
-    temperature: float = option(SamplingSettings, "temperature", min=0.0),
-    top_p: float = option(SamplingSettings, "top_p", min=0.0, max=1.0),
-    max_new_tokens: int = option(SamplingSettings, "max_new_tokens", min=1),
-    seed: int = option(SamplingSettings, "seed"),
-    backend: str = option(SamplingSettings, "backend"),
+    n: int = option(PassnShardSettings, "n", min=1),
+    temperature: float = option(PassnShardSettings, "temperature", min=0.0),
+    top_p: float = option(PassnShardSettings, "top_p", min=0.0, max=1.0),
+    max_new_tokens: int = option(PassnShardSettings, "max_new_tokens", min=1),
+    seed: int = option(PassnShardSettings, "seed"),
+    backend: str = option(PassnShardSettings, "backend"),
     batch_size: int = option(PassnRunSettings, "batch_size", min=1),
-    shard_size: int = option(SamplingSettings, "shard_size", min=1),
+    shard_size: int = option(PassnShardSettings, "shard_size", min=1),
     backend_option: list[str] = typer.Option([], "--option", "-o", help="Backend option key=value (repeatable), e.g. -o device=cuda."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over: replace a finished OUT or an interrupted run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
@@ -61,7 +61,7 @@ def sample(
             check_model_path(model)
     except OSError as exc:
         fail(f"cannot read input: {exc}", 2)
-    settings = SamplingSettings(
+    settings = PassnShardSettings(
         backend=backend, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
         seed=seed, shard_size=shard_size,
     )

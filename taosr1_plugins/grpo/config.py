@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings
 from taosr1_plugins.grpo.reward import RewardSettings
-from taosr1_plugins.grpo.dynamic_sampling import SamplingMix
+from taosr1_plugins.grpo.dynamic_sampling import DifficultyMix
 
 
 # refused wherever a config asks for guided replay on OpenRLHF: its rollouts come from vLLM, not the policy
@@ -24,7 +24,7 @@ class GrpoSettings(BaseModel):
     format: ResponseFormat = ResponseFormat.THINK_ANSWER
     reward: RewardSettings = Field(default_factory=RewardSettings)
     sampler: str = Field("difficulty", description="prompt-sampler plugin: difficulty or uniform")
-    sampling: SamplingMix = Field(default_factory=SamplingMix)
+    sampling: DifficultyMix = Field(default_factory=DifficultyMix)
     dynamic_sampling: DynamicSamplingSettings = Field(default_factory=DynamicSamplingSettings)
 
     steps: int = Field(3, ge=1, description="optimizer steps")

@@ -25,7 +25,7 @@ UNKNOWN = "unknown"  # a prompt with no row in the difficulty file
 BUCKETS = (*(b.value for b in DifficultyBucket), UNKNOWN)
 
 
-class SamplingMix(BaseModel):
+class DifficultyMix(BaseModel):
     """How many of which prompts to train on; a bucket's weight 0 drops it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -51,7 +51,7 @@ class SamplingMix(BaseModel):
         return value
 
 
-UNIFORM = SamplingMix(weights={b: 1.0 for b in BUCKETS}, never_max_share=1.0)
+UNIFORM = DifficultyMix(weights={b: 1.0 for b in BUCKETS}, never_max_share=1.0)
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ class Selection:
         return out
 
 
-def select_prompts(ids: Sequence[str], difficulty: Iterable[DifficultyRow], mix: SamplingMix | None = None) -> Selection:
+def select_prompts(ids: Sequence[str], difficulty: Iterable[DifficultyRow], mix: DifficultyMix | None = None) -> Selection:
     """Choose and weight the prompts ``ids`` (record ids, in order) by their difficulty rows."""
-    mix = mix or SamplingMix()
+    mix = mix or DifficultyMix()
     rng = random.Random(mix.seed)
     by_id = {row.id: row for row in difficulty}
     bucket_of = {pid: (by_id[pid].bucket.value if pid in by_id else UNKNOWN) for pid in ids}
@@ -142,8 +142,8 @@ def select_prompts(ids: Sequence[str], difficulty: Iterable[DifficultyRow], mix:
 class DifficultySampler:
     """The ``difficulty`` prompt-sampler plugin: ``DifficultySampler(**mix_options).select(ids, rows)``."""
 
-    def __init__(self, mix: SamplingMix | None = None, **options: Any):
-        self.mix = mix or SamplingMix(**options)
+    def __init__(self, mix: DifficultyMix | None = None, **options: Any):
+        self.mix = mix or DifficultyMix(**options)
 
     def select(self, ids: Sequence[str], difficulty: Iterable[DifficultyRow]) -> Selection:
         return select_prompts(ids, difficulty, self.mix)

@@ -26,7 +26,7 @@ class PassnRunSettings(PassnSettings):
     batch_size: int = Field(8, ge=1, description="Prompts per forward pass, for backends with a batch size (hf).")
 
 
-class SamplingSettings(PassnSettings):
+class PassnShardSettings(PassnSettings):
     """Everything that decides *what* is sampled; recorded in the shard metadata and checked on resume."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taosr1_plugins.passn.config import SamplingSettings  # noqa: F401 (declared with the stage's settings)
+from taosr1_plugins.passn.config import PassnShardSettings  # noqa: F401 (declared with the stage's settings)
 from taosr1_plugins.passn.difficulty import DifficultyThresholds, DifficultyRow, difficulty_row
 from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.evaluation.metrics import INVALID
@@ -155,7 +155,7 @@ def _fingerprint(records: Sequence[Record]) -> str:
     return digest.hexdigest()
 
 
-def _metadata(model: str, records: Sequence[Record], settings: SamplingSettings) -> dict[str, Any]:
+def _metadata(model: str, records: Sequence[Record], settings: PassnShardSettings) -> dict[str, Any]:
     return {
         "settings": settings.model_dump(mode="json"),
         "model": str(model),
@@ -199,7 +199,7 @@ def sample_passn(
     model: str,
     records: Sequence[Record],
     out: str | Path,
-    settings: SamplingSettings | None = None,
+    settings: PassnShardSettings | None = None,
     *,
     backend_options: dict[str, Any] | None = None,
     backend: GenerationBackend | None = None,
@@ -211,7 +211,7 @@ def sample_passn(
     The backend is created (``get_generation_backend(settings.backend, model=model, **backend_options)``)
     only when some shard still needs sampling, so finishing an almost-done run loads no model.
     """
-    settings = settings or SamplingSettings()
+    settings = settings or PassnShardSettings()
     paths = output_paths(out)
     started = time.monotonic()
     for record in records:
@@ -293,7 +293,7 @@ def sample_passn(
     return summary
 
 
-def _shard_records(records: Sequence[Record], settings: SamplingSettings, k: int) -> Sequence[Record]:
+def _shard_records(records: Sequence[Record], settings: PassnShardSettings, k: int) -> Sequence[Record]:
     return records[k * settings.shard_size : (k + 1) * settings.shard_size]
 
 

@@ -165,12 +165,12 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.passn.config import PassnSettings
-    from taosr1_plugins.passn.sample import SamplingSettings, sample_passn, write_difficulty
+    from taosr1_plugins.passn.sample import PassnShardSettings, sample_passn, write_difficulty
     from taosr1_plugins.pipeline.backend_options import generation_options
 
     passn = ctx.config.passn
     prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
-    settings = SamplingSettings(
+    settings = PassnShardSettings(
         **passn.model_dump(include=set(PassnSettings.model_fields)), seed=ctx.config.seed, fmt=ctx.config.format
     )
     summary = sample_passn(
