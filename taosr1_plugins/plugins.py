@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 
@@ -23,17 +23,6 @@ DEFAULT_PLUGINS = (
     "taosr1_plugins.builtin.prompt_samplers",
     "taosr1_plugins.builtin.deployment",
 )
-
-# hook name -> what it provides, in words for `taosr1 plugins`
-HOOKS = {
-    "register_label_schemes": "label schemes",
-    "register_importers": "dataset importers",
-    "register_teachers": "teachers",
-    "register_generation_backends": "generation backends",
-    "register_reward_functions": "reward functions",
-    "register_prompt_samplers": "prompt samplers",
-    "register_deployment_adapters": "deployment adapters",
-}
 
 pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
 pm.add_hookspecs(hookspecs)
@@ -57,16 +46,23 @@ def load_plugins() -> pluggy.PluginManager:
     return pm
 
 
-# kind -> (hook, what one of them is called in messages)
+class Kind(NamedTuple):
+    hook: str
+    one: str  # what one of them is called in messages
+    many: str  # and all of them, in `taosr1 plugins`
+
+
 KINDS = {
-    "scheme": ("register_label_schemes", "label scheme"),
-    "importer": ("register_importers", "importer"),
-    "teacher": ("register_teachers", "teacher"),
-    "generation_backend": ("register_generation_backends", "generation backend"),
-    "reward": ("register_reward_functions", "reward function"),
-    "prompt_sampler": ("register_prompt_samplers", "prompt sampler"),
-    "deployment_adapter": ("register_deployment_adapters", "deployment adapter"),
+    "scheme": Kind("register_label_schemes", "label scheme", "label schemes"),
+    "importer": Kind("register_importers", "importer", "dataset importers"),
+    "teacher": Kind("register_teachers", "teacher", "teachers"),
+    "generation_backend": Kind("register_generation_backends", "generation backend", "generation backends"),
+    "reward": Kind("register_reward_functions", "reward function", "reward functions"),
+    "prompt_sampler": Kind("register_prompt_samplers", "prompt sampler", "prompt samplers"),
+    "deployment_adapter": Kind("register_deployment_adapters", "deployment adapter", "deployment adapters"),
 }
+# hook name -> what it provides
+HOOKS = {kind.hook: kind.many for kind in KINDS.values()}
 
 
 def _name_of(hook_name: str, args: tuple) -> str:
@@ -88,7 +84,7 @@ def _duplicate(hook_name: str, name: str) -> PluginError:
 
 def registered(kind: str) -> dict[str, Any]:
     """Everything of ``kind`` (a key of :data:`KINDS`) that the plugins register, by name."""
-    hook_name = KINDS[kind][0]
+    hook_name = KINDS[kind].hook
     load_plugins()
     found: dict[str, Any] = {}
 
@@ -106,7 +102,7 @@ def get(kind: str, name: str) -> Any:
     """The ``kind`` registered as ``name``; :class:`UnknownPluginError` (listing what is registered) if none is."""
     found = registered(kind)
     if name not in found:
-        raise UnknownPluginError(KINDS[kind][1], name, found)
+        raise UnknownPluginError(KINDS[kind].one, name, found)
     return found[name]
 
 

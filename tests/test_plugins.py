@@ -84,7 +84,7 @@ def test_one_lookup_for_every_kind():
     from taosr1_plugins.errors import UnknownPluginError, UserError
 
     specs = {name for name in dir(hookspecs) if name.startswith("register_")}
-    assert {hook for hook, _ in plugins.KINDS.values()} == specs == set(plugins.HOOKS)
+    assert {kind.hook for kind in plugins.KINDS.values()} == specs == set(plugins.HOOKS)
     builtins = {"scheme": "esci", "importer": "esci", "teacher": "template", "generation_backend": "hf",
                 "reward": "relevance", "prompt_sampler": "difficulty", "deployment_adapter": "hf"}
     assert set(builtins) == set(plugins.KINDS)
@@ -92,7 +92,7 @@ def test_one_lookup_for_every_kind():
         assert plugins.get(kind, name) is plugins.registered(kind)[name]
         with pytest.raises(UnknownPluginError) as caught:
             plugins.get(kind, "nope")
-        words = plugins.KINDS[kind][1]
+        words = plugins.KINDS[kind].one
         assert str(caught.value) == f"unknown {words} 'nope'; registered: {', '.join(sorted(plugins.registered(kind)))}"
         assert isinstance(caught.value, UserError) and isinstance(caught.value, KeyError)
 
