@@ -44,3 +44,15 @@ def test_style_travels_with_the_model(tmp_path):
     (dpo / PROMPT_FILE).write_text(json.dumps({"instruction": "verbose"}))
     with pytest.raises(DataError, match=PROMPT_FILE):
         prompt_style_of(dpo)
+
+
+def test_term_matches_spell_out_the_lexical_evidence():
+    from taosr1_plugins.core.records import Item, Record
+
+    record = Record(id="r1", query="Red Wool socks", scheme="esci", label="E",
+                    item=Item(title="Wool socks, grey", description="Warm. Also sold in red."))
+    plain = build_messages(record, get_scheme("esci"), style=PromptStyle())[1]["content"]
+    hinted = build_messages(record, get_scheme("esci"), style=PromptStyle(term_matches=True))[1]["content"]
+    assert hinted.startswith(plain)
+    assert hinted[len(plain):] == "\nQuery terms in the title: 2 of 3 (wool, socks); only in the description: 1"
+    assert "Query terms" not in plain

@@ -215,7 +215,6 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
 
 
 def run_pairs(ctx: RunContext) -> dict[str, Any]:
-    from taosr1_plugins.passn.config import PairSettings
     from taosr1_plugins.integrations import dpo_pair_writers
     from taosr1_plugins.passn.pairs import PairOptions, build_pairs, pairs_table
 
@@ -224,11 +223,17 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
         ctx.path("passn", "samples.jsonl"),
         read_jsonl(ctx.path("cot", "train.jsonl"), Record),
         ctx.path("pairs"),
-        PairOptions(**pairs.model_dump(include=set(PairSettings.model_fields))),
+        PairOptions(**pairs.model_dump(include=_pair_fields())),
         writers=dpo_pair_writers(),
     )
     console.print(pairs_table(summary))
     return {"pairs": summary["pairs"]}
+
+
+def _pair_fields() -> set[str]:
+    from taosr1_plugins.passn.config import PairSettings
+
+    return set(PairSettings.model_fields)
 
 
 def run_dpo(ctx: RunContext) -> dict[str, Any]:
@@ -422,7 +427,7 @@ STAGES = (
     Stage(
         "pairs",
         run_pairs,
-        lambda c: c.dpo.model_dump(include={"max_pairs_per_prompt", "skip_all_correct", "gold_cot_when_all_wrong"}),
+        lambda c: c.dpo.model_dump(include=_pair_fields()),
         lambda ctx: [ctx.path("passn", "samples.jsonl"), ctx.path("cot", "train.jsonl")],
         enabled=lambda c: c.dpo.enabled,
     ),
