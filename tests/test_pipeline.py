@@ -75,7 +75,7 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     # every trained model carries the prompt it was trained with
     for stage in ("sft", "dpo", "grpo"):
         style = json.loads((tmp_path / "run" / stage / "model" / "taosr1_prompt.json").read_text())
-        assert style == {"instruction": "compact", "description_chars": 200}
+        assert style == {"instruction": "compact", "description_chars": 200, "term_matches": False}
     assert stages["pairs"]["outputs"]["pairs"] > 0
     assert stages["dpo"]["outputs"]["steps"] == 1 and math.isfinite(stages["dpo"]["outputs"]["train_loss"])
     grpo = stages["grpo"]["outputs"]
