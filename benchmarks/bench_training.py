@@ -3,19 +3,20 @@
     .venv/bin/python benchmarks/bench_training.py [--data RECORDS.jsonl] [--sft-examples 24] [--skip grpo,passn]
 
 On the same examples, model and machine, measures:
-- SFT: seconds per example (LLaMA-Factory, the main job's default framework; the trainer's own runtime, so
-  process start-up and model loading are not counted);
+- SFT: seconds per example (the trainer's own runtime, so process start-up and model loading are not counted);
 - DPO: seconds per pair (TRL's DPOTrainer, chosen = gold label, rejected = another level);
 - GRPO: seconds per sampled completion (TRL, one step);
 - pass@N: prompts per second sampled, and prompts per second of the one-pass estimate (answer-first only);
-- and one lever that is not the default: SFT with only the top 8 layers trained (``FREEZE_LEVER``).
+- and one lever of the new recipe alone: its SFT with every layer trained (``FULL_LEVER``).
 
-"old" is what the main job did before: the full prompt (level definitions, 600 description characters), the
-template teacher's full trace (~150 tokens), fp32, 256 new tokens for sampling, and the SFT recipe as it was
-(``OLD_SFT_RECIPE``: sequences cut at 768 tokens, activations recomputed, every layer trained). "new" is the
-current default: the compact prompt, the concise trace, bf16 autocast where the CPU has it
-(``precision: auto``), the sampling length the concise trace needs, and ``recipes/cpu/sft_cot_smollm2.yaml``
-as it is. Batch sizes and learning rates are the recipe file's in both arms.
+"old" is what the main job did before issue 13: the full prompt (level definitions, 600 description
+characters), the template teacher's full trace (~150 tokens), fp32, 256 new tokens for sampling, and SFT with
+LLaMA-Factory's recipe as it was (``OLD_SFT_RECIPE``: sequences cut at 768 tokens, activations recomputed, every
+layer trained). "new" is what ``configs/crowdflower.yaml``, ``home_depot.yaml`` and ``quickstart.yaml`` run
+now: the compact prompt with 50 description characters and the term-match line, the concise trace, bf16
+autocast where the CPU has it (``precision: auto``), the sampling length the concise trace needs, and SFT with
+TRL (``recipes/trl/sft_cot_smollm2.yaml`` with ``NEW_SFT_OVERRIDES``: the top 8 layers at lr 1e-4, label
+weight 30). Batch sizes are the recipe files' in both arms.
 The last line is ``sft seconds/example: old X, new Y, ratio Z×``.
 """
 
@@ -31,7 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # what recipes/cpu/sft_cot_smollm2.yaml said before issue 13's levers, over today's file
 OLD_SFT_RECIPE = {"cutoff_len": 768, "disable_gradient_checkpointing": False, "finetuning_type": "full"}
-FREEZE_LEVER = {"finetuning_type": "freeze", "freeze_trainable_layers": 8}  # the top 8 of SmolLM2's 30 layers
+# what the shipped configs' sft section adds to recipes/trl/sft_cot_smollm2.yaml (sft.overrides, sft.label_weight)
+NEW_SFT_OVERRIDES = {"freeze_trainable_layers": 8, "learning_rate": 1.0e-4}
+NEW_LABEL_WEIGHT = 30.0
+FULL_LEVER = {"freeze_trainable_layers": None}  # the new recipe with every layer of SmolLM2's 30 trained
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prompts", type=int, default=8, help="pass@N and GRPO prompts")
     parser.add_argument("--n", type=int, default=4, help="samples per prompt (pass@N) and group size (GRPO)")
     parser.add_argument("--new-max-tokens", type=int, default=64, help="sampling length for the concise trace")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: dpo, grpo, passn, freeze")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: dpo, grpo, passn, full")
     return parser.parse_args(argv)
 
 
@@ -77,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     from taosr1_plugins.cot.balance import balanced_examples
     from taosr1_plugins.builtin.template_teacher import concise_reasoning, template_reasoning
     from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
-    from taosr1_plugins.core.jsonl import write_jsonl
+    from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
     from taosr1_plugins.core.models import prepare_smollm2
+    from taosr1_plugins.core.records import Record
+    from taosr1_plugins.integrations.trl.finetune import run_sft_trl
     from taosr1_plugins.pipeline.llamafactory_launch import recipe_args, train
     from taosr1_plugins.core.precision import use_bf16
     from taosr1_plugins.core.prompts import FULL, PromptStyle
@@ -91,21 +97,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {os.cpu_count()} CPUs; new precision: {note}")
     recipes = {
         "old": {"style": FULL, "reason": template_reasoning, "bf16": False, "max_tokens": 256, "sft": OLD_SFT_RECIPE},
-        "new": {"style": PromptStyle(), "reason": concise_reasoning, "bf16": bf16, "max_tokens": args.new_max_tokens,
-                "sft": {}},
+        "new": {"style": PromptStyle(description_chars=50, term_matches=True), "reason": concise_reasoning, "bf16": bf16,
+                "max_tokens": args.new_max_tokens, "sft": NEW_SFT_OVERRIDES},
     }
     results: dict[str, dict[str, float]] = {name: {} for name in recipes}
     work = Path(tempfile.mkdtemp(prefix="bench_training_"))
     sft_records = records[: args.sft_examples]
 
     def sft_seconds_per_example(name: str, recipe: dict, sft_overrides: dict, out: str = "sft") -> float:
-        sft_args = recipe_args(
-            REPO / "recipes" / "cpu" / "sft_cot_smollm2.yaml",
-            {**sft_overrides, "num_train_epochs": 1, "bf16": recipe["bf16"], "logging_steps": 1000},
-            model_name_or_path=model, dataset_dir=work / name / "lf", dataset="bench",
-            output_dir=work / name / out, seed=0,
-        )
-        return train(work / name, sft_args, "cli")["train_runtime"] / len(sft_records)
+        fixed = {"num_train_epochs": 1, "bf16": recipe["bf16"], "logging_steps": 1000}
+        if name == "old":  # LLaMA-Factory, the main job's framework before issue 13
+            sft_args = recipe_args(
+                REPO / "recipes" / "cpu" / "sft_cot_smollm2.yaml", {**sft_overrides, **fixed},
+                model_name_or_path=model, dataset_dir=work / name / "lf", dataset="bench",
+                output_dir=work / name / out, seed=0,
+            )
+            return train(work / name, sft_args, "cli")["train_runtime"] / len(sft_records)
+        sft_args = recipe_args(REPO / "recipes" / "trl" / "sft_cot_smollm2.yaml", {**sft_overrides, **fixed}, seed=0)
+        cot = read_jsonl(work / name / "cot.jsonl", Record)
+        summary = run_sft_trl(model, cot, work / name / out, sft_args, "answer_first", recipe["style"], NEW_LABEL_WEIGHT)
+        return summary["train_runtime"] / len(sft_records)
 
     for name, recipe in recipes.items():
         styled = with_style(model, recipe["style"], work / name / "model")
@@ -121,10 +132,10 @@ def main(argv: list[str] | None = None) -> None:
         if "passn" not in skip:
             results[name].update(bench_passn(styled, records[: args.prompts], scheme, recipe, args.n, work / name))
 
-    if "freeze" not in skip:  # a lever, not the default: see the recipe's comment
-        freeze = sft_seconds_per_example("new", recipes["new"], FREEZE_LEVER, out="sft_freeze")
-        print(f"sft seconds/example, new with {FREEZE_LEVER}: {freeze:.2f}, "
-              f"{results['new']['sft_s_per_example'] / freeze:.2f}× faster than new")
+    if "full" not in skip:  # what training only the top 8 layers buys inside the new recipe
+        full = sft_seconds_per_example("new", recipes["new"], {**NEW_SFT_OVERRIDES, **FULL_LEVER}, out="sft_full")
+        print(f"sft seconds/example, new with every layer trained: {full:.2f}; "
+              f"the top 8 layers alone are {full / results['new']['sft_s_per_example']:.2f}× faster")
     print(json.dumps(results, indent=2))
     for key in results["old"]:
         old, new = results["old"][key], results["new"][key]
