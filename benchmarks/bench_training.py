@@ -14,9 +14,10 @@ characters), the template teacher's full trace (~150 tokens), fp32, 256 new toke
 LLaMA-Factory's recipe as it was (``OLD_SFT_RECIPE``: sequences cut at 768 tokens, activations recomputed, every
 layer trained). "new" is what ``configs/crowdflower.yaml``, ``home_depot.yaml`` and ``quickstart.yaml`` run
 now: the compact prompt with 50 description characters and the term-match line, the concise trace, bf16
-autocast where the CPU has it (``precision: auto``), the sampling length the concise trace needs, and SFT with
-TRL (``recipes/trl/sft_cot_smollm2.yaml`` with ``NEW_SFT_OVERRIDES``: the top 8 layers at lr 1e-4, label
-weight 30). Batch sizes are the recipe files' in both arms.
+autocast where the CPU has it (``precision: auto``), the sampling length the concise trace needs, and SFT as
+``NEW_CONFIG`` declares it (its prompt, ``sft.recipe``, ``sft.overrides`` and ``sft.label_weight``: TRL, the top
+8 layers at lr 1e-4, label weight 30), read from the file so the benchmark cannot drift from the configs.
+Batch sizes are the recipe files' in both arms.
 The last line is ``sft seconds/example: old X, new Y, ratio Z×``.
 """
 
@@ -32,9 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # what recipes/cpu/sft_cot_smollm2.yaml said before issue 13's levers, over today's file
 OLD_SFT_RECIPE = {"cutoff_len": 768, "disable_gradient_checkpointing": False, "finetuning_type": "full"}
-# what the shipped configs' sft section adds to recipes/trl/sft_cot_smollm2.yaml (sft.overrides, sft.label_weight)
-NEW_SFT_OVERRIDES = {"freeze_trainable_layers": 8, "learning_rate": 1.0e-4}
-NEW_LABEL_WEIGHT = 30.0
+NEW_CONFIG = REPO / "configs" / "crowdflower.yaml"  # the "new" arm's prompt and SFT section
 FULL_LEVER = {"freeze_trainable_layers": None}  # the new recipe with every layer of SmolLM2's 30 trained
 
 
@@ -87,9 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     from taosr1_plugins.integrations.trl.finetune import run_sft_trl
     from taosr1_plugins.pipeline.llamafactory_launch import recipe_args, train
     from taosr1_plugins.core.precision import use_bf16
-    from taosr1_plugins.core.prompts import FULL, PromptStyle
+    from taosr1_plugins.core.prompts import FULL
     from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.pipeline.config import load_config
 
+    shipped = load_config(NEW_CONFIG)
     model = Path(args.model) if args.model else prepare_smollm2(progress=False)
     records = balanced_examples(load_records(args.data), None, "none", seed=0)
     scheme = get_scheme(records[0].scheme)
@@ -97,8 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {os.cpu_count()} CPUs; new precision: {note}")
     recipes = {
         "old": {"style": FULL, "reason": template_reasoning, "bf16": False, "max_tokens": 256, "sft": OLD_SFT_RECIPE},
-        "new": {"style": PromptStyle(description_chars=50, term_matches=True), "reason": concise_reasoning, "bf16": bf16,
-                "max_tokens": args.new_max_tokens, "sft": NEW_SFT_OVERRIDES},
+        "new": {"style": shipped.prompt, "reason": concise_reasoning, "bf16": bf16, "max_tokens": args.new_max_tokens,
+                "sft": shipped.sft.overrides},
     }
     results: dict[str, dict[str, float]] = {name: {} for name in recipes}
     work = Path(tempfile.mkdtemp(prefix="bench_training_"))
@@ -113,9 +114,10 @@ def main(argv: list[str] | None = None) -> None:
                 output_dir=work / name / out, seed=0,
             )
             return train(work / name, sft_args, "cli")["train_runtime"] / len(sft_records)
-        sft_args = recipe_args(REPO / "recipes" / "trl" / "sft_cot_smollm2.yaml", {**sft_overrides, **fixed}, seed=0)
+        sft_args = recipe_args(shipped.resolve(shipped.sft.recipe), {**sft_overrides, **fixed}, seed=0)
         cot = read_jsonl(work / name / "cot.jsonl", Record)
-        summary = run_sft_trl(model, cot, work / name / out, sft_args, "answer_first", recipe["style"], NEW_LABEL_WEIGHT)
+        summary = run_sft_trl(model, cot, work / name / out, sft_args, "answer_first", recipe["style"],
+                              shipped.sft.label_weight)
         return summary["train_runtime"] / len(sft_records)
 
     for name, recipe in recipes.items():
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             results[name].update(bench_passn(styled, records[: args.prompts], scheme, recipe, args.n, work / name))
 
     if "full" not in skip:  # what training only the top 8 layers buys inside the new recipe
-        full = sft_seconds_per_example("new", recipes["new"], {**NEW_SFT_OVERRIDES, **FULL_LEVER}, out="sft_full")
+        full = sft_seconds_per_example("new", recipes["new"], {**shipped.sft.overrides, **FULL_LEVER}, out="sft_full")
         print(f"sft seconds/example, new with every layer trained: {full:.2f}; "
               f"the top 8 layers alone are {full / results['new']['sft_s_per_example']:.2f}× faster")
     print(json.dumps(results, indent=2))
