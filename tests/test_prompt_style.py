@@ -56,3 +56,15 @@ def test_term_matches_spell_out_the_lexical_evidence():
     assert hinted.startswith(plain)
     assert hinted[len(plain):] == "\nQuery terms in the title: 2 of 3 (wool, socks); only in the description: 1"
     assert "Query terms" not in plain
+
+
+def test_term_matches_count_terms_as_the_template_teacher_does():
+    """Function words are not terms and a plural finds its singular, in the prompt as in the teacher's trace."""
+    from taosr1_plugins.core.prompts import term_match_line
+    from taosr1_plugins.core.records import Item
+    from taosr1_plugins.core.terms import compare_terms
+
+    item = Item(title="Beach shoe, blue", description="Quick-dry sandals for kids")
+    line = term_match_line("shoes for the beach kids", item)
+    assert line == "Query terms in the title: 2 of 3 (shoes, beach); only in the description: 1"
+    assert compare_terms("shoes for the beach kids", item.title) == (["shoes", "beach"], ["kids"])

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.core.formats import ResponseFormat, render_response
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.cot.retrieval import CJK_RUN_RE, STOPWORDS, TOKEN_RE
 from taosr1_plugins.core.schemes import LabelScheme, get_scheme
-from taosr1_plugins.data.tags import RULES
+from taosr1_plugins.core.terms import compare_terms
 from taosr1_plugins.cot.teachers import TeacherError, TeacherRequest
+from taosr1_plugins.data.tags import RULES
 
 TAG_RE = re.compile(r"</?(think|answer)>", re.IGNORECASE)
 NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?\s*(?:[a-z%\"']{1,6}\b)?", re.IGNORECASE)
@@ -39,60 +38,11 @@ class TemplateTeacherOptions(BaseModel):
     )
 
 
-def compare_terms(query: str, item_text: str) -> tuple[list[str], list[str]]:
-    """Query terms a rater would check one by one, split into (found in the item, not found).
-
-    Words are matched as words (with a crude plural rule). Chinese has no spaces, so a CJK run is cut
-    greedily into the longest pieces that occur in the item text; the characters between them form
-    the missing terms.
-    """
-    item_text = item_text.casefold()
-    item_words = {w for w in TOKEN_RE.findall(item_text) if not CJK_RUN_RE.match(w)}
-    matched: list[str] = []
-    missing: list[str] = []
-    for match in TOKEN_RE.finditer(query.casefold()):
-        run = match.group(0)
-        if CJK_RUN_RE.match(run):
-            for piece, found in _cjk_pieces(run, item_text):
-                (matched if found else missing).append(piece)
-        elif run not in STOPWORDS:
-            (matched if _word_in_item(run, item_text, item_words) else missing).append(run)
-    return list(dict.fromkeys(matched)), list(dict.fromkeys(missing))
-
-
-def _cjk_pieces(run: str, item_text: str) -> list[tuple[str, bool]]:
-    pieces: list[tuple[str, bool]] = []
-    unmatched = ""
-    i = 0
-    while i < len(run):
-        j = next((j for j in range(len(run), i, -1) if run[i:j] in item_text), None)
-        if j is None:
-            unmatched += run[i]
-            i += 1
-            continue
-        if unmatched:
-            pieces.append((unmatched, False))
-            unmatched = ""
-        pieces.append((run[i:j], True))
-        i = j
-    if unmatched:
-        pieces.append((unmatched, False))
-    return pieces
-
-
 def _item_text(record: Record) -> str:
     item = record.item
     fields = [item.title, item.brand or "", item.color or "", item.category or ""]
     fields += [f"{k} {v}" for k, v in item.attributes.items()]
     return " ".join(fields)
-
-
-def _word_in_item(word: str, item_text: str, item_words: set[str]) -> bool:
-    if any(ch.isdigit() for ch in word):
-        return word in item_text  # "32gb" inside "32gb/64gb"
-    # A crude singular/plural match: "shoes" should find "shoe" and the other way round.
-    stem = word[:-1] if word.endswith("s") and len(word) > 3 else word
-    return word in item_words or stem in item_words or f"{stem}s" in item_words
 
 
 def _quote(values: Sequence[str]) -> str:

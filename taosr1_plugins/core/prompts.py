@@ -14,7 +14,6 @@ the training stage writes ``taosr1_prompt.json`` into the model folder and every
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.core.schemes import LabelScheme
+from taosr1_plugins.core.terms import compare_terms
 
 PROMPT_FILE = "taosr1_prompt.json"
 
@@ -84,23 +84,17 @@ def system_prompt(
     )
 
 
-def _terms(text: str) -> list[str]:
-    return re.findall(r"[^\W_]+", text.lower())
-
-
 def term_match_line(query: str, item: Item) -> str:
-    """Which query terms the title (and else the whole description) contains, spelled out for the model.
+    """Which query terms the title (and else the description) contains, spelled out for the model.
 
     A 135M student fine-tuned on a few thousand pairs on CPU learns the level's marginal long before it learns to
     compare the query with the title token by token (docs/results.md); stating the lexical evidence in the
-    prompt gives it that comparison for free, so its training budget goes to when the evidence misleads."""
-    query_terms = list(dict.fromkeys(_terms(query)))
-    title = set(_terms(item.title))
-    description = set(_terms(item.description or ""))
-    in_title = [term for term in query_terms if term in title]
-    only_description = [term for term in query_terms if term in description and term not in title]
+    prompt gives it that comparison for free, so its training budget goes to when the evidence misleads. The
+    terms are counted as the template teacher's trace counts them (``core.terms``), so prompt and trace agree."""
+    in_title, not_in_title = compare_terms(query, item.title)
+    only_description, _ = compare_terms(" ".join(not_in_title), item.description or "")
     listed = f" ({', '.join(in_title)})" if in_title else ""
-    return (f"Query terms in the title: {len(in_title)} of {len(query_terms)}{listed}; "
+    return (f"Query terms in the title: {len(in_title)} of {len(in_title) + len(not_in_title)}{listed}; "
             f"only in the description: {len(only_description)}")
 
 

@@ -7,21 +7,10 @@ as well as English: CJK text has no spaces, so CJK runs become character unigram
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from taosr1_plugins.core.records import Record
-
-# Latin/digit words, or maximal runs of CJK ideographs, kana and hangul.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-TOKEN_RE = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+", re.UNICODE)
-CJK_RUN_RE = re.compile(rf"^[{_CJK}]+$")
-
-# Only the most frequent English function words: BM25's IDF handles the rest, and a long list would
-# drop words that carry product meaning ("top", "back", "case").
-STOPWORDS = frozenset(
-    {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on", "or", "the", "to", "with"}
-)
+from taosr1_plugins.core.terms import CJK_RUN_RE, STOPWORDS, TOKEN_RE
 
 
 def tokenize(text: str) -> list[str]:
