@@ -23,7 +23,7 @@ def generate(
     batch_size: int = option(CotOptions, "batch_size", min=1),
     hint: bool = option(CotOptions, "hint_on_retry", "--hint/--no-hint"),
     max_words: int | None = option(CotOptions, "max_words", min=1),
-    option: list[str] = typer.Option([], "--option", "-o", help="Teacher option key=value (repeatable), e.g. -o model=gpt-4o."),
+    teacher_option: list[str] = typer.Option([], "--option", "-o", help="Teacher option key=value (repeatable), e.g. -o model=gpt-4o."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -38,7 +38,7 @@ def generate(
     from taosr1_plugins.cot.teachers import TeacherError, get_teacher
     from taosr1_plugins.cli import fail
 
-    teacher_options = parse_options(option)
+    teacher_options = parse_options(teacher_option)
     try:
         check_outputs(output_paths(out).values(), [data, pool])
         records = read_checked_records(data, require_label=True)
