@@ -44,6 +44,11 @@ class MicroBatcher:
             first = held.pop(0) if held else self.jobs.get()
             batch, deadline = [first], time.monotonic() + self.max_wait
             key = self.key(first[0])
+            # held jobs of this key joined the queue before anything still in it, so they board first
+            waiting: list[tuple[Any, Future]] = []
+            for entry in held:
+                (batch if len(batch) < self.max_batch and self.key(entry[0]) == key else waiting).append(entry)
+            held = waiting
             while len(batch) < self.max_batch:
                 try:
                     entry = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
