@@ -101,6 +101,11 @@ class PassnSection(PassnRunSettings):
     one_pass_prompts: int | None = Field(
         None, ge=1, description="training prompts given a one-pass estimate (null = all); answer_first runs only"
     )
+    balance: Balance = Field(
+        "none",
+        description="level shares of the training prompts sampled (limit) and given a one-pass estimate "
+        "(one_pass_prompts), and so of GRPO's prompts: none (the data's order and skew), sqrt or equal",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization, engine_args"
     )

@@ -163,13 +163,29 @@ def run_sft(ctx: RunContext) -> dict[str, Any]:
     return fine_tune_sft(ctx, exported, ctx.path("sft"), ctx.config.sft.overrides)
 
 
+def passn_prompts(ctx: RunContext, count: int | None) -> list[Record]:
+    """The training prompts stage 2 samples or estimates: the first ``count`` with ``passn.balance`` level shares.
+
+    GRPO draws its prompts by these prompts' difficulty, and its reward is accuracy on them: drawn with the data's
+    skew, RL teaches the majority level back to a student whose SFT was balanced against it."""
+    from taosr1_plugins.cot.balance import balanced_examples
+
+    records = read_jsonl(ctx.path("cot", "train.jsonl"), Record)
+    if ctx.config.passn.balance == "none":
+        return records[:count]
+    count = min(count or len(records), len(records))
+    chosen = balanced_examples(records, count, ctx.config.passn.balance, seed=ctx.config.seed)
+    # a level smaller than its share repeats records; a prompt is sampled or estimated once
+    return list({record.id: record for record in chosen}.values())
+
+
 def run_passn(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.passn.config import PassnSettings
     from taosr1_plugins.passn.sample import PassnShardSettings, sample_passn, write_difficulty
     from taosr1_plugins.pipeline.backend_options import generation_options
 
     passn = ctx.config.passn
-    prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.limit]
+    prompts = passn_prompts(ctx, passn.limit)
     settings = PassnShardSettings(
         **passn.model_dump(include=set(PassnSettings.model_fields)), seed=ctx.config.seed, fmt=ctx.config.format
     )
@@ -200,7 +216,7 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
 
     passn = ctx.config.passn
-    prompts = read_jsonl(ctx.path("cot", "train.jsonl"), Record)[: passn.one_pass_prompts]
+    prompts = passn_prompts(ctx, passn.one_pass_prompts)
     scorer = load_scorer(ctx.model_dir("sft"), ctx.scheme, ScoreSettings(batch_size=passn.batch_size))
     rows = one_pass_difficulty(scorer, prompts, passn.n, passn.temperature)
     write_jsonl(ctx.path("passn", "difficulty_one_pass.jsonl"), rows)
@@ -289,10 +305,27 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
         if result["dry_run"]:
             raise DryRunStop(f"DRY_RUN: the launch command is in {result['log']}; no GRPO model was trained")
         return {**result, "prompt_probs": prompts["prompt_probs"]}
+    _warn_unestimated_prompts(records, difficulty, settings)
     summary = run_grpo_trl(grpo_start_model(ctx), records, difficulty, ctx.path("grpo"), settings)
     keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
             "reward_first", "reward_last", "wall_seconds")
-    return {key: summary[key] for key in keys}
+    return {**{key: summary[key] for key in keys}, "bucket_probabilities": summary["selection"]["bucket_probabilities"]}
+
+
+def _warn_unestimated_prompts(records: list[Record], difficulty: list[Any], settings: Any) -> None:
+    # pass@N or the one-pass estimate usually covers a budgeted subset; the rest fall in the "unknown" bucket,
+    # and with its default weight they outnumber the prompts chosen by difficulty
+    from taosr1_plugins.grpo.dynamic_sampling import UNKNOWN
+
+    estimated = {row.id for row in difficulty}
+    unknown = sum(1 for record in records if record.id not in estimated and record.label is not None)
+    weight = settings.sampling.weights.get(UNKNOWN, 0.0)
+    if difficulty and weight > 0 and unknown > len(estimated):
+        console.print(
+            f"[yellow]GRPO: {unknown} training prompts have no difficulty estimate (against {len(estimated)} with one) "
+            f"and weigh {weight:g} as '{UNKNOWN}', so most draws ignore difficulty; "
+            f"grpo.overrides.sampling.weights.{UNKNOWN}: 0 draws only estimated prompts[/yellow]"
+        )
 
 
 # (stage, row label in tables) for every model the main job may train, in training order
