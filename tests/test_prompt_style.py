@@ -68,3 +68,26 @@ def test_term_matches_count_terms_as_the_template_teacher_does():
     line = term_match_line("shoes for the beach kids", item)
     assert line == "Query terms in the title: 2 of 3 (shoes, beach); only in the description: 1"
     assert compare_terms("shoes for the beach kids", item.title) == (["shoes", "beach"], ["kids"])
+
+
+def test_a_change_in_prompt_rendering_changes_the_training_fingerprints(monkeypatch):
+    """Resuming a run after an upgrade that renders prompts differently retrains SFT (and the LM baselines)."""
+    from taosr1_plugins.core import prompts
+    from taosr1_plugins.pipeline.baselines import _settings
+    from taosr1_plugins.pipeline.config import RunConfig
+    from taosr1_plugins.pipeline.manifest import fingerprint
+    from taosr1_plugins.pipeline.stages import STAGES
+
+    config = RunConfig.model_validate({"format": "answer_first", "prompt": {"term_matches": True}})
+    stages = {stage.name: stage for stage in STAGES}
+
+    def stamps():
+        return ([fingerprint(stages[name].settings(config), []) for name in ("export", "sft")]
+                + [fingerprint(_settings(config, name), []) for name in ("zero_shot", "direct_answer")])
+
+    before = stamps()
+    monkeypatch.setattr(prompts, "term_match_line", lambda query, item: "Query terms in the title: counted anew")
+    after = stamps()
+    assert all(old != new for old, new in zip(before, after))
+    monkeypatch.undo()
+    assert stamps() == before

@@ -118,6 +118,17 @@ def build_messages(
     ]
 
 
+def rendering_probe(style: PromptStyle, fmt: ResponseFormat | str) -> list[dict[str, str]]:
+    """What one fixed pair renders to with ``style``: part of the training stages' fingerprints, so that a
+    change in how prompts are rendered (a new term matcher, say), not only in the style's settings, retrains
+    the models that learnt the old text instead of serving them a prompt they never saw."""
+    from taosr1_plugins.core.schemes import get_scheme
+
+    probe = Record(id="probe", query="red running shoes for the beach", scheme="esci",
+                   item=Item(title="Running shoe, red", description="Light beach sneakers with a grippy sole"))
+    return build_messages(probe, get_scheme("esci"), fmt, style)
+
+
 def write_prompt_style(model_dir: str | Path, style: PromptStyle) -> Path:
     from taosr1_plugins.core.jsonl import atomic_write
 

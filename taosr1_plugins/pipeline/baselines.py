@@ -24,6 +24,7 @@ from taosr1_plugins.core.records import Record
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.pipeline.context import RunContext
 from taosr1_plugins.pipeline.manifest import fingerprint
+from taosr1_plugins.core.prompts import rendering_probe
 from taosr1_plugins.pipeline.runner import is_current, run_pipeline
 
 console = Console()
@@ -148,9 +149,10 @@ def _settings(config: RunConfig, name: str) -> Any:
     if name == "cross_encoder":
         settings.append(config.baselines.cross_encoder.model_dump())
     if name == "direct_answer":
-        settings += [config.sft.model_dump(), config.prompt.model_dump(), config.baselines.direct_answer_overrides]
+        settings += [config.sft.model_dump(), config.baselines.direct_answer_overrides]
     if name in ("zero_shot", "direct_answer"):
-        settings.append(config.baselines.batch_size)
+        # both prompt the LM with the run's prompt: its settings and what it renders to
+        settings += [config.prompt.model_dump(), rendering_probe(config.prompt, config.format), config.baselines.batch_size]
     return settings
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.jsonl import atomic_write, read_jsonl, write_jsonl
+from taosr1_plugins.core.prompts import rendering_probe
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.pipeline.context import RunContext
@@ -441,13 +442,15 @@ STAGES = (
     Stage(
         "export",
         run_export,
-        lambda c: [str(c.format), c.prompt.model_dump(), c.sft.examples, c.sft.balance, c.seed],
+        lambda c: [str(c.format), c.prompt.model_dump(), rendering_probe(c.prompt, c.format), c.sft.examples,
+                   c.sft.balance, c.seed],
         lambda ctx: [ctx.path("cot", "train.jsonl")],
     ),
     Stage(
         "sft",
         run_sft,
-        lambda c: [c.sft.model_dump(), c.model.model_dump(), c.prompt.model_dump(), c.seed],
+        lambda c: [c.sft.model_dump(), c.model.model_dump(), c.prompt.model_dump(), rendering_probe(c.prompt, c.format),
+                   c.seed],
         lambda ctx: [ctx.path("lf_data"), ctx.config.resolve(ctx.config.sft.recipe)],
     ),
     Stage(
