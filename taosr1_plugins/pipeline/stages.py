@@ -315,16 +315,18 @@ def run_grpo(ctx: RunContext) -> dict[str, Any]:
 
 def _warn_unestimated_prompts(records: list[Record], difficulty: list[Any], settings: Any) -> None:
     # pass@N or the one-pass estimate usually covers a budgeted subset; the rest fall in the "unknown" bucket,
-    # and with its default weight they outnumber the prompts chosen by difficulty
+    # and with its default weight they can take most of the draws, so difficulty hardly chooses anything
     from taosr1_plugins.grpo.dynamic_sampling import UNKNOWN
 
-    estimated = {row.id for row in difficulty}
+    weights = settings.sampling.weights
+    estimated = {row.id: row.bucket.value for row in difficulty}
     unknown = sum(1 for record in records if record.id not in estimated and record.label is not None)
-    weight = settings.sampling.weights.get(UNKNOWN, 0.0)
-    if difficulty and weight > 0 and unknown > len(estimated):
+    unknown_mass = unknown * weights.get(UNKNOWN, 0.0)
+    total = unknown_mass + sum(weights.get(bucket, 0.0) for bucket in estimated.values())
+    if difficulty and total and unknown_mass / total > 0.5:
         console.print(
             f"[yellow]GRPO: {unknown} training prompts have no difficulty estimate (against {len(estimated)} with one) "
-            f"and weigh {weight:g} as '{UNKNOWN}', so most draws ignore difficulty; "
+            f"and take {unknown_mass / total:.0%} of the draws as '{UNKNOWN}'; "
             f"grpo.overrides.sampling.weights.{UNKNOWN}: 0 draws only estimated prompts[/yellow]"
         )
 
