@@ -317,16 +317,16 @@ def _warn_unestimated_prompts(records: list[Record], difficulty: list[Any], sett
     # pass@N or the one-pass estimate usually covers a budgeted subset; the rest fall in the "unknown" bucket,
     # and with its default weight they can take most of the draws, so difficulty hardly chooses anything
     from taosr1_plugins.grpo.dynamic_sampling import UNKNOWN
+    from taosr1_plugins.grpo.prompts import select_prompts
 
-    weights = settings.sampling.weights
-    estimated = {row.id: row.bucket.value for row in difficulty}
-    unknown = sum(1 for record in records if record.id not in estimated and record.label is not None)
-    unknown_mass = unknown * weights.get(UNKNOWN, 0.0)
-    total = unknown_mass + sum(weights.get(bucket, 0.0) for bucket in estimated.values())
-    if difficulty and total and unknown_mass / total > 0.5:
+    if not difficulty:
+        return
+    summary = select_prompts(records, difficulty, settings)[1].summary  # the sampler GRPO itself will use
+    share = summary["bucket_probabilities"].get(UNKNOWN, 0.0)
+    if share > 0.5:
         console.print(
-            f"[yellow]GRPO: {unknown} training prompts have no difficulty estimate (against {len(estimated)} with one) "
-            f"and take {unknown_mass / total:.0%} of the draws as '{UNKNOWN}'; "
+            f"[yellow]GRPO: {summary['without_difficulty']} training prompts have no difficulty estimate (against "
+            f"{len(difficulty)} with one) and take {share:.0%} of the draws as '{UNKNOWN}'; "
             f"grpo.overrides.sampling.weights.{UNKNOWN}: 0 draws only estimated prompts[/yellow]"
         )
 
