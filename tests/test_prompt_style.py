@@ -70,6 +70,36 @@ def test_term_matches_count_terms_as_the_template_teacher_does():
     assert compare_terms("shoes for the beach kids", item.title) == (["shoes", "beach"], ["kids"])
 
 
+def test_term_share_names_the_share_found_in_a_word():
+    from taosr1_plugins.core.prompts import share_word, term_match_line
+    from taosr1_plugins.core.records import Item, Record
+    from taosr1_plugins.pipeline.config import RunConfig
+
+    item = Item(title="Wool socks, grey", description="Warm. Also sold in red.")
+    assert term_match_line("red wool socks", item, share=True).endswith("only in the description: 1; found: all")
+    assert term_match_line("red wool socks", item).endswith("only in the description: 1")
+    assert term_match_line("blue cotton socks", item, share=True).endswith("; found: some")
+    assert [share_word(k, 4) for k in range(5)] == ["none", "some", "half", "most", "all"]
+    assert share_word(0, 0) == "none"  # a query of function words only
+    record = Record(id="r1", query="blue socks", scheme="esci", item=item)
+    shared = build_messages(record, get_scheme("esci"), style=PromptStyle(term_matches=True, term_share=True))
+    assert shared[1]["content"].endswith("; found: half")
+    with pytest.raises(ValueError, match="term_matches"):
+        PromptStyle(term_share=True)
+    config = RunConfig.model_validate({"prompt": {"term_matches": True, "term_share": True}})
+    assert config.prompt.term_share and config.prompt.model_dump()["term_share"] is True
+
+
+def test_a_style_without_term_share_dumps_as_before_the_key_existed(tmp_path):
+    """Runs resumed after the upgrade keep their fingerprints, and models trained before it read back alike."""
+    from taosr1_plugins.core.prompts import prompt_style_of, write_prompt_style
+
+    style = PromptStyle(term_matches=True)
+    assert style.model_dump() == {"instruction": "compact", "description_chars": 200, "term_matches": True}
+    write_prompt_style(tmp_path, PromptStyle(term_matches=True, term_share=True))
+    assert prompt_style_of(tmp_path).term_share
+
+
 def test_a_change_in_prompt_rendering_changes_the_training_fingerprints(monkeypatch):
     """Resuming a run after an upgrade that renders prompts differently retrains SFT (and the LM baselines)."""
     from taosr1_plugins.core import prompts
@@ -86,7 +116,7 @@ def test_a_change_in_prompt_rendering_changes_the_training_fingerprints(monkeypa
                 + [fingerprint(_settings(config, name), []) for name in ("zero_shot", "direct_answer")])
 
     before = stamps()
-    monkeypatch.setattr(prompts, "term_match_line", lambda query, item: "Query terms in the title: counted anew")
+    monkeypatch.setattr(prompts, "term_match_line", lambda query, item, share=False: "Query terms in the title: counted anew")
     after = stamps()
     assert all(old != new for old, new in zip(before, after))
     monkeypatch.undo()
