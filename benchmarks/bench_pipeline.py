@@ -26,7 +26,10 @@ def _lines(path: Path) -> int:
 
 
 def _examples_seen(run: Path, stage: str, outputs: dict) -> int:
-    args = yaml.safe_load((run / stage / "train.yaml").read_text())
+    recipe = run / stage / "train.yaml"
+    if not recipe.exists():  # trained in-process (TRL): no LLaMA-Factory recipe, the trainer's own count (0: none)
+        return int(outputs.get("examples_seen") or 0)
+    args = yaml.safe_load(recipe.read_text())
     batch = int(args.get("per_device_train_batch_size", 1)) * int(args.get("gradient_accumulation_steps", 1))
     return int(outputs.get("steps") or 0) * batch
 

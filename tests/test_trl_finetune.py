@@ -69,6 +69,13 @@ def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
     stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     sft, dpo = stages["sft"]["outputs"], stages["dpo"]["outputs"]
     assert sft["steps"] == 2 and sft["examples"] == 8 and math.isfinite(sft["train_loss"])
+    assert sft["examples_seen"] == 4  # 2 steps of 2
+    # the end-to-end benchmark reads a TRL stage (no LLaMA-Factory train.yaml) from the trainer's count
+    bench = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_pipeline.py"), str(tmp_path / "run")],
+                           capture_output=True, text=True, timeout=60)
+    assert bench.returncode == 0, bench.stderr
+    assert [line.split()[:5] for line in bench.stdout.splitlines() if line.startswith("sft ")] == [
+        ["sft", "training", "examples", "seen", "4"]]
     assert dpo["steps"] == 1 and dpo["pairs"] == stages["pairs"]["outputs"]["pairs"] and math.isfinite(dpo["train_loss"])
     for stage in ("sft", "dpo"):
         assert (tmp_path / "run" / stage / "model" / "model.safetensors").exists()
