@@ -27,7 +27,7 @@ def _lines(path: Path) -> int:
 
 def _examples_seen(run: Path, stage: str, outputs: dict) -> int:
     recipe = run / stage / "train.yaml"
-    if not recipe.exists():  # trained in-process (TRL): no LLaMA-Factory recipe, the trainer's own count (0: none)
+    if not recipe.exists():  # trained in-process (TRL): no LLaMA-Factory recipe; the count the stage recorded (0: none)
         return int(outputs.get("examples_seen") or 0)
     args = yaml.safe_load(recipe.read_text())
     batch = int(args.get("per_device_train_batch_size", 1)) * int(args.get("gradient_accumulation_steps", 1))

@@ -19,9 +19,6 @@ def summarise_log_history(history: Sequence[dict[str, Any]], global_step: int | 
         "train_loss": final.get("train_loss"),
         "train_runtime": final.get("train_runtime"),
         "seconds_per_step": round(final["train_runtime"] / steps, 2) if steps and "train_runtime" in final else None,
-        # the Trainer's own count (epochs x examples, or max_steps x batch), for rates per example
-        "examples_seen": round(final["train_samples_per_second"] * final["train_runtime"])
-        if "train_samples_per_second" in final and "train_runtime" in final else None,
     }
 
 

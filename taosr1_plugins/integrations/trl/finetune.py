@@ -110,7 +110,10 @@ def _summary(trainer, started: float) -> dict[str, Any]:
     from taosr1_plugins.core.trainer_state import summarise_log_history
 
     summary = summarise_log_history(trainer.state.log_history, trainer.state.global_step)
-    return {**summary, "wall_seconds": round(time.perf_counter() - started, 1)}
+    args = trainer.args
+    # steps x batch, as bench_pipeline counts a LLaMA-Factory stage from its train.yaml (a TRL stage writes none)
+    seen = trainer.state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    return {**summary, "examples_seen": seen, "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def run_sft_trl(
