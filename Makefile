@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.taosr1-installed
 EXTRAS := llamafactory,trl,openai,serve,test
 
-# Models and prepared checkpoints live inside the checkout; recipes/cpu refer to them by relative path.
+# Models and prepared checkpoints live inside the checkout; recipes/llamafactory/*_tiny.yaml refer to them by relative path.
 export TAOSR1_CACHE_DIR ?= $(CURDIR)/.cache/taosr1
 # The Hugging Face Hub is unreachable here: fail fast instead of retrying.
 export HF_HUB_OFFLINE := 1
@@ -56,7 +56,7 @@ bench: install
 	if [ -n "$$runs" ]; then $(BIN)/python benchmarks/bench_pipeline.py $$runs; \
 	else echo "bench_pipeline: no finished run under runs/; run make demo first"; fi
 
-# What recipes/cpu/sft_cot_tiny.yaml reads, so `llamafactory-cli train recipes/cpu/sft_cot_tiny.yaml` runs by hand.
+# What recipes/llamafactory/sft_cot_tiny.yaml reads, so `llamafactory-cli train recipes/llamafactory/sft_cot_tiny.yaml` runs by hand.
 CPU_DATA := $(TAOSR1_CACHE_DIR)/data
 cpu-recipe-data: install
 	$(BIN)/taosr1 models prepare tiny

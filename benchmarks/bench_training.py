@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# what recipes/cpu/sft_cot_smollm2.yaml said before issue 13's levers, over today's file
+# what recipes/llamafactory/sft_cot_smollm2.yaml said before issue 13's levers, over today's file
 OLD_SFT_RECIPE = {"cutoff_len": 768, "disable_gradient_checkpointing": False, "finetuning_type": "full"}
 NEW_CONFIG = REPO / "configs" / "crowdflower.yaml"  # the "new" arm's prompt and SFT section
 FULL_LEVER = {"freeze_trainable_layers": None}  # the new recipe with every layer of SmolLM2's 30 trained
@@ -78,13 +78,14 @@ def main(argv: list[str] | None = None) -> None:
     skip = set(filter(None, args.skip.split(",")))
 
     from taosr1_plugins.cot.balance import balanced_examples
-    from taosr1_plugins.builtin.template_teacher import concise_reasoning, template_reasoning
+    from taosr1_plugins.cot.teacher_backends.template import concise_reasoning, template_reasoning
     from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
     from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
     from taosr1_plugins.core.models import prepare_smollm2
     from taosr1_plugins.core.records import Record
     from taosr1_plugins.integrations.trl.finetune import run_sft_trl
-    from taosr1_plugins.pipeline.llamafactory_launch import recipe_args, train
+    from taosr1_plugins.integrations.llamafactory.launch import train
+    from taosr1_plugins.training.backend import recipe_args
     from taosr1_plugins.core.precision import use_bf16
     from taosr1_plugins.core.prompts import FULL
     from taosr1_plugins.core.schemes import get_scheme
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         fixed = {"num_train_epochs": 1, "bf16": recipe["bf16"], "logging_steps": 1000}
         if name == "old":  # LLaMA-Factory, the main job's framework before issue 13
             sft_args = recipe_args(
-                REPO / "recipes" / "cpu" / "sft_cot_smollm2.yaml", {**sft_overrides, **fixed},
+                REPO / "recipes" / "llamafactory" / "sft_cot_smollm2.yaml", {**sft_overrides, **fixed},
                 model_name_or_path=model, dataset_dir=work / name / "lf", dataset="bench",
                 output_dir=work / name / out, seed=0,
             )

@@ -107,16 +107,16 @@ data: {source: esci, limit: 80}
 model: {base: $MODEL}
 sft:
   framework: $FRAMEWORK
-  launcher: module
+  options: $([[ $FRAMEWORK == llamafactory ]] && echo "{launcher: module}" || echo "{}")
   recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/sft_cot_smollm2.yaml || echo cpu/sft_cot_smollm2.yaml)
   overrides: {max_steps: 4, bf16: $BF16, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: $USE_CPU")}
 passn: {backend: $GEN_BACKEND, n: 4, max_new_tokens: 96, limit: 16, batch_size: 8, options: $([[ $GEN_BACKEND == vllm ]] && echo "$VLLM_OPTIONS" || echo "{device: $DEVICE}")}
 dpo:
   framework: $FRAMEWORK
-  launcher: module
+  options: $([[ $FRAMEWORK == llamafactory ]] && echo "{launcher: module}" || echo "{}")
   recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/dpo_smollm2.yaml || echo cpu/dpo_smollm2.yaml)
   overrides: {max_steps: 2, bf16: $BF16, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: $USE_CPU")}
-grpo: {backend: trl, recipe: $REPO/recipes/cpu/grpo_tiny.yaml, overrides: {steps: 2}}
+grpo: {framework: trl, recipe: $REPO/recipes/trl/grpo_tiny.yaml, overrides: {steps: 2}}
 eval: {limit: 16, max_new_tokens: 96, batch_size: 8, zero_shot_baseline: true}
 deploy: {backend: $GEN_BACKEND, batch_size: 16, options: $([[ $GEN_BACKEND == vllm ]] && echo "{gpu_memory_utilization: 0.85, max_model_len: 2048}" || echo "{}")}
 EOF
@@ -181,7 +181,7 @@ body = json.dumps({"pairs": [{"query": "iphone 12 case", "item": "Clear case for
                              {"query": "iphone 12 case", "item": {"title": "Garden hose, 50 ft"}, "id": "b"}]}).encode()
 request = urllib.request.Request(base + "/v1/score", data=body, headers={"Content-Type": "application/json"})
 results = json.load(urllib.request.urlopen(request, timeout=60))["results"]
-assert [r["id"] for r in results] == ["a", "b"] and all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in results)
+assert [r["id"] for r in results] == ["a", "b"] and all(abs(sum(r["probs"].values()) - 1) < 1e-4 for r in results)
 print(json.dumps(health), json.dumps(results))
 EOF
   local status=$?
@@ -198,8 +198,8 @@ fi
 if has openrlhf; then
   openrlhf_dry_run() {
     "$PY" -m taosr1_plugins.cli run "$OUT/config.yaml" --from grpo --until grpo \
-      --set grpo.backend=openrlhf --set "grpo.launch_env={DRY_RUN: '1'}" --set "grpo.python=$(command -v "$PY")" \
-      --set "grpo.launch_script=$REPO/recipes/openrlhf/grpo_taosr1.sh" &&
+      --set grpo.framework=openrlhf --set "grpo.options.launch_env={DRY_RUN: '1'}" \
+      --set "grpo.options.python=$(command -v "$PY")" --set "grpo.options.launch_script=$REPO/recipes/openrlhf/grpo_taosr1.sh" &&
       cat "$RUN/grpo/openrlhf/openrlhf_env.json" && cat "$RUN/grpo/launch.log"
   }
   step openrlhf_dry_run openrlhf_dry_run

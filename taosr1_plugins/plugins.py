@@ -1,4 +1,8 @@
-"""The one plugin manager: built-ins and third-party plugins both arrive through entry points."""
+"""The one plugin manager: the built-ins listed here, third-party plugins through the entry-point group.
+
+Built-ins are plugin modules like any other (the same hooks, the same lookup), loaded from the one list below as
+simonw/llm loads its default plugins: a source tree that was never pip-installed has them too, and no copy of the
+list in pyproject.toml can drift from it."""
 
 from __future__ import annotations
 
@@ -8,28 +12,31 @@ from typing import Any, NamedTuple
 import pluggy
 
 from taosr1_plugins import hookspecs
-from taosr1_plugins.errors import UnknownPluginError
+from taosr1_plugins.errors import UnknownPluginError, UserError
 
 ENTRY_POINT_GROUP = "taosr1_plugins"
 
-# Also registered as entry points in pyproject.toml; listed here so a source tree that was never
-# pip-installed (no entry-point metadata) still has its built-ins.
-DEFAULT_PLUGINS = (
-    "taosr1_plugins.builtin.schemes",
-    "taosr1_plugins.builtin.importers",
-    "taosr1_plugins.builtin.teachers",
-    "taosr1_plugins.builtin.generation_backends",
-    "taosr1_plugins.builtin.rewards",
-    "taosr1_plugins.builtin.prompt_samplers",
-    "taosr1_plugins.builtin.deployment",
-)
+# The one list of built-in plugins: plugin name -> module.
+DEFAULT_PLUGINS = {
+    "schemes": "taosr1_plugins.builtin.schemes",
+    "importers": "taosr1_plugins.builtin.importers",
+    "teachers": "taosr1_plugins.builtin.teachers",
+    "generation_backends": "taosr1_plugins.builtin.generation_backends",
+    "rewards": "taosr1_plugins.builtin.rewards",
+    "prompt_samplers": "taosr1_plugins.builtin.prompt_samplers",
+    "deployment": "taosr1_plugins.builtin.deployment",
+    # a framework's folder registers its training backend itself; its module imports the framework only on use
+    "llamafactory": "taosr1_plugins.integrations.llamafactory.backend",
+    "trl": "taosr1_plugins.integrations.trl.backend",
+    "openrlhf": "taosr1_plugins.integrations.openrlhf.backend",
+}
 
 pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
 pm.add_hookspecs(hookspecs)
 _loaded = False
 
 
-class PluginError(Exception):
+class PluginError(UserError):
     pass
 
 
@@ -38,11 +45,10 @@ def load_plugins() -> pluggy.PluginManager:
     if _loaded:
         return pm
     _loaded = True
+    for name, module_name in DEFAULT_PLUGINS.items():
+        pm.register(importlib.import_module(module_name), name=name)
+    # an old install's metadata may still list built-ins as entry points: pluggy skips names already registered
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    for module_name in DEFAULT_PLUGINS:
-        module = importlib.import_module(module_name)
-        if not pm.is_registered(module):
-            pm.register(module, name=module_name)
     return pm
 
 
@@ -60,6 +66,7 @@ KINDS = {
     "reward": Kind("register_reward_functions", "reward function", "reward functions"),
     "prompt_sampler": Kind("register_prompt_samplers", "prompt sampler", "prompt samplers"),
     "deployment_adapter": Kind("register_deployment_adapters", "deployment adapter", "deployment adapters"),
+    "training_backend": Kind("register_training_backends", "training backend", "training backends"),
 }
 # hook name -> what it provides
 HOOKS = {kind.hook: kind.many for kind in KINDS.values()}
@@ -115,7 +122,7 @@ def describe_plugins() -> list[dict[str, Any]]:
         rows[plugin_name] = {
             "name": plugin_name,
             "module": getattr(plugin, "__name__", repr(plugin)),
-            "distribution": f"{dist.project_name} {dist.version}" if dist else None,
+            "distribution": f"{dist.project_name} {dist.version}" if dist else _own_distribution(plugin_name),
             "provides": {},
         }
     for hook_name, what in HOOKS.items():
@@ -128,3 +135,15 @@ def describe_plugins() -> list[dict[str, Any]]:
             impl.function(register=register)
             rows[impl.plugin_name]["provides"].setdefault(what, []).extend(names)
     return list(rows.values())
+
+
+def _own_distribution(plugin_name: str) -> str | None:
+    """The built-ins come with this package: name its distribution, as an entry point's plugin is named."""
+    if plugin_name not in DEFAULT_PLUGINS:
+        return None
+    from importlib import metadata
+
+    try:
+        return f"taosr1-plugins {metadata.version('taosr1-plugins')}"
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "taosr1-plugins (source tree)"

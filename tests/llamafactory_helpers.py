@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taosr1_plugins.builtin.importers import import_esci
+from taosr1_plugins.data.importers import import_esci
 from taosr1_plugins.core.jsonl import write_jsonl
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import get_scheme

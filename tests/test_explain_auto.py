@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from loopback import serve_in_thread
 from taosr1_plugins.deploy.calibration import load_cumpt
+from taosr1_plugins.deploy.cumpt import argmax_tier, expected_score
 from taosr1_plugins.cli import app
 from taosr1_plugins.core.jsonl import write_jsonl
 from taosr1_plugins import plugins
@@ -90,8 +91,10 @@ def test_server_explains_in_doubt_pairs_and_requests_may_choose(server, setup):
     for result, p in zip(body["results"], setup["probs"]):
         assert result["margin"] == pytest.approx(cumpt.margin(p), abs=1e-4)
         assert result["tier"] == cumpt.tier(p)
-        served = [result["probabilities"][k] for k in ESCI.keys]
-        assert served == pytest.approx(cumpt.calibrated(p), abs=1e-4)  # the distribution the tier was read from
+        served = [result["probs"][k] for k in ESCI.keys]
+        assert served == pytest.approx(p, abs=1e-4)  # the model's own; the tier and score are the calibrated one's
+        assert result["score"] == pytest.approx(expected_score(cumpt.calibrated(p)), abs=1e-4)
+        assert result["label"] == ESCI.keys[argmax_tier(p)]
         if cumpt.margin(p) < margin:
             assert isinstance(result["explanation"], str)
             explained += 1

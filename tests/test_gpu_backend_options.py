@@ -1,5 +1,5 @@
 """The main job's backend options for pass@N and deployment on GPUs, built from configs/gpu_qwen.yaml and
-checked against the built-in backends' option models without importing vLLM (not installed on CPU)."""
+checked against the options models the built-in backends declare, without importing vLLM (not installed on CPU)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from taosr1_plugins.errors import DataError
-from taosr1_plugins.pipeline.backend_options import generation_options
+from taosr1_plugins.passn.generation import generation_options
 from taosr1_plugins.pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ GPU_CONFIG = REPO / "configs" / "gpu_qwen.yaml"
 
 
 def test_gpu_config_builds_vllm_options_the_backend_accepts():
-    from taosr1_plugins.builtin.vllm_backend import VLLMBackendOptions
+    from taosr1_plugins.passn.backends.vllm import VLLMBackendOptions
 
     passn = load_config(GPU_CONFIG).passn
     assert passn.backend == "vllm"
@@ -35,7 +35,7 @@ def test_options_are_checked_without_importing_vllm_or_torch():
     code = (
         "import sys; from taosr1_plugins.pipeline.config import load_config; "
         f"load_config({str(GPU_CONFIG)!r}); "
-        "print(sorted(m for m in ('vllm', 'torch', 'transformers') if m in sys.modules))"
+        "print(sorted(m for m in ('vllm', 'torch', 'transformers', 'openai') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -45,8 +45,8 @@ def test_hf_backend_still_gets_the_batch_size():
     options = generation_options("hf", 6, {"device": "cpu"})
     assert options == {"device": "cpu", "batch_size": 6}
     assert "batch_size" not in generation_options("openai", 6, {"concurrency": 2})
-    # a plugin backend's options are unknown here: the section's batch size is offered, as before
-    assert generation_options("my_plugin", 6, {}) == {"batch_size": 6}
+    assert generation_options("hf", 6, {"batch_size": 2}) == {"batch_size": 2}  # the options' own wins
+    # plugin backends: tests/test_plugin_options.py
 
 
 @pytest.mark.parametrize(
@@ -54,9 +54,16 @@ def test_hf_backend_still_gets_the_batch_size():
     [
         ({"passn.options": {"tensor_paralel_size": 4}}, "passn", "tensor_paralel_size"),
         ({"passn.options": {"tensor_parallel_size": 0}}, "passn", "tensor_parallel_size"),
-        ({"passn.options": {"model": "other"}}, "passn", "run's own model"),
+        ({"passn.options": {"model": "other"}}, "passn", "option 'model': the stage passes this itself"),
         ({"passn.options": {"engine_args": {"tensor_parallel_size": 2}}}, "passn", "engine_args"),
+        ({"passn.backend": "hf", "passn.options": {"devise": "cpu"}}, "passn", "generation backend 'hf' option 'devise'"),
+        ({"passn.backend": "openai", "passn.options": {"use_n": "maybe"}}, "passn",
+         "generation backend 'openai' option 'use_n'"),
         ({"deploy.options": {"gpu_memory_utilisation": 0.5}}, "deploy", "gpu_memory_utilisation"),
+        ({"deploy.options": {"device": "cpu"}}, "deploy", "deployment adapter 'vllm' option 'device'"),
+        ({"deploy.options": {"model": "other"}}, "deploy", "option 'model': the stage passes this itself"),
+        ({"deploy.backend": "hf", "deploy.options": {"max_explain_tokens": 0}}, "deploy",
+         "deployment adapter 'hf' option 'max_explain_tokens'"),
     ],
 )
 def test_bad_backend_options_stop_the_config_load(override, field, words):
@@ -82,7 +89,7 @@ def test_vllm_backend_hands_engine_args_to_vllm_llm(monkeypatch):
             created.update(kwargs)
 
     monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(__version__="0.11.0", LLM=RecordingLLM))
-    from taosr1_plugins.builtin.vllm_backend import VLLMBackend
+    from taosr1_plugins.passn.backends.vllm import VLLMBackend
 
     VLLMBackend(model="m", tensor_parallel_size=4, max_model_len=4096, engine_args={"enable_prefix_caching": True, "seed": 3})
     assert created["tensor_parallel_size"] == 4 and created["max_model_len"] == 4096

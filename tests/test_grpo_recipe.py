@@ -117,8 +117,8 @@ def _grpo_stage_context(tmp_path, launch_env):
     config = RunConfig.model_validate({
         "run_dir": str(tmp_path / "run"),
         "format": "answer_first",
-        "grpo": {"backend": "openrlhf", "recipe": str(REPO / "recipes/cpu/grpo_smollm2.yaml"),
-                 "launch_script": str(SCRIPT), "launch_env": launch_env,
+        "grpo": {"framework": "openrlhf", "recipe": str(REPO / "recipes/openrlhf/grpo_qwen.yaml"),
+                 "options": {"launch_script": str(SCRIPT), "launch_env": launch_env},
                  "overrides": {"reward": {"partial_credit": [0.3]}}},
     })
     ctx = RunContext(config)
@@ -149,12 +149,12 @@ def test_main_job_grpo_stage_launches_openrlhf_on_its_own_files(tmp_path):
 def test_main_job_grpo_stage_refuses_openrlhf_without_gpus(tmp_path):
     import torch
 
-    from taosr1_plugins.pipeline.openrlhf_launch import LaunchError
+    from taosr1_plugins.integrations.openrlhf.launch import LaunchError
     from taosr1_plugins.pipeline.stages import run_grpo
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    with pytest.raises(LaunchError, match="grpo.backend 'trl'"):
+    with pytest.raises(LaunchError, match="grpo.framework 'trl'"):
         run_grpo(_grpo_stage_context(tmp_path, {}))
 
 
@@ -269,7 +269,7 @@ def test_gpu_config_launch_parses_with_openrlhf_and_keeps_its_invariants(tmp_pat
 
     config = load_config(REPO / "configs" / "gpu_qwen.yaml", {
         "run_dir": str(tmp_path / "run"), "data.source": "esci", "data.input": None,  # the shipped sample
-        "grpo.launch_env": {"DRY_RUN": "1"}, "grpo.python": sys.executable,
+        "grpo.options.launch_env": {"DRY_RUN": "1"}, "grpo.options.python": sys.executable,
     })
     ctx = RunContext(config)
     write_jsonl(ctx.path("cot", "train.jsonl"), list(import_records("esci", esci_sample_path()))[:40])
@@ -299,7 +299,7 @@ def test_prompt_budget_covers_the_longest_prompt_as_openrlhf_counts_it(tmp_path,
     from taosr1_plugins.builtin.schemes import ESCI
     from taosr1_plugins.grpo.config import GrpoSettings
     from taosr1_plugins.data.importing import import_records
-    from taosr1_plugins.pipeline.openrlhf_launch import prepare_launch
+    from taosr1_plugins.integrations.openrlhf.launch import prepare_launch
 
     records = list(import_records("esci", esci_sample_path()))[:20]
     settings = GrpoSettings(format="answer_first", max_prompt_length=prompt_budget, max_completion_length=64)

@@ -44,7 +44,7 @@ def test_taosr1_grpo_train_trl_cli(tmp_path, tiny_model_dir, records):
     write_jsonl(tmp_path / "difficulty.jsonl", rows)
     out = tmp_path / "grpo"
     # the CPU recipe, made smaller still so that CI stays fast
-    config = yaml.safe_load((REPO / "recipes" / "cpu" / "grpo_tiny.yaml").read_text())
+    config = yaml.safe_load((REPO / "recipes" / "trl" / "grpo_tiny.yaml").read_text())
     config.update(max_completion_length=8, max_prompt_length=192, dynamic_sampling={"max_extra_rollouts": 6, "oversample": 2.0})
     (tmp_path / "grpo.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
@@ -89,7 +89,7 @@ def _trainer(tmp_path, tiny_model_dir, records, reward_funcs, level_reward, max_
     from trl import GRPOConfig
 
     from taosr1_plugins.builtin.schemes import ESCI
-    from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings
+    from taosr1_plugins.grpo.dynamic_sampling import DynamicSamplingSettings
     from taosr1_plugins.grpo.prompts import grpo_prompt_row
     from taosr1_plugins.integrations.trl.compat import add_warnings_issued
     from taosr1_plugins.integrations.trl.trainer import DynamicSamplingGRPOTrainer
@@ -156,7 +156,7 @@ def test_groups_are_filtered_on_correctness_not_on_the_shaped_reward(tmp_path, t
 
 @pytest.mark.parametrize("scores", [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0], [1, 1, 0, 1], [0, 0, 1, 1]])
 def test_group_filter_agrees_with_openrlhf_dynamic_filtering(scores):
-    from taosr1_plugins.grpo.group_filter import groups_with_signal
+    from taosr1_plugins.grpo.dynamic_sampling import groups_with_signal
 
     # openrlhf 0.11.2 trainer/ppo_utils/samples_generator.py, _generate_vllm: a prompt's experiences are kept
     # iff min_r < mean(scores) < max_r, with --algo.dynamic_filtering_range 0 1 in grpo_taosr1.sh (that module

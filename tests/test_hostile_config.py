@@ -39,7 +39,7 @@ BAD_CONFIGS = {
     "unknown data.scheme": ("data: {scheme: nope}\n", "field 'data.scheme': unknown label scheme"),
     "unknown cot.teacher": ("cot: {teacher: nope}\n", "field 'cot.teacher': unknown teacher 'nope'"),
     "missing sft recipe": ("sft: {recipe: gone.yaml}\n", "field 'sft.recipe': no such file"),
-    "missing dpo recipe": ("dpo: {recipe: ../recipes/cpu/gone.yaml}\n", "field 'dpo.recipe': no such file"),
+    "missing dpo recipe": ("dpo: {recipe: ../recipes/llamafactory/gone.yaml}\n", "field 'dpo.recipe': no such file"),
     "missing grpo recipe": ("grpo: {recipe: gone.yaml}\n", "field 'grpo.recipe': no such file"),
     "unknown passn backend": ("passn: {backend: nope}\n", "field 'passn.backend': unknown generation backend"),
     "unknown deploy backend": ("deploy: {backend: nope}\n", "field 'deploy.backend': unknown deployment adapter"),
@@ -51,7 +51,7 @@ BAD_CONFIGS = {
     "not a mapping": ("- a\n- b\n", "mapping"),
     "broken recipe YAML": ("sft: {recipe: ../broken.yaml}\n", "field 'sft.recipe': cannot read"),
     "recipe not a mapping": ("dpo: {recipe: ../list.yaml}\n", "field 'dpo.recipe':"),
-    "bad GRPO override": ("grpo: {overrides: {no_such_setting: 1}}\n", "field 'grpo.recipe': with grpo.overrides"),
+    "bad GRPO override": ("grpo: {overrides: {no_such_setting: 1}}\n", "field 'grpo.overrides.no_such_setting': Extra inputs"),
     "unknown GRPO reward": (
         "grpo: {overrides: {reward: {function: nope}}}\n",
         "field 'grpo.recipe': setting 'reward.function': unknown reward function 'nope'; registered: correctness, relevance",
@@ -60,7 +60,7 @@ BAD_CONFIGS = {
         "grpo: {overrides: {sampler: nope}}\n", "field 'grpo.recipe': setting 'sampler': unknown prompt sampler 'nope'"
     ),
     "guided replay on OpenRLHF": (
-        "grpo: {backend: openrlhf, overrides: {guided_replay: true}}\n", "field 'grpo.overrides': guided_replay is a TRL-backend option"
+        "grpo: {framework: openrlhf, overrides: {guided_replay: true}}\n", "field 'grpo.overrides.guided_replay': guided_replay is a TRL-backend option"
     ),
 }
 
@@ -251,7 +251,7 @@ def test_preflight_checks_only_the_stages_the_run_reaches(tmp_path):
     from taosr1_plugins.pipeline.preflight import check_run_config
 
     config_path = tmp_path / "config.yaml"
-    config_path.write_text(f"sft: {{recipe: {REPO / 'recipes/cpu/sft_cot_tiny.yaml'}}}\ngrpo: {{recipe: missing.yaml}}\n")
+    config_path.write_text(f"sft: {{recipe: {REPO / 'recipes/llamafactory/sft_cot_tiny.yaml'}}}\ngrpo: {{recipe: missing.yaml}}\n")
     config = load_config(config_path)
     check_run_config(config, config_path, stages=("import", "split", "cot", "export", "sft"))  # `--until sft`
     with pytest.raises(DataError, match=r"(dpo|grpo)\.recipe.: no such file"):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from taosr1_plugins.builtin.importers import (
+from taosr1_plugins.data.importers import (
     BUILTIN_IMPORTERS,
     import_crowdflower,
     import_esci,

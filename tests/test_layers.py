@@ -55,3 +55,24 @@ def test_the_top_level_is_stage_folders_and_a_few_shared_modules():
     assert len(modules) <= 12, modules
     for stage in ("core", "data", "cot", "passn", "grpo", "deploy", "evaluation", "builtin", "integrations"):
         assert (PACKAGE / stage / "__init__.py").is_file(), stage
+
+
+def test_the_main_job_reaches_a_training_framework_only_through_the_backend_hook():
+    """No module under pipeline/ or grpo/ imports a framework, a framework's backend, launcher or trainer: the
+    training stages look their framework up with `training.backend.get_backend`. What they may import from
+    integrations/ are the dataset writers the export and pairs stages call (LLaMA-Factory's and OpenRLHF's file
+    layouts, written by our own code)."""
+    frameworks = {"llamafactory", "openrlhf", "trl", "verl", "deepspeed", "ray", "vllm"}
+    dataset_writers = {"taosr1_plugins.integrations", "taosr1_plugins.integrations.llamafactory.export"}
+    offenders = {}
+    for folder in ("pipeline", "grpo"):
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            names = _imports(path)
+            bad = sorted(n for n in names if n.split(".")[0] in frameworks
+                         or (n.startswith("taosr1_plugins.integrations") and n not in dataset_writers))
+            source = path.read_text(encoding="utf-8")
+            # a launch names its command as a string literal
+            bad += [word for word in ('"llamafactory-cli"', '"torchrun"', "openrlhf.cli", "grpo_taosr1.sh") if word in source]
+            if bad:
+                offenders[str(path.relative_to(PACKAGE))] = bad
+    assert offenders == {}

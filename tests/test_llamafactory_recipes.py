@@ -12,11 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # every LLaMA-Factory recipe: the GPU ones and the CPU SFT and DPO ones
-RECIPES = [
-    *sorted((REPO / "recipes" / "llamafactory").glob("*.yaml")),
-    *sorted((REPO / "recipes" / "cpu").glob("sft_*.yaml")),
-    *sorted((REPO / "recipes" / "cpu").glob("dpo_*.yaml")),
-]
+RECIPES = sorted((REPO / "recipes" / "llamafactory").glob("*.yaml"))
 
 
 def llamafactory_train_fields() -> set[str]:

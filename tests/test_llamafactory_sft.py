@@ -1,5 +1,5 @@
 """CPU SFT through LLaMA-Factory: the patched `llamafactory-cli train` (direct and torchrun re-exec) and
-`python -m taosr1_plugins.integrations.llamafactory.train`, each on recipes/cpu/sft_cot_tiny.yaml."""
+`python -m taosr1_plugins.integrations.llamafactory.train`, each on recipes/llamafactory/sft_cot_tiny.yaml."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from taosr1_plugins.core.prompts import system_prompt
 from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "cpu" / "sft_cot_tiny.yaml"
+RECIPE = REPO / "recipes" / "llamafactory" / "sft_cot_tiny.yaml"
 VENV_BIN = Path(sys.executable).parent
 MODULE_TRAIN = [sys.executable, "-m", "taosr1_plugins.integrations.llamafactory.train"]
 MAX_STEPS = 3  # the recipe's max_steps, which is also its save_steps

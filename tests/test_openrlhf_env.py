@@ -1,4 +1,4 @@
-"""The GRPO stage checks the OpenRLHF environment (``grpo.python``) as a Ray worker would run it."""
+"""The GRPO stage checks the OpenRLHF environment (``grpo.options.python``) as a Ray worker would run it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from taosr1_plugins.pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env, probe, problems
+from taosr1_plugins.integrations.openrlhf.env import EnvironmentCheckError, check_openrlhf_env, probe, problems
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_main_job_dry_run_uses_grpo_python_and_records_the_check(tmp_path):
     from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
 
     ctx = _grpo_stage_context(tmp_path, {"DRY_RUN": "1"})
-    ctx.config.grpo.python = sys.executable
+    ctx.config.grpo.options["python"] = sys.executable
     with pytest.raises(DryRunStop):
         run_grpo(ctx)
     command = shlex.split(ctx.path("grpo", "launch.log").read_text())
@@ -83,12 +83,16 @@ def test_main_job_dry_run_uses_grpo_python_and_records_the_check(tmp_path):
 
 
 def test_gpu_config_names_the_openrlhf_environment_inside_the_checkout():
+    from taosr1_plugins.integrations.openrlhf.backend import openrlhf_python
     from taosr1_plugins.pipeline.config import load_config
-    from taosr1_plugins.pipeline.openrlhf_launch import openrlhf_python
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.training import training_job
 
-    config = load_config(REPO / "configs" / "gpu_qwen.yaml")
-    assert Path(openrlhf_python(config)) == REPO / ".venv-openrlhf" / "bin" / "python"
-    assert openrlhf_python(load_config(REPO / "configs" / "gpu_qwen.yaml", {"grpo.python": "python3"})) == "python3"
+    def python_of(config):
+        return openrlhf_python(training_job(RunContext(config), "grpo", model="policy", data={})[1])
+
+    assert Path(python_of(load_config(REPO / "configs" / "gpu_qwen.yaml"))) == REPO / ".venv-openrlhf" / "bin" / "python"
+    assert python_of(load_config(REPO / "configs" / "gpu_qwen.yaml", {"grpo.options.python": "python3"})) == "python3"
 
 
 def test_check_env_command_exits_2_naming_what_is_missing(tmp_path):
@@ -102,14 +106,16 @@ def test_check_env_command_exits_2_naming_what_is_missing(tmp_path):
 
 def test_main_job_checks_the_openrlhf_environment_before_its_first_stage(tmp_path):
     from taosr1_plugins.pipeline.config import RunConfig
-    from taosr1_plugins.pipeline.openrlhf_launch import LaunchError
+    from taosr1_plugins.integrations.openrlhf.launch import LaunchError
     from taosr1_plugins.pipeline.runner import run_pipeline
 
     config = RunConfig.model_validate({
         "run_dir": str(tmp_path / "run"),
-        "grpo": {"backend": "openrlhf", "python": str(tmp_path / "no_such_venv" / "bin" / "python"),
-                 "launch_script": str(REPO / "recipes/openrlhf/grpo_taosr1.sh")},
+        "grpo": {"framework": "openrlhf", "recipe": str(REPO / "recipes/openrlhf/grpo_qwen.yaml"),
+                 "options": {"python": str(tmp_path / "no_such_venv" / "bin" / "python"),
+                             "launch_script": str(REPO / "recipes/openrlhf/grpo_taosr1.sh")}},
     })
+    config.base_dir = REPO / "configs"  # where the default recipes resolve from
     with pytest.raises(LaunchError, match="no_such_venv"):
         run_pipeline(config)
     assert not (tmp_path / "run").exists()  # nothing ran

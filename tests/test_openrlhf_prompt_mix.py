@@ -13,7 +13,7 @@ import yaml
 
 from taosr1_plugins.data.samples import esci_sample_path
 from taosr1_plugins.passn.difficulty import difficulty_row
-from taosr1_plugins.grpo.prompts import probability_strings
+from taosr1_plugins.integrations.openrlhf.prompts import probability_strings
 from taosr1_plugins.core.jsonl import write_jsonl
 
 # correct answers out of 8 samples -> bucket (thresholds 0.25 / 0.75): 8 always, 7 easy, 4 medium, 1 hard, 0 never

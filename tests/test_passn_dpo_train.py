@@ -1,4 +1,4 @@
-"""A real DPO run on CPU: `llamafactory-cli train recipes/cpu/dpo_tiny.yaml` on pairs from the pair builder."""
+"""A real DPO run on CPU: `llamafactory-cli train recipes/llamafactory/dpo_tiny.yaml` on pairs from the pair builder."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from taosr1_plugins.core.prompts import system_prompt
 from taosr1_plugins.core.schemes import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "cpu" / "dpo_tiny.yaml"
+RECIPE = REPO / "recipes" / "llamafactory" / "dpo_tiny.yaml"
 VENV_BIN = Path(sys.executable).parent
 MAX_STEPS = 3  # the recipe's max_steps and save_steps
 

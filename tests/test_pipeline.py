@@ -28,8 +28,8 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
         "data": {"source": "esci", "limit": 40},
         "model": {"base": str(tiny_model_dir)},
         "sft": {
-            "launcher": "module",
-            "recipe": str(REPO / "recipes/cpu/sft_cot_smollm2.yaml"),
+            "options": {"launcher": "module"},
+            "recipe": str(REPO / "recipes/llamafactory/sft_cot_smollm2.yaml"),
             "examples": 12,
             "balance": "equal",
             "overrides": {
@@ -39,11 +39,11 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
         "passn": {"n": 2, "max_new_tokens": 8, "limit": 4, "batch_size": 4, "difficulty": "one_pass",
                   "one_pass_prompts": 8},
         "dpo": {
-            "launcher": "cli",
-            "recipe": str(REPO / "recipes/cpu/dpo_smollm2.yaml"),
+            "options": {"launcher": "cli"},
+            "recipe": str(REPO / "recipes/llamafactory/dpo_smollm2.yaml"),
             "overrides": {"max_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1},
         },
-        "grpo": {"recipe": str(REPO / "recipes/cpu/grpo_tiny.yaml"), "overrides": {"steps": 1}},
+        "grpo": {"recipe": str(REPO / "recipes/trl/grpo_tiny.yaml"), "overrides": {"steps": 1}},
         "eval": {"limit": 4, "max_new_tokens": 8, "zero_shot_baseline": False},
         "baselines": {
             "cross_encoder": {"max_train": 16, "epochs": 1, "batch_size": 8, "max_length": 64},
@@ -172,7 +172,7 @@ def test_shipped_configs_load_and_name_existing_recipes(name):
     from taosr1_plugins.pipeline.config import load_config
 
     config = load_config(REPO / "configs" / name)
-    for path in (config.sft.recipe, config.dpo.recipe, config.grpo.recipe, config.grpo.launch_script):
+    for path in (config.sft.recipe, config.dpo.recipe, config.grpo.recipe):
         assert config.resolve(path).is_file(), path
     if config.data.input is not None:  # the Kaggle sets are read from ../shared beside the checkout, never shipped
         assert config.resolve(config.data.input).parent.parent.name == "data"

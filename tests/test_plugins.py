@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+from plugin_helpers import installed_plugin_env
 
 from taosr1_plugins.data.samples import esci_sample_path
 
@@ -67,8 +68,10 @@ def test_plugins_json_lists_the_builtins():
     }
     assert rows["importers"]["provides"]["dataset importers"] == ["crowdflower", "home_depot", "esci", "kuaisearch"]
     assert rows["teachers"]["provides"]["teachers"]
-    # the built-ins arrive through the same entry points as third-party plugins
+    # built-ins are listed once (plugins.DEFAULT_PLUGINS) and shown with the distribution they come with
     assert rows["importers"]["distribution"].startswith("taosr1-plugins ")
+    assert rows["trl"]["module"] == "taosr1_plugins.integrations.trl.backend"
+    assert rows["trl"]["provides"] == {"training backends": ["trl"]}
 
 
 def test_plugins_table():
@@ -86,7 +89,8 @@ def test_one_lookup_for_every_kind():
     specs = {name for name in dir(hookspecs) if name.startswith("register_")}
     assert {kind.hook for kind in plugins.KINDS.values()} == specs == set(plugins.HOOKS)
     builtins = {"scheme": "esci", "importer": "esci", "teacher": "template", "generation_backend": "hf",
-                "reward": "relevance", "prompt_sampler": "difficulty", "deployment_adapter": "hf"}
+                "reward": "relevance", "prompt_sampler": "difficulty", "deployment_adapter": "hf",
+                "training_backend": "trl"}
     assert set(builtins) == set(plugins.KINDS)
     for kind, name in builtins.items():
         assert plugins.get(kind, name) is plugins.registered(kind)[name]
@@ -138,34 +142,7 @@ def test_a_name_registered_twice_is_refused():
 def example_plugin_env(tmp_path_factory) -> dict:
     """pip-install tests/fixtures/taosr1_plugin_example into a temporary --target directory (the venv
     stays clean) and return an environment that puts it on sys.path."""
-    work = tmp_path_factory.mktemp("example_plugin")
-    source = work / "src"
-    shutil.copytree(FIXTURE, source)  # building writes egg-info/build beside the sources: not in the repo
-    target = work / "site"
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-index",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if install.returncode != 0:
-        pytest.fail(f"pip install of the example plugin failed:\n{install.stdout}\n{install.stderr}")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
-    return env
+    return installed_plugin_env(FIXTURE, tmp_path_factory.mktemp("example_plugin"))
 
 
 def test_example_plugin_is_not_installed_in_the_venv():

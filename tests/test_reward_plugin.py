@@ -14,6 +14,7 @@ from taosr1_plugins import plugins
 from taosr1_plugins.builtin.schemes import ESCI
 from taosr1_plugins.core.formats import render_response
 from taosr1_plugins.core.records import Item, Record
+from taosr1_plugins.core.options import OptionError
 from taosr1_plugins.errors import UnknownPluginError
 from taosr1_plugins.grpo.config import load_grpo_settings
 from taosr1_plugins.grpo.prompts import grpo_prompt_row
@@ -63,6 +64,42 @@ def test_the_settings_name_the_reward(reward_plugin):
     assert NAME in plugins.registered("reward")
     reward = build_reward(RewardSettings(function=NAME, correct_weight=2.0))
     assert [reward(RIGHT, "E"), reward(WRONG, "E")] == [HIT * 2, MISS * 2]
+
+
+def test_the_plugin_reads_its_own_parameter(reward_plugin):
+    reward = build_reward(RewardSettings(function=NAME, correct_weight=2.0, options={"hit": 5.0}))
+    assert [reward(RIGHT, "E"), reward(WRONG, "E")] == [5.0 * 2, MISS * 2]
+    assert [reward(None, None), reward(RIGHT, {"gold": []})] == [MISS * 2, MISS * 2]  # content never raises
+    # its options model names a bad parameter when the reward is made, never while it scores
+    with pytest.raises(OptionError, match="reward function 'mentions_gold' option 'hitt': Extra inputs"):
+        build_reward(RewardSettings(function=NAME, options={"hitt": 5.0}))
+    with pytest.raises(OptionError, match="reward function 'mentions_gold' option 'hit': Input should be a finite"):
+        build_reward(RewardSettings(function=NAME, options={"hit": "inf"}))
+    with pytest.raises(OptionError, match="reward function 'relevance' option 'hit'"):  # the built-ins take none
+        build_reward(RewardSettings(options={"hit": 5.0}))
+
+
+def test_the_parameter_travels_to_the_workers_in_reward_yaml(tmp_path, monkeypatch, reward_plugin):
+    """From the GRPO settings through the reward.yaml the OpenRLHF launch writes to a worker's reward file."""
+    from taosr1_plugins.grpo.difficulty_mix import PromptChoice, Selection
+    from taosr1_plugins.integrations.openrlhf.prompts import REWARD_FILE, write_openrlhf_prompts
+
+    recipe = tmp_path / "grpo.yaml"
+    recipe.write_text(f"reward:\n  function: {NAME}\n  options: {{hit: 5.0}}\n")
+    settings = load_grpo_settings(recipe)
+    assert settings.reward.options == {"hit": 5.0}
+    out = tmp_path / "openrlhf"
+    write_openrlhf_prompts([RECORD], Selection([PromptChoice(RECORD.id, "hard", 1.0)]), ESCI, out, settings=settings)
+    monkeypatch.setenv(REWARD_CONFIG_ENV, str(out / REWARD_FILE))
+    assert check_reward_setup()(RIGHT, "E") == 5.0
+    module = load_file(INTEGRATIONS / "verl" / "reward.py", "verl_reward_options")
+    assert [module.compute_score("esci", text, "E", None) for text in (RIGHT, WRONG)] == [5.0, MISS]
+
+    bad = tmp_path / "bad_reward.yaml"  # another file: a worker loads its reward once per file
+    bad.write_text(f"function: {NAME}\noptions: {{hitt: 5.0}}\n")
+    monkeypatch.setenv(REWARD_CONFIG_ENV, str(bad))
+    with pytest.raises(RewardSetupError, match="option 'hitt'"):  # a worker refuses to start, naming it
+        load_file(INTEGRATIONS / "verl" / "reward.py", "verl_reward_bad_options")
 
 
 def test_trl_adapter_scores_with_the_plugin(tmp_path, reward_plugin):

@@ -12,8 +12,8 @@ import pytest
 
 from taosr1_plugins.data.samples import esci_sample_path
 from taosr1_plugins.passn.difficulty import difficulty_row
-from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
-from taosr1_plugins.grpo.dynamic_sampling import DifficultyMix, select_prompts
+from taosr1_plugins.grpo.dynamic_sampling import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
+from taosr1_plugins.grpo.difficulty_mix import DifficultyMix, mix_by_difficulty
 
 # prompt id -> number of correct samples out of 8: always, easy, medium, hard, never
 PATTERN = {"always": 8, "easy": 7, "medium": 4, "hard": 1, "never": 0}
@@ -29,7 +29,7 @@ def rows_for(ids, n=8):
 
 def test_selection_drops_always_upweights_hard_caps_never():
     ids = [f"p{i}" for i in range(50)]  # 10 per bucket
-    selection = select_prompts(ids, rows_for(ids), DifficultyMix(never_max_share=0.1))
+    selection = mix_by_difficulty(ids, rows_for(ids), DifficultyMix(never_max_share=0.1))
     kept = Counter(c.bucket for c in selection.chosen)
     assert kept["always"] == 0
     assert kept["easy"] == kept["medium"] == kept["hard"] == 10
@@ -49,12 +49,12 @@ def test_selection_drops_always_upweights_hard_caps_never():
 def test_selection_options():
     ids = [f"p{i}" for i in range(50)]
     rows = rows_for(ids)
-    assert len(select_prompts(ids, rows, DifficultyMix(max_prompts=7)).chosen) == 7
-    uniform = select_prompts(ids, rows, DifficultyMix(weights={"always": 1, "easy": 1, "medium": 1, "hard": 1, "never": 1}, never_max_share=1))
+    assert len(mix_by_difficulty(ids, rows, DifficultyMix(max_prompts=7)).chosen) == 7
+    uniform = mix_by_difficulty(ids, rows, DifficultyMix(weights={"always": 1, "easy": 1, "medium": 1, "hard": 1, "never": 1}, never_max_share=1))
     assert len(uniform.chosen) == 50
-    unknown = select_prompts(ids + ["new"], rows[:10], DifficultyMix())
+    unknown = mix_by_difficulty(ids + ["new"], rows[:10], DifficultyMix())
     assert unknown.summary["without_difficulty"] == 41
-    assert select_prompts(ids, rows, DifficultyMix(seed=3)).ids == select_prompts(ids, rows, DifficultyMix(seed=3)).ids
+    assert mix_by_difficulty(ids, rows, DifficultyMix(seed=3)).ids == mix_by_difficulty(ids, rows, DifficultyMix(seed=3)).ids
     with pytest.raises(ValueError):
         DifficultyMix(weights={"harder": 1.0})
 

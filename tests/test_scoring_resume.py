@@ -7,6 +7,7 @@ import json
 
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.deploy.scored_pair import score_pair
 from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records, score_row
 
 ESCI = get_scheme("esci")
@@ -17,7 +18,7 @@ def test_resume_reuses_the_partial_rows(tmp_path, tiny_model_dir):
                for i in range(4)]
     out = tmp_path / "scores.jsonl"
     # what a killed run left: two finished rows (probabilities no model would give) and a torn third
-    kept = [score_row(records[i], ESCI, [0.7, 0.1, 0.1, 0.1]) for i in (0, 2)]
+    kept = [score_row(records[i], ESCI, score_pair([0.7, 0.1, 0.1, 0.1], ESCI)) for i in (0, 2)]
     partial = out.with_name(out.name + ".partial")
     partial.write_text("".join(json.dumps(row) + "\n" for row in kept) + '{"id": "r1", "sch')
 

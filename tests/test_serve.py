@@ -39,13 +39,13 @@ def test_scores_pairs(server, tiny_model_dir):
     results = body["results"]
     assert [r["id"] for r in results] == ["a", "pair-1"]
     for result in results:
-        p = [result["probabilities"][k] for k in ESCI.keys]
-        assert sum(p) == pytest.approx(1.0)
-        assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
-        assert result["score"] == pytest.approx(expected_score(p))
+        p = [result["probs"][k] for k in ESCI.keys]
+        assert sum(p) == pytest.approx(1.0, abs=1e-5)  # six decimals, as in a score file
+        assert result["label"] == max(result["probs"], key=result["probs"].get)
+        assert result["score"] == pytest.approx(expected_score(p), abs=1e-5)
         cumulative, tier = 0.0, "I"  # the CumPT rule with the thresholds above, by hand
         for key, threshold in zip(ESCI.keys, (0.3, 0.5, 0.8)):
-            cumulative += result["probabilities"][key]
+            cumulative += result["probs"][key]
             if cumulative >= threshold:
                 tier = key
                 break
@@ -57,7 +57,7 @@ def test_scores_pairs(server, tiny_model_dir):
     scorer = plugins.get("deployment_adapter", "hf")(str(tiny_model_dir), ESCI, device="cpu")
     record = Record(id="a", query=pairs[0]["query"], item=Item(title=pairs[0]["item"]), scheme="esci")
     direct = scorer.probabilities([record])[0]
-    assert [results[0]["probabilities"][k] for k in ESCI.keys] == pytest.approx(direct, abs=1e-5)
+    assert [results[0]["probs"][k] for k in ESCI.keys] == pytest.approx(direct, abs=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -102,12 +102,11 @@ def test_stage_options_extend_the_shared_settings():
     assert issubclass(PassnShardSettings, PassnSettings) and issubclass(PassnRunSettings, PassnSettings)
     assert issubclass(PairOptions, PairSettings)
 
-    from taosr1_plugins.deploy.scoring import ScoreSettings
+    from taosr1_plugins.deploy.config import ScoreSettings
+    from taosr1_plugins.deploy.scoring import ScoreSettings as used_by_scoring
 
-    assert ScoreSettings().backend == ScoringSettings().backend
-    assert ScoreSettings().batch_size == ScoringSettings().batch_size
-    assert ScoreSettings().explain_margin == ExplainSettings().explain_margin
-    assert ScoreSettings().max_explain_tokens == ExplainSettings().max_explain_tokens
+    assert issubclass(ScoreSettings, ScoringSettings) and issubclass(ScoreSettings, ExplainSettings)
+    assert used_by_scoring is ScoreSettings  # one model, not a twin restating the defaults
 
 
 def test_unified_defaults():
@@ -123,7 +122,7 @@ def test_unified_defaults():
         ("hf", [], 8),  # the default reaches a backend that has a batch size, as in `taosr1 run`
         ("openai", [], None),  # ... and not one without (it would refuse the key)
         ("hf", ["--batch-size", "3"], 3),
-        ("openai", ["--batch-size", "3"], 3),  # asked for: passed on, for the backend to refuse
+        ("openai", ["--batch-size", "3"], "refused"),  # asked for: its options model refuses it, by name
     ],
 )
 def test_passn_sample_batch_size_reaches_the_backend_as_in_the_main_job(
@@ -148,5 +147,9 @@ def test_passn_sample_batch_size_reaches_the_backend_as_in_the_main_job(
     write_jsonl(data, esci_records[:2])
     result = CliRunner().invoke(app, ["passn", "sample", "--model", "m", "--data", str(data), "--out",
                                       str(tmp_path / "s.jsonl"), "--backend", backend, "--no-progress", *args])
+    if expected == "refused":
+        assert result.exit_code == 2 and "generation backend 'openai' option 'batch_size'" in result.output
+        assert not seen  # before the backend is asked for anything
+        return
     assert result.exit_code == 0, result.output
     assert seen.get("batch_size") == expected, result.output

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -68,14 +69,20 @@ def test_main_job_runs_every_model_stage_in_its_own_process(tmp_path, tiny_model
     assert stages["deploy"]["outputs"]["model"] == "sft" and (tmp_path / "run" / "deploy" / "report.html").is_file()
 
 
-def test_a_failing_child_stage_fails_the_run_with_its_reason(tmp_path):
-    config = _config(tmp_path, str(tmp_path / "no_such_model"))
+def test_a_failing_child_stage_fails_the_run_with_its_reason(tmp_path, tiny_model_dir):
+    # a checkpoint that passes preflight's checks (config, weights, tokenizer) but names an architecture
+    # transformers does not have: only the stage that loads it, in its own process, finds out
+    model = tmp_path / "unknown_architecture"
+    shutil.copytree(tiny_model_dir, model)
+    config_file = model / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "model_type": "no_such_model_type"}))
+    config = _config(tmp_path, str(model))
     result = subprocess.run([sys.executable, "-c", MAIN_JOB, str(config), "sft"], capture_output=True, text=True,
                             cwd=tmp_path, timeout=600)
     assert result.returncode != 0
-    assert "StageProcessError" in result.stderr and "no_such_model" in result.stderr
+    assert "StageProcessError" in result.stderr and "no_such_model_type" in result.stderr
     sft = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["sft"]
-    assert sft["status"] == "failed" and "no_such_model" in sft["error"]
+    assert sft["status"] == "failed" and "no_such_model_type" in sft["error"]
 
 
 def test_a_data_error_in_a_child_exits_2_from_taosr1_run(tmp_path):

@@ -43,11 +43,16 @@ def test_sft_rows_train_on_the_answer_and_its_end_of_turn_only(tiny_model_dir, e
     assert len(short["input_ids"]) == len(short["completion_mask"]) == 20
 
 
+# not the default prompt: a model folder that fell back to the default would not match it
+STYLE = {"instruction": "compact", "description_chars": 50, "term_matches": True, "term_share": True}
+
+
 @pytest.mark.slow
 def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
     config = {
         "run_dir": str(tmp_path / "run"),
         "format": "answer_first",
+        "prompt": STYLE,
         "data": {"source": "esci", "limit": 30},
         "model": {"base": str(tiny_model_dir)},
         "sft": {"framework": "trl", "recipe": str(REPO / "recipes/trl/sft_cot_smollm2.yaml"),
@@ -79,6 +84,8 @@ def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
     assert dpo["steps"] == 1 and dpo["pairs"] == stages["pairs"]["outputs"]["pairs"] and math.isfinite(dpo["train_loss"])
     for stage in ("sft", "dpo"):
         assert (tmp_path / "run" / stage / "model" / "model.safetensors").exists()
+        # the runner, not the TRL backend, writes the prompt the model learnt into its folder
+        assert json.loads((tmp_path / "run" / stage / "model" / "taosr1_prompt.json").read_text()) == STYLE
     assert "grpo" not in stages
 
     # the direct-answer baseline follows sft.framework: TRL with the TRL recipe, on the same first 8 examples

@@ -5,7 +5,7 @@ from taosr1_plugins.hookspecs import hookimpl
 
 @hookimpl
 def register_prompt_samplers(register):
-    from taosr1_plugins.grpo.dynamic_sampling import DifficultySampler, uniform_sampler
+    from taosr1_plugins.grpo.difficulty_mix import DifficultySampler, uniform_sampler
 
     register("difficulty", DifficultySampler)
     register("uniform", uniform_sampler)

@@ -1,13 +1,113 @@
-"""The `taosr1` command line. Each command group lives in its own module; heavy imports stay inside commands."""
+"""The `taosr1` command line. Each command group lives in its own module; heavy imports stay inside commands.
+
+Every command and command group is registered once, in :data:`COMMANDS`, and its module is imported only when
+that command runs (or its own ``--help`` is asked for): ``taosr1 --help`` lists them all from the table alone.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
+from collections.abc import Iterator, MutableMapping
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from taosr1_plugins.errors import UserError, printable
+from taosr1_plugins.errors import DataError, UserError, printable
+
+# (name, module, help): every `taosr1 NAME`, in the order `taosr1 --help` lists them. A module either has a
+# ``register(app)`` that adds its commands (several names may share it) or is a command group whose typer
+# ``app`` becomes `taosr1 NAME` with this help. A command's own help is its docstring; the help here is the
+# line `taosr1 --help` shows for it without importing the module (tests/test_cli_table.py keeps them equal).
+COMMANDS = (
+    ("run", "taosr1_plugins.cli.run",
+     "Run every stage: import → split → CoT → SFT → pass@N → DPO → GRPO → evaluation → deployment."),
+    ("baselines", "taosr1_plugins.cli.run",
+     "Baselines on the run's splits: majority, lexical, MiniLM cross-encoder, LM zero-shot and direct-answer."),
+    ("report", "taosr1_plugins.cli.run",
+     "The ablation table and plot: baselines and each TaoSR1 stage on the run's test split."),
+    ("plugins", "taosr1_plugins.cli.plugins", "List registered plugins and what each provides."),
+    ("score", "taosr1_plugins.cli.deploy",
+     "Label probabilities in one forward pass per pair; rerun the same command to resume."),
+    ("calibrate", "taosr1_plugins.cli.deploy",
+     "Fit a calibration and CumPT thresholds on labelled scores; compare with argmax on the same pairs."),
+    ("serve", "taosr1_plugins.cli.deploy",
+     "Serve POST /v1/score (pairs -> probs, label, tier, score[, margin][, explanation]) and GET /healthz."),
+    ("serve-chat", "taosr1_plugins.cli.deploy",
+     ("Serve a local model behind an OpenAI-compatible chat endpoint (POST /v1/chat/completions, GET /v1/models, "
+      "GET /health): a local teacher, and what the tests talk to.")),
+    ("eval", "taosr1_plugins.cli.deploy",
+     ("Macro-F1, accuracy, per-level P/R/F1, confusion, QWK, tag slices, NDCG, over-recall, ECE and tier "
+      "stability, with plots, as one HTML file.")),
+    ("post-cot", "taosr1_plugins.cli.deploy", "Convert think-then-answer data to the answer-first (post-CoT) form."),
+    ("data", "taosr1_plugins.cli.data", "Import, validate and split relevance records."),
+    ("cot", "taosr1_plugins.cli.cot", "Generate chain-of-thought traces with a teacher."),
+    ("export", "taosr1_plugins.cli.export", "Export records for a training framework."),
+    ("models", "taosr1_plugins.cli.models", "Prepare local model checkpoints."),
+    ("patch", "taosr1_plugins.cli.patch", "Apply the minimal upstream patches in patches/."),
+    ("passn", "taosr1_plugins.cli.passn", "Stage 2: pass@N sampling, difficulty, DPO pairs."),
+    ("grpo", "taosr1_plugins.cli.grpo", "Stage 3: GRPO with the relevance reward and difficulty-based sampling."),
+)
+_TABLE = {name: (module_name, help_text) for name, module_name, help_text in COMMANDS}
+_loaded_modules: dict[str, TyperGroup] = {}  # module -> the group its commands were built in
+
+
+def _available(module_name: str) -> bool:
+    """Whether the module is there, without importing it (a command whose module is absent is not offered)."""
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def load_command(name: str):
+    """The click command of the table's ``name``, its module imported now; None where the module is absent."""
+    module_name, help_text = _TABLE[name]
+    if module_name not in _loaded_modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return None
+        holder = typer.Typer()
+        if hasattr(module, "register"):
+            module.register(holder)
+        else:
+            holder.add_typer(module.app, name=name, help=help_text)
+        _loaded_modules[module_name] = typer.main.get_group(holder)
+    return _loaded_modules[module_name].commands[name]
+
+
+class _LazyCommands(MutableMapping):
+    """The top-level commands: every name of the table, each loaded on first access (``commands[name]``)."""
+
+    def __init__(self, loaded: dict):
+        self._loaded = dict(loaded)
+
+    def __getitem__(self, name: str):
+        if name not in self._loaded:
+            if name not in _TABLE or (command := load_command(name)) is None:
+                raise KeyError(name)
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def __setitem__(self, name: str, command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        names = [name for name, module_name, _ in COMMANDS if name in self._loaded or _available(module_name)]
+        return iter(names + [name for name in self._loaded if name not in _TABLE])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class _Commands(TyperGroup):
@@ -16,6 +116,26 @@ class _Commands(TyperGroup):
     Handled here rather than around ``app()`` so that every way of running a command, the console
     script and ``CliRunner`` alike, ends the same way; commands just raise.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands(self.commands)
+        self._listing = False
+
+    def format_help(self, ctx, formatter):
+        self._listing = True  # the list of commands comes from the table: nothing is imported for it
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(self.commands)  # names only: TyperGroup's would load every command
+
+    def get_command(self, ctx, cmd_name: str):
+        if self._listing and cmd_name in _TABLE and not self.commands.is_loaded(cmd_name):
+            return TyperCommand(name=cmd_name, help=_TABLE[cmd_name][1])
+        return self.commands.get(cmd_name)
 
     def main(self, *args, **kwargs):
         try:
@@ -31,37 +151,25 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(cls=_Commands, no_args_is_help=True, add_completion=False, help="TaoSR1 relevance-model toolkit.")
 
-# (module, attribute, group name, help)
-GROUPS = (
-    ("taosr1_plugins.cli.data", "app", "data", "Import, validate and split relevance records."),
-    ("taosr1_plugins.cli.cot", "app", "cot", "Generate chain-of-thought traces with a teacher."),
-    ("taosr1_plugins.cli.export", "app", "export", "Export records for a training framework."),
-    ("taosr1_plugins.cli.models", "app", "models", "Prepare local model checkpoints."),
-    ("taosr1_plugins.cli.patch", "app", "patch", "Apply the minimal upstream patches in patches/."),
-    ("taosr1_plugins.cli.passn", "app", "passn", "Stage 2: pass@N sampling, difficulty, DPO pairs."),
-)
-for module_name, attr, name, help_text in GROUPS:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        continue
-    app.add_typer(getattr(module, attr), name=name, help=help_text)
 
-# modules that add top-level commands: register(app)
-COMMAND_MODULES = (
-    "taosr1_plugins.cli.run",
-    "taosr1_plugins.cli.plugins",
-    "taosr1_plugins.cli.grpo",  # taosr1 grpo
-    "taosr1_plugins.cli.deploy",  # taosr1 score / calibrate / serve / eval
-)
-for module_name in COMMAND_MODULES:
+@app.callback()
+def _root() -> None:
+    # a callback makes the app a command group although every command is added lazily, from COMMANDS
+    pass
+
+
+@contextlib.contextmanager
+def file_errors() -> Iterator[None]:
+    """Any OSError on a command's own files (a missing input, an output directory that cannot be made, a
+    special file) as the user error naming the path: status 2, like the common kinds ``main`` handles."""
     try:
-        importlib.import_module(module_name).register(app)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
+        yield
+    except UserError:  # OutputExistsError is an OSError too
+        raise
+    except OSError as exc:
+        if exc.filename is None:
+            raise UserError(exc.strerror or str(exc)) from exc
+        raise DataError(str(exc.filename), None, None, exc.strerror or str(exc)) from exc
 
 
 def fail(message: str, code: int = 1) -> None:

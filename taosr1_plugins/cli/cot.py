@@ -33,25 +33,28 @@ def generate(
 
     from taosr1_plugins.cot.generate import generate_cot, output_paths
     from taosr1_plugins.data.validation import read_checked_records
-    from taosr1_plugins.errors import OutputExistsError, first_problem
+    from taosr1_plugins.errors import OutputExistsError, UserError, first_problem
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.cot.teachers import TeacherError, get_teacher
-    from taosr1_plugins.cli import fail
+    from taosr1_plugins.cli import fail, file_errors
 
+    # user errors (a bad line, an unknown teacher, ...) are reported by the command group: one line, status 2
     teacher_options = parse_options(teacher_option)
-    try:
+    from taosr1_plugins.core.options import check_options
+
+    # an unknown teacher, or an option its options model refuses, before a file is read or a model loads
+    check_options("teacher", teacher, teacher_options)
+    with file_errors():
         check_outputs(output_paths(out).values(), [data, pool])
         records = read_checked_records(data, require_label=True)
         pool_records = read_checked_records(pool, unique_ids=False) if pool else None
-    except OSError as exc:
-        fail(f"cannot read input: {exc}", 2)
     try:
         teacher_impl = get_teacher(teacher, **teacher_options)
-    except ValidationError as exc:
+    except ValidationError as exc:  # a teacher without a declared options model refused one: name it
         where, message = first_problem(exc, whole="options")
-        fail(f"teacher {teacher!r} option {where!r}: {message}", 2)
-    except (TeacherError, TypeError) as exc:
-        fail(f"teacher {teacher!r}: {exc}", 2)
+        raise UserError(f"teacher {teacher!r} option {where!r}: {message}") from exc
+    except (TeacherError, TypeError) as exc:  # a plugin teacher's own refusal of its options
+        raise TeacherError(f"teacher {teacher!r}: {exc}") from exc
 
     options = CotOptions(teacher=teacher, k=k, retries=retries, batch_size=batch_size, hint_on_retry=hint,
                          max_words=max_words)
@@ -61,8 +64,8 @@ def generate(
             teacher_name=teacher, overwrite=overwrite, progress=progress,
         )
     except OutputExistsError as exc:
-        fail(f"{exc} (use --overwrite)", 2)
-    except TeacherError as exc:
+        raise OutputExistsError(f"{exc} (use --overwrite)") from exc
+    except TeacherError as exc:  # mid-run (endpoint down after every retry): status 1, and how to go on
         fail(f"{exc}\nFinished records are saved; rerun the same command to resume.")
 
     console = Console(stderr=True)

@@ -6,14 +6,13 @@ atomically, so a command that fails leaves no output file behind, not even a par
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
-from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 
 import typer
 
+from taosr1_plugins.cli import file_errors
 from taosr1_plugins.cli.options import field_default, option
 from taosr1_plugins.data.splits import SplitSettings
 
@@ -25,20 +24,6 @@ SCHEME_HELP = "Label scheme: a registered name or a YAML file."
 class GroupBy(str, Enum):
     query = "query"
     id = "id"
-
-
-@contextlib.contextmanager
-def errors_reported() -> Iterator[None]:
-    """Turn known failures into one line on stderr and a non-zero exit status, without a traceback."""
-    from taosr1_plugins.cli import fail
-    from taosr1_plugins.core.schemes import SchemeError
-
-    try:  # a UserError (DataError, ...) needs nothing here: the command group reports it
-        yield
-    except SchemeError as exc:  # the rest of the bad input: status 2
-        fail(str(exc), 2)
-    except OSError as exc:  # missing input, unwritable output directory
-        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 2)
 
 
 def _echo_label_counts(counts: Counter, title: str) -> None:
@@ -80,7 +65,7 @@ def import_(
             counts[record.scheme, record.label] += 1
             yield record
 
-    with errors_reported():
+    with file_errors():
         check_outputs([out], [input_path])
         written = write_jsonl(out, counted(import_records(source, input_path, scheme, limit)))
         _echo_label_counts(counts, f"wrote {written} records to {out}")
@@ -95,7 +80,7 @@ def validate(
     from taosr1_plugins.core.schemes import get_scheme
     from taosr1_plugins.data.validation import validate_records
 
-    with errors_reported():
+    with file_errors():
         counts = validate_records(file, get_scheme(scheme) if scheme else None)
         _echo_label_counts(counts, f"{file}: {sum(counts.values())} valid records")
 
@@ -130,7 +115,7 @@ def split(
             f"need {len(parsed)} distinct names, one per ratio; got {names!r}", param_hint="--names"
         )
 
-    with errors_reported():
+    with file_errors():
         paths = [out_dir / f"{name}.jsonl" for name in split_names]
         check_outputs(paths, [file])
         # all of it first, with the same check as `validate`: a bad line must stop us before any write

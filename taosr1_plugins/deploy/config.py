@@ -1,18 +1,27 @@
-"""Settings of the deploy stage, declared once: the run config's `deploy:` section, `taosr1 score | calibrate`
-and the scoring code. Pydantic only, no ML framework."""
+"""Settings of the deploy stage, declared once: the run config's `deploy:` section, `taosr1 score | calibrate |
+serve` and the scoring code. Pydantic only, no ML framework."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator
+
+from taosr1_plugins.deploy.cumpt import CumPT
+
+EXPLAIN_MODES = ("never", "always", "auto")
 
 
 class ScoringSettings(BaseModel):
+    """What the run config's `deploy:` section and the scoring code share (the CLI offers backend and batch size)."""
+
     model_config = ConfigDict(extra="forbid")
 
     backend: str = Field("hf", description="Deployment adapter: hf (CPU/GPU), vllm (GPU), or a plugin's.")
     batch_size: int = Field(8, ge=1)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="scoring backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization"
+    )
 
 
 class CalibrationSettings(BaseModel):
@@ -36,3 +45,22 @@ class ExplainSettings(BaseModel):
         0.1, ge=0, le=1, description="With --explain-mode auto: explain pairs whose tier margin is below this."
     )
     max_explain_tokens: int = Field(128, ge=1)
+
+
+class ScoreSettings(ScoringSettings, ExplainSettings):
+    """What a scoring job (score_records, load_scorer) runs with: the shared settings above plus what only one
+    run decides. Not part of the run config: its `deploy:` section is made of ScoringSettings."""
+
+    explain: Literal["never", "always", "auto"] = "never"  # True / False are read as always / never
+    # tiers, margins and calibrated scores in the rows; needed by explain "auto". Checked as an instance
+    # only: CumPT is a plain dataclass, and pydantic would otherwise rebuild it field by field.
+    cumpt: InstanceOf[CumPT] | None = None
+    device: str = "auto"
+    overwrite: bool = False
+    progress: bool = True
+
+    @field_validator("explain", mode="before")
+    @classmethod
+    def _explain_flag(cls, value: Any) -> Any:
+        # `--explain` and older callers pass a flag
+        return {True: "always", False: "never"}.get(value, value) if isinstance(value, bool) else value

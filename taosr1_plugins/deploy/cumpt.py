@@ -89,6 +89,18 @@ class CumPT:
     def margin(self, probs: Sequence[float]) -> float:
         return tier_margin(self.calibrated(probs), self.thresholds)
 
+    def read(self, probs: Sequence[float]) -> TierReading:
+        """The calibrated distribution, tier and margin from one calibration: a scored pair needs all three."""
+        calibrated = self.calibrated(probs)
+        return TierReading(calibrated, assign_tier(calibrated, self.thresholds), tier_margin(calibrated, self.thresholds))
+
+
+@dataclass(frozen=True)
+class TierReading:
+    calibrated: list[float]  # the distribution the thresholds apply to
+    tier: int  # index into CumPT.levels
+    margin: float  # tier_margin on ``calibrated``
+
 
 # --- fitting -------------------------------------------------------------------------------------------
 

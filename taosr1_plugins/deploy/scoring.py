@@ -6,7 +6,8 @@ logits of the scheme's verbalizer tokens there, softmax-renormalised, are the le
 reasoning is decoded only when an explanation is asked for.
 
 Backends ("deployment adapters") are plugins: ``register_deployment_adapters`` registers
-``factory(model, scheme, **options) -> LabelScorer``; the built-ins are ``hf`` and ``vllm``.
+``factory(model, scheme, **options) -> LabelScorer``, with an ``options_model`` if it declares its options
+(see :mod:`taosr1_plugins.core.options`); the built-ins are ``hf`` and ``vllm`` (``deploy/scorers/``).
 This module imports no ML framework.
 """
 
@@ -20,8 +21,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from taosr1_plugins.deploy.config import ExplainSettings, ScoringSettings
-from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
+from taosr1_plugins.deploy.config import EXPLAIN_MODES, ExplainSettings, ScoreSettings
+from taosr1_plugins.deploy.cumpt import CumPT
+from taosr1_plugins.deploy.scored_pair import ScoredPair, score_pair
 from taosr1_plugins.errors import DataError, OutputExistsError
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.hf_chat import render_chat
@@ -89,14 +91,17 @@ class ScoreRow(BaseModel):
 
     id: str = Field(min_length=1)
     scheme: str = Field(min_length=1)
-    probs: dict[str, float] = Field(description="p(level) for every level of the scheme")
-    label: str = Field(description="argmax level")
-    score: float = Field(ge=0, le=1, description="expected level scaled to [0, 1]")
+    # the fields of a scored pair (scored_pair.py): probs and label are the model's own, tier, score and
+    # margin are read from the calibrated distribution
+    probs: dict[str, float] = Field(description="p(level) for every level of the scheme, uncalibrated")
+    label: str = Field(description="argmax level of probs")
+    score: float = Field(ge=0, le=1, description="expected level of the calibrated distribution, scaled to [0, 1]")
     gold: str | None = None
     tags: list[str] = Field(default_factory=list)
     explanation: str | None = None
     # optional, so score files written before these existed still read: the query groups pairs for the
-    # ranking view; tier and margin are written when scoring with a cumpt.json
+    # ranking view; tier is written on every row now (the argmax label without a cumpt.json), margin only
+    # with a cumpt.json
     query: str | None = None
     tier: str | None = None
     margin: float | None = Field(None, ge=0)
@@ -151,23 +156,11 @@ def read_scores(path: str | Path, *, require_gold: bool = False) -> ScoreSet:
     return ScoreSet(path, scheme, rows)
 
 
-def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], explanation: str | None = None,
-              cumpt: CumPT | None = None) -> dict:
-    """``probs`` are the model's own; with ``cumpt`` the row also holds the tier and its margin, computed
-    on the calibrated distribution, while ``probs`` stay raw so the file can be calibrated again."""
-    row = {
-        "id": record.id,
-        "scheme": scheme.name,
-        "probs": {key: round(p, 6) for key, p in zip(scheme.keys, probs)},
-        "label": scheme.keys[argmax_tier(probs)],
-        "score": round(min(1.0, max(0.0, expected_score(probs))), 6),
-        "gold": record.label,
-        "tags": record.tags,
-        "query": record.query,
-    }
-    if cumpt is not None:
-        row["tier"] = cumpt.tier(probs)
-        row["margin"] = round(cumpt.margin(probs), 6)
+def score_row(record: Record, scheme: LabelScheme, pair: ScoredPair, explanation: str | None = None) -> dict:
+    """One line of scores.jsonl: the record's own fields around the scored pair's (the server's result has
+    the same scored-pair fields, from the same builder)."""
+    row = {"id": record.id, "scheme": scheme.name, **pair.fields(), "gold": record.label, "tags": record.tags,
+           "query": record.query}
     if explanation is not None:
         row["explanation"] = explanation
     return row
@@ -176,7 +169,6 @@ def score_row(record: Record, scheme: LabelScheme, probs: Sequence[float], expla
 # --- the scoring job -------------------------------------------------------------------------------------
 
 
-EXPLAIN_MODES = ("never", "always", "auto")
 DEFAULT_EXPLAIN_MARGIN = ExplainSettings.model_fields["explain_margin"].default
 
 
@@ -201,32 +193,12 @@ class ExplainPolicy:
         if not 0 <= self.margin <= 1:
             raise ValueError(f"explain margin must lie in [0, 1], got {self.margin}")
 
-    def wants(self, probs: Sequence[float]) -> bool:
+    def wants(self, pair: ScoredPair) -> bool:
+        """``pair`` was scored with this policy's cumpt, so its margin is the one to compare."""
         if self.mode == "auto":
-            assert self.cumpt is not None
-            return self.cumpt.margin(probs) < self.margin
+            assert pair.margin is not None, "explain 'auto' needs pairs scored with the policy's cumpt"
+            return pair.margin < self.margin
         return self.mode == "always"
-
-    def label(self, probs: Sequence[float], scheme: LabelScheme) -> str:
-        """The label the explanation continues after: the tier that is served."""
-        return self.cumpt.tier(probs) if self.cumpt is not None else scheme.keys[argmax_tier(probs)]
-
-
-_SCORING = ScoringSettings.model_fields  # the declared defaults, for callers that set only some fields
-
-
-@dataclass
-class ScoreSettings:
-    backend: str = _SCORING["backend"].default
-    batch_size: int = _SCORING["batch_size"].default
-    explain: bool | str = False  # never / always / auto (True and False: always and never)
-    explain_margin: float = DEFAULT_EXPLAIN_MARGIN
-    cumpt: CumPT | None = None  # tiers (and margins) in the rows; needed by explain "auto"
-    max_explain_tokens: int = ExplainSettings.model_fields["max_explain_tokens"].default
-    device: str = "auto"
-    overwrite: bool = False
-    progress: bool = True
-    options: dict[str, Any] | None = None  # extra backend options
 
 
 def records_scheme(records: Sequence[Record], source: str = "<records>") -> LabelScheme:
@@ -239,9 +211,12 @@ def records_scheme(records: Sequence[Record], source: str = "<records>") -> Labe
 def load_scorer(model: str | Path, scheme: LabelScheme, settings: ScoreSettings) -> LabelScorer:
     from taosr1_plugins import plugins
 
+    from taosr1_plugins.core.options import offered
+
     adapter = plugins.get("deployment_adapter", settings.backend)
-    options = {"device": settings.device, "batch_size": settings.batch_size,
-               "max_explain_tokens": settings.max_explain_tokens, **(settings.options or {})}
+    # the job's own settings, to an adapter whose options model has them (all of them without a model)
+    options = offered(adapter, settings.options or {}, device=settings.device, batch_size=settings.batch_size,
+                      max_explain_tokens=settings.max_explain_tokens)
     return adapter(str(model), scheme, **options)
 
 
@@ -258,8 +233,7 @@ def score_records(
     or an already loaded scorer.
     """
     settings = settings or ScoreSettings()
-    mode = {True: "always", False: "never"}.get(settings.explain, settings.explain)
-    policy = ExplainPolicy(str(mode), settings.explain_margin, settings.cumpt)
+    policy = ExplainPolicy(settings.explain, settings.explain_margin, settings.cumpt)
     out = Path(out)
     if out.exists() and not settings.overwrite:
         raise OutputExistsError(f"{out} exists")
@@ -275,15 +249,16 @@ def score_records(
         scorer = model if hasattr(model, "probabilities") else (load_scorer(model, scheme, settings) if todo else None)
         for batch in _batches(todo, settings.batch_size, total=len(records), initial=len(records) - len(todo),
                               enabled=settings.progress):
-            probs = scorer.probabilities(batch)
+            pairs = [score_pair(p, scheme, settings.cumpt) for p in scorer.probabilities(batch)]
             explanations: list[str | None] = [None] * len(batch)
-            wanted = [i for i, p in enumerate(probs) if policy.wants(p)]
+            wanted = [i for i, pair in enumerate(pairs) if policy.wants(pair)]
             if wanted:
-                texts = scorer.explain([batch[i] for i in wanted], [policy.label(probs[i], scheme) for i in wanted])
+                # the reasoning continues after the tier that is served
+                texts = scorer.explain([batch[i] for i in wanted], [pairs[i].tier for i in wanted])
                 for i, text in zip(wanted, texts):
                     explanations[i] = text
-            for record, p, text in zip(batch, probs, explanations):
-                log.append(score_row(record, scheme, p, text, settings.cumpt))
+            for record, pair, text in zip(batch, pairs, explanations):
+                log.append(score_row(record, scheme, pair, text))
         log.finish()
     finally:
         log.close()

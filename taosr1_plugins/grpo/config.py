@@ -9,13 +9,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taosr1_plugins.core.formats import ResponseFormat
-from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings
+from taosr1_plugins.grpo.dynamic_sampling import DynamicSamplingSettings
 from taosr1_plugins.grpo.reward import RewardSettings
-from taosr1_plugins.grpo.dynamic_sampling import DifficultyMix
+from taosr1_plugins.grpo.difficulty_mix import DifficultyMix
 
 
-# refused wherever a config asks for guided replay on OpenRLHF: its rollouts come from vLLM, not the policy
-GUIDED_REPLAY_NEEDS_TRL = "guided_replay is a TRL-backend option (OpenRLHF's rollouts come from vLLM)"
+# The TRL route's trainer arguments, which the GRPO settings carry for `taosr1 grpo train` and `grpo.framework: trl`;
+# a framework with a trainer configuration of its own (OpenRLHF: its launch script) refuses them, not ignores them.
+TRL_TRAINER_ARGUMENTS = ("steps", "prompts_per_step", "num_generations", "temperature", "learning_rate", "beta", "seed",
+                         "dynamic_sampling", "extra_trl_args")
 
 
 class GrpoSettings(BaseModel):

@@ -48,6 +48,11 @@ class RewardSettings(BaseModel):
         ResponseFormat.THINK_ANSWER, description="required order of think/answer; null accepts either"
     )
     scheme: str = Field("esci", description="label scheme used when a label does not name its own")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the reward function's own parameters (a plugin's), checked by its factory's options_model; "
+        "the built-ins take none",
+    )
 
     @field_validator("partial_credit")
     @classmethod
@@ -188,11 +193,15 @@ def correctness_reward(settings: RewardSettings) -> RelevanceReward:
 
 def build_reward(settings: RewardSettings | None = None) -> Reward:
     """The reward function registered as ``settings.function``, made with ``settings``; UnknownPluginError
-    (listing the registered ones) for a name no plugin registers."""
+    (listing the registered ones) for a name no plugin registers, and OptionError naming an entry of
+    ``settings.options`` that the factory's ``options_model`` refuses (a factory without one checks them itself)."""
     from taosr1_plugins import plugins
+    from taosr1_plugins.core.options import validate_options
 
     settings = settings or RewardSettings()
-    return plugins.get("reward", settings.function)(settings)
+    factory = plugins.get("reward", settings.function)
+    validate_options(factory, settings.options, what=f"reward function {settings.function!r}")
+    return factory(settings)
 
 
 def check_batch(**columns: Any) -> int:

@@ -1,9 +1,11 @@
 """The generation-backend protocol for pass@N sampling: N sampled completions per chat prompt.
 
-Backends (``hf``, ``vllm``, ``openai``, or a plugin's) are registered through the
+Backends (``hf``, ``vllm``, ``openai`` in ``passn/backends/``, or a plugin's) are registered through the
 ``register_generation_backends`` hook as ``register(name, factory)``; ``factory(**options)`` returns an
 object with ``sample(conversations, params) -> list[list[Completion]]``: for each conversation, in order,
-exactly ``params.n`` completions. Framework-free: the backends import their frameworks themselves.
+exactly ``params.n`` completions. A factory may declare ``options_model`` (its options, checked when a config
+loads) and ``loads_checkpoint`` (see :mod:`taosr1_plugins.core.options`). Framework-free: the backends import
+their frameworks themselves.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taosr1_plugins.errors import UserError
+
 Messages = Sequence[dict[str, str]]
 
 
-class GenerationError(RuntimeError):
+class GenerationError(UserError, RuntimeError):
     """A backend could not produce samples (missing framework, endpoint down, bad option...)."""
 
 
@@ -52,6 +56,16 @@ def get_generation_backend(name: str, **options: Any) -> GenerationBackend:
     from taosr1_plugins import plugins
 
     return plugins.get("generation_backend", name)(**options)
+
+
+def generation_options(backend: str, batch_size: int, options: dict[str, Any]) -> dict[str, Any]:
+    """What the pass@N stage hands backend ``backend`` besides the model: ``options``, plus ``batch_size`` for a
+    backend that takes one (its options model has it, or it declares none). vLLM schedules its own batches and
+    refuses the key."""
+    from taosr1_plugins import plugins
+    from taosr1_plugins.core.options import offered
+
+    return offered(plugins.get("generation_backend", backend), options, batch_size=batch_size)
 
 
 def check_shape(results: list[list[Completion]], prompts: int, n: int, backend: str) -> list[list[Completion]]:

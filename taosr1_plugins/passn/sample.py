@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.passn.config import PassnShardSettings  # noqa: F401 (declared with the stage's settings)
 from taosr1_plugins.passn.difficulty import DifficultyThresholds, DifficultyRow, difficulty_row
-from taosr1_plugins.errors import DataError, OutputExistsError
+from taosr1_plugins.errors import DataError, OutputExistsError, UserError
 from taosr1_plugins.evaluation.metrics import INVALID
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
 from taosr1_plugins.passn.generation import GenerationBackend, SamplingParams, get_generation_backend
@@ -48,7 +48,7 @@ from taosr1_plugins.core.schemes import LabelScheme, get_scheme
 SHARD_PATTERN = "shard-{:05d}.jsonl"
 
 
-class SettingsMismatchError(ValueError):
+class SettingsMismatchError(UserError, ValueError):
     """A rerun asked for different sampling settings than the interrupted run it would resume."""
 
 

@@ -92,18 +92,14 @@ def _bm25_scorer(train: Sequence[Record]) -> Callable[[Record], float]:
 
 
 def _cross_encoder(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
-    from taosr1_plugins.evaluation.baselines.cross_encoder import CrossEncoderSettings, predict_probs, train_cross_encoder
+    from taosr1_plugins.evaluation.baselines.cross_encoder import predict_probs, train_cross_encoder
 
-    section = ctx.config.baselines.cross_encoder
-    settings = CrossEncoderSettings(
-        epochs=section.epochs, learning_rate=section.learning_rate, batch_size=section.batch_size,
-        max_length=section.max_length, class_weighted=section.class_weighted, seed=ctx.config.seed,
-    )
+    settings = ctx.config.baselines.cross_encoder
     out_dir = ctx.path("baselines", "cross_encoder")
-    summary = train_cross_encoder(_train(ctx)[: section.max_train], ctx.scheme, out_dir, settings)
+    summary = train_cross_encoder(_train(ctx)[: settings.max_train], ctx.scheme, out_dir, settings, seed=ctx.config.seed)
     from taosr1_plugins.deploy.cumpt import argmax_tier
 
-    probs = predict_probs(out_dir / "model", test, max_length=section.max_length)
+    probs = predict_probs(out_dir / "model", test, max_length=settings.max_length)
     return BaselineOutput([ctx.scheme.keys[argmax_tier(p)] for p in probs], summary, _tiered(probs), probs)
 
 

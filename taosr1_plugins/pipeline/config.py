@@ -8,8 +8,9 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from taosr1_plugins.evaluation.baselines import BASELINES
-from taosr1_plugins.errors import DataError, data_error
+from taosr1_plugins.evaluation.baselines import BASELINES, BaselineName
+from taosr1_plugins.evaluation.baselines.cross_encoder import CrossEncoderSettings
+from taosr1_plugins.errors import DataError, first_problem
 from taosr1_plugins.cot.balance import Balance
 from taosr1_plugins.cot.config import CotSettings
 from taosr1_plugins.data.splits import SplitSettings
@@ -37,28 +38,56 @@ SplitSection = SplitSettings  # declared once, with the stage: its keys are the 
 class CotSection(CotSettings):
     options: dict[str, Any] = Field(default_factory=dict, description="the teacher's options")
 
+    @model_validator(mode="after")
+    def _teacher_takes_options(self):
+        from taosr1_plugins.core.options import check_options
+
+        # by the teacher's own options model (pydantic only); an unknown name is preflight's
+        check_options("teacher", self.teacher, self.options, if_registered=True)
+        return self
+
 
 class ModelSection(_Section):
     base: str = Field("smollm2", description="'smollm2', 'tiny', or a checkpoint path/name")
 
 
-# The CPU recipe of each stage and framework, relative to the config file (as in configs/).
+# The CPU recipe of each stage and built-in framework, relative to the config file (as in configs/).
 DEFAULT_RECIPES = {
-    ("sft", "llamafactory"): "../recipes/cpu/sft_cot_smollm2.yaml",
+    ("sft", "llamafactory"): "../recipes/llamafactory/sft_cot_smollm2.yaml",
     ("sft", "trl"): "../recipes/trl/sft_cot_smollm2.yaml",
-    ("dpo", "llamafactory"): "../recipes/cpu/dpo_smollm2.yaml",
+    ("dpo", "llamafactory"): "../recipes/llamafactory/dpo_smollm2.yaml",
     ("dpo", "trl"): "../recipes/trl/dpo_smollm2.yaml",
 }
+# keys a training section had before every framework option moved under `options` (issue 26)
+RENAMED_KEYS = {"backend": "framework", "launcher": "options.launcher", "launch_script": "options.launch_script",
+                "launch_env": "options.launch_env", "python": "options.python"}
 
 
-class _TrainingSection(_Section):
+class _FrameworkSection(_Section):
+    """What every training stage's section has: the framework that trains it (a registered training backend,
+    `taosr1 plugins` lists them), trainer arguments on top of its recipe, and the framework's own options, which
+    its backend validates before the first stage runs (docs/plugins.md lists each built-in's)."""
+
     stage: ClassVar[str]
-    framework: Literal["llamafactory", "trl"] = "llamafactory"
-    launcher: Literal["cli", "module"] = Field(
-        "cli", description="LLaMA-Factory only. cli: the patched `llamafactory-cli train`; module: our `python -m` entry point"
-    )
-    recipe: str | None = Field(None, description="arguments of the framework's trainer; null = its CPU recipe")
+    framework: str = "llamafactory"
     overrides: dict[str, Any] = Field(default_factory=dict, description="trainer arguments on top of the recipe")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the framework's options: llamafactory: launcher (cli | module); "
+        "openrlhf: launch_script, launch_env, python; trl: none"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, new in RENAMED_KEYS.items():
+                if old in data:
+                    raise ValueError(f"'{old}' is now '{new}' (every framework option lives under options:)")
+        return data
+
+
+class _TrainingSection(_FrameworkSection):
+    recipe: str | None = Field(None, description="arguments of the framework's trainer; null = its CPU recipe")
     precision: Precision = Field(
         "auto", description="auto: bf16 autocast where the CPU (AVX512-BF16/AMX) or GPU does bf16 natively, else fp32"
     )
@@ -66,7 +95,7 @@ class _TrainingSection(_Section):
     @model_validator(mode="after")
     def _default_recipe(self):
         if self.recipe is None:
-            self.recipe = DEFAULT_RECIPES[(self.stage, self.framework)]
+            self.recipe = DEFAULT_RECIPES.get((self.stage, self.framework))
         return self
 
 
@@ -77,15 +106,9 @@ class SftSection(_TrainingSection):
     )
     balance: Balance = Field("none", description="level shares of the examples: none (as in the data), sqrt or equal")
     label_weight: float = Field(
-        1.0, gt=0, le=1000, description="framework trl, answer_first: the label token's weight in the SFT loss "
-        "against the trace's tokens (1 = every token alike)",
+        1.0, gt=0, le=1000, description="answer_first: the label token's weight in the SFT loss against the trace's "
+        "tokens (1 = every token alike); framework trl takes it, llamafactory refuses it",
     )
-
-    @model_validator(mode="after")
-    def _label_weight_needs_trl(self):
-        if self.label_weight != 1.0 and self.framework != "trl":
-            raise ValueError("label_weight needs framework: trl (LLaMA-Factory weighs every target token alike)")
-        return self
 
 
 class PassnSection(PassnRunSettings):
@@ -112,9 +135,10 @@ class PassnSection(PassnRunSettings):
 
     @model_validator(mode="after")
     def _backend_takes_options(self):
-        from taosr1_plugins.pipeline.backend_options import check_generation_options
+        from taosr1_plugins.core.options import RUN_MODEL, check_options
 
-        check_generation_options(self.backend, self.options)
+        # by the backend's own options model (pydantic only: no torch or vLLM); an unknown name is preflight's
+        check_options("generation_backend", self.backend, self.options, given=RUN_MODEL, if_registered=True)
         return self
 
 
@@ -123,19 +147,14 @@ class DpoSection(_TrainingSection, PairSettings):
     enabled: bool = True
 
 
-class GrpoSection(_Section):
+class GrpoSection(_FrameworkSection):
     """Stage 3: TRL on this machine (CPU or one GPU), or the OpenRLHF launch script on a Ray cluster of GPUs."""
 
+    stage: ClassVar[str] = "grpo"
     enabled: bool = True
-    backend: Literal["trl", "openrlhf"] = "trl"
-    recipe: str = Field("../recipes/cpu/grpo_smollm2.yaml", description="GRPO settings: reward, sampling, steps, ...")
+    framework: str = "trl"
+    recipe: str = Field("../recipes/trl/grpo_smollm2.yaml", description="GRPO settings: reward, sampling, steps, ...")
     overrides: dict[str, Any] = Field(default_factory=dict, description="GRPO settings on top of the recipe")
-    launch_script: str = Field("../recipes/openrlhf/grpo_taosr1.sh", description="backend openrlhf: the Ray job script")
-    launch_env: dict[str, str] = Field(default_factory=dict, description="backend openrlhf: e.g. RAY_ADDRESS, DRY_RUN")
-    python: str | None = Field(
-        None, description="backend openrlhf: the OpenRLHF environment's interpreter (its own venv, see docs/gpu.md); "
-        "checked before the job is submitted; null = python3 on PATH"
-    )
 
 
 class DeploySection(ScoringSettings, CalibrationSettings):
@@ -152,9 +171,9 @@ class DeploySection(ScoringSettings, CalibrationSettings):
 
     @model_validator(mode="after")
     def _backend_takes_options(self):
-        from taosr1_plugins.pipeline.backend_options import check_scoring_options
+        from taosr1_plugins.core.options import RUN_MODEL, check_options
 
-        check_scoring_options(self.backend, self.options)
+        check_options("deployment_adapter", self.backend, self.options, given=RUN_MODEL, if_registered=True)
         return self
 
 
@@ -166,22 +185,11 @@ class EvalSection(_Section):
     zero_shot_baseline: bool = Field(True, description="also evaluate the base model before SFT")
 
 
-class CrossEncoderSection(_Section):
-    max_train: int | None = Field(None, description="train on the first N training pairs; null = all of train")
-    epochs: float = 2.0
-    learning_rate: float = 1.0e-4
-    batch_size: int = 32
-    max_length: int = 128
-    class_weighted: bool = Field(True, description="weight the loss by inverse level frequency (skewed labels)")
-
-
 class BaselinesSection(_Section):
     """`taosr1 baselines CONFIG`: trained on the run's train split, scored on its test split."""
 
-    run: list[Literal["majority", "overlap", "bm25", "cross_encoder", "zero_shot", "direct_answer"]] = Field(
-        default_factory=lambda: list(BASELINES)
-    )
-    cross_encoder: CrossEncoderSection = Field(default_factory=CrossEncoderSection)
+    run: list[BaselineName] = Field(default_factory=lambda: list(BASELINES))
+    cross_encoder: CrossEncoderSettings = Field(default_factory=CrossEncoderSettings)
     direct_answer_overrides: dict[str, Any] = Field(
         default_factory=dict, description="on top of the SFT recipe and sft.overrides (same examples, no reasoning)"
     )
@@ -212,6 +220,16 @@ class RunConfig(_Section):
     # where the config file lives: relative paths inside it resolve from there
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    @model_validator(mode="after")
+    def _answer_position_needs_answer_first(self):
+        # both read the label at a fixed position right after `<answer>`, which only the answer-first form has
+        if self.format is not ResponseFormat.ANSWER_FIRST:
+            if self.sft.label_weight != 1.0:
+                raise ValueError("sft.label_weight weighs the label token at the answer position: it needs format: answer_first")
+            if self.passn.difficulty == "one_pass":
+                raise ValueError("passn.difficulty: one_pass reads the label at the answer position; it needs format: answer_first")
+        return self
+
     def resolve(self, path: str | Path) -> Path:
         path = Path(path)
         return path if path.is_absolute() else (self.base_dir / path).resolve()
@@ -236,6 +254,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise data_error(exc, str(path)) from exc
+        # a check across sections (RunConfig's own validators) is about the response format
+        field, message = first_problem(exc, whole="format")
+        raise DataError(str(path), None, field, message) from exc
     config.base_dir = path.resolve().parent
     return config

@@ -31,14 +31,9 @@ class RunContext:
         return self.path("data", f"{name}.jsonl")
 
     def base_model(self) -> Path | str:
-        from taosr1_plugins.core.models import prepare_smollm2, prepare_tiny
+        from taosr1_plugins.core.models import resolve_model
 
-        base = self.config.model.base
-        if base == "smollm2":
-            return prepare_smollm2()
-        if base == "tiny":
-            return prepare_tiny()
-        return base
+        return resolve_model(self.config.model.base)
 
     def model_dir(self, stage: str) -> Path:
         return self.path(stage, "model")

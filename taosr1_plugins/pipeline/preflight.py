@@ -9,13 +9,11 @@ from collections.abc import Collection
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
 
-from taosr1_plugins.errors import DataError, first_problem
+from taosr1_plugins.errors import DataError
 from taosr1_plugins.pipeline.config import RunConfig
+from taosr1_plugins.training.backend import TRAINING_STAGES, SettingError
 
-# the stages' own names for the models the package prepares itself
-BUILTIN_MODELS = ("smollm2", "tiny")
 
 
 def check_run_config(config: RunConfig, source: str | Path | None = None, stages: Collection[str] | None = None) -> None:
@@ -67,35 +65,20 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
     def runs(stage: str) -> bool:
         return stages is None or stage in stages
 
+    from taosr1_plugins.pipeline.stages import stage_enabled
+
     if runs("cot"):
         need_plugin("cot.teacher", "teacher", config.cot.teacher)
-    if runs("sft"):
-        need_recipe("sft.recipe", config.sft.recipe)
+    training = [stage for stage in TRAINING_STAGES if runs(stage) and stage_enabled(config, stage)]
+    for stage in training:
+        need_recipe(f"{stage}.recipe", getattr(config, stage).recipe)
+        _check_plugins_named(config, stage, fail)
     if (config.passn.enabled or config.dpo.enabled) and runs("passn"):
         need_plugin("passn.backend", "generation_backend", config.passn.backend)
-    if config.dpo.enabled and runs("dpo"):
-        need_recipe("dpo.recipe", config.dpo.recipe)
-    if config.grpo.enabled and runs("grpo"):
-        need_recipe("grpo.recipe", config.grpo.recipe)
-        from taosr1_plugins.grpo.config import GUIDED_REPLAY_NEEDS_TRL, load_grpo_settings
-
-        try:  # as the GRPO stage loads it
-            settings = load_grpo_settings(config.resolve(config.grpo.recipe), **{"format": config.format, **config.grpo.overrides})
-        except ValidationError as exc:
-            field, message = first_problem(exc)
-            fail("grpo.recipe", f"with grpo.overrides, setting '{field}': {message}")
-        for setting, kind, name in (("sampler", "prompt_sampler", settings.sampler),
-                                    ("reward.function", "reward", settings.reward.function)):
-            try:
-                plugins.get(kind, name)
-            except UnknownPluginError as exc:
-                fail("grpo.recipe", f"setting '{setting}': {exc}")
-        if config.grpo.backend == "openrlhf":
-            need_file("grpo.launch_script", config.grpo.launch_script)
-            if settings.guided_replay:
-                fail("grpo.overrides", GUIDED_REPLAY_NEEDS_TRL)
     if config.deploy.enabled and runs("deploy"):
         need_plugin("deploy.backend", "deployment_adapter", config.deploy.backend)
+    from taosr1_plugins.core.models import BUILTIN_MODELS
+
     if config.model.base not in BUILTIN_MODELS:
         from taosr1_plugins.core.model_paths import check_model_path
 
@@ -103,3 +86,66 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
             check_model_path(config.model.base)  # as the stages use it: relative to the working directory
         except DataError as exc:
             fail("model.base", str(exc))
+    # last: a backend may import its framework or probe another environment, seconds the checks above do not cost
+    check_training_backends(config, training, where)
+
+
+def _check_plugins_named(config: RunConfig, stage: str, fail) -> None:
+    """The training backend, and for GRPO the sampler and reward its settings name."""
+    from taosr1_plugins import plugins
+    from taosr1_plugins.errors import UnknownPluginError
+    from taosr1_plugins.pipeline.training import grpo_settings
+
+    try:
+        plugins.get("training_backend", getattr(config, stage).framework)
+    except UnknownPluginError as exc:
+        fail(f"{stage}.framework", str(exc))
+    if stage != "grpo":
+        return
+    try:
+        settings = grpo_settings(config)
+    except SettingError as exc:
+        fail(f"grpo.{exc.field}", exc.message)
+    for setting, kind, name in (("sampler", "prompt_sampler", settings.sampler),
+                                ("reward.function", "reward", settings.reward.function)):
+        try:
+            plugins.get(kind, name)
+        except UnknownPluginError as exc:
+            fail("grpo.recipe", f"setting '{setting}': {exc}")
+    from taosr1_plugins.core.options import OptionError, check_options
+
+    try:  # the reward's own parameters, as the reward is built on every worker
+        check_options("reward", settings.reward.function, settings.reward.options)
+    except OptionError as exc:
+        fail("grpo.reward.options", str(exc))
+
+
+def check_training_backends(config: RunConfig, stages: Collection[str], where: str) -> None:
+    """Each training stage's backend checks its own: the recipe and overrides built into its framework's config,
+    its options, its environment. With ``isolate_stages`` in a child process, so that the main process never
+    imports a framework (a model stage's process gives the GPU back when it ends; the main one does not)."""
+    from taosr1_plugins.pipeline.stage_process import check_training_in_process, isolation_wanted
+
+    if not stages:
+        return
+    try:
+        if isolation_wanted(config):
+            check_training_in_process(config, list(stages))
+        else:
+            check_training(config, stages)
+    except SettingError as exc:
+        raise DataError(where, None, f"{exc.stage}.{exc.field}", exc.message) from None
+
+
+def check_training(config: RunConfig, stages: Collection[str]) -> None:
+    """``backend.check`` of each stage in ``stages``; a :class:`SettingError` names the stage it came from."""
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.training import check_training as check_stage
+
+    ctx = RunContext(config)
+    for stage in stages:
+        try:
+            check_stage(ctx, stage)
+        except SettingError as exc:
+            exc.stage = stage
+            raise

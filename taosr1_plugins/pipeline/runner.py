@@ -10,7 +10,7 @@ from rich.console import Console
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.pipeline.context import RunContext
 from taosr1_plugins.pipeline.manifest import Manifest, fingerprint
-from taosr1_plugins.pipeline.openrlhf_launch import preflight
+from taosr1_plugins.pipeline.preflight import check_run_config
 from taosr1_plugins.pipeline.stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
 from taosr1_plugins.pipeline.stages import STAGE_NAMES, STAGES, DryRunStop
 
@@ -25,9 +25,13 @@ def is_current(ctx: RunContext, name: str) -> bool:
     return ctx.manifest.is_done(name, fingerprint(stage.settings(ctx.config), stage.inputs(ctx)))
 
 
-def run_pipeline(config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None) -> Manifest:
-    if until_stage is None or STAGE_NAMES.index(until_stage) >= STAGE_NAMES.index("grpo"):
-        preflight(config)
+def run_pipeline(
+    config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None, source: str | None = None
+) -> Manifest:
+    """Run the stages up to ``until_stage``; first check every path, plugin and training backend they need
+    (earlier stages re-run when stale), so a bad setting fails before the first stage, naming ``source``."""
+    last = STAGE_NAMES.index(until_stage) if until_stage else len(STAGE_NAMES) - 1
+    check_run_config(config, source, stages=STAGE_NAMES[: last + 1])
     ctx = RunContext(config)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     ctx.manifest.start_run(config.model_dump(mode="json"), config.seed)

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import DataError, UserError
 from taosr1_plugins.pipeline.config import RunConfig
 
 # the stages that load a model into the process that runs them (LLaMA-Factory stages start their own
@@ -44,12 +44,21 @@ def isolation_wanted(config: RunConfig) -> bool:
 
 def run_stage_in_process(name: str, config: RunConfig) -> dict[str, Any]:
     """Run stage ``name`` in a child process; returns its outputs or raises what it raised."""
-    from taosr1_plugins.pipeline.stages import DryRunStop
+    return _in_process(name, config, {"stage": name})
+
+
+def check_training_in_process(config: RunConfig, stages: list[str]) -> None:
+    """The training backends' preflight checks (which may import their frameworks) in a child process."""
+    _in_process("preflight", config, {"check": stages})
+
+
+def _in_process(name: str, config: RunConfig, job: dict[str, Any]) -> dict[str, Any]:
+    from taosr1_plugins.training.backend import DryRunStop, SettingError
 
     with tempfile.TemporaryDirectory(prefix=f"taosr1-{name}-") as tmp:
         request, outcome = Path(tmp) / "request.json", Path(tmp) / "outcome.json"
         request.write_text(json.dumps({
-            "stage": name,
+            **job,
             "config": config.model_dump(mode="json"),
             "base_dir": str(config.base_dir),
             "outcome": str(outcome),
@@ -67,24 +76,38 @@ def run_stage_in_process(name: str, config: RunConfig) -> dict[str, Any]:
         raise DryRunStop(result["note"])
     if status == "data_error":
         raise DataError(result["file"], result["line"], result["field"], result["message"])
+    if status == "setting_error":
+        raise SettingError(result["field"], result["message"], result["stage"])
+    if status == "user_error":  # any other refusal of the user's input or environment: still one line, exit 2
+        raise UserError(result["message"])
     raise StageProcessError(f"stage {name!r} failed in its own process: {result['error']}\n{result['traceback']}")
 
 
 def _child(request_path: str) -> int:
     from taosr1_plugins.pipeline.context import RunContext
-    from taosr1_plugins.pipeline.stages import STAGES, DryRunStop
+    from taosr1_plugins.pipeline.preflight import check_training
+    from taosr1_plugins.pipeline.stages import STAGES
+    from taosr1_plugins.training.backend import DryRunStop, SettingError
 
     request = json.loads(Path(request_path).read_text())
     outcome = Path(request["outcome"])
     config = RunConfig.model_validate(request["config"])
     config.base_dir = Path(request["base_dir"])
-    stage = next(stage for stage in STAGES if stage.name == request["stage"])
     try:
-        result: dict[str, Any] = {"status": "done", "outputs": stage.run(RunContext(config))}
+        if "check" in request:
+            check_training(config, request["check"])
+            result: dict[str, Any] = {"status": "done", "outputs": {}}
+        else:
+            stage = next(stage for stage in STAGES if stage.name == request["stage"])
+            result = {"status": "done", "outputs": stage.run(RunContext(config))}
     except DryRunStop as stop:
         result = {"status": "dry_run", "note": str(stop)}
     except DataError as exc:
         result = {"status": "data_error", "file": exc.file, "line": exc.line, "field": exc.field, "message": exc.message}
+    except SettingError as exc:
+        result = {"status": "setting_error", "field": exc.field, "message": exc.message, "stage": exc.stage}
+    except UserError as exc:
+        result = {"status": "user_error", "message": str(exc)}
     except Exception as exc:
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     outcome.write_text(json.dumps(result, default=str))

@@ -16,13 +16,12 @@ from taosr1_plugins.core.prompts import rendering_probe
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.pipeline.context import RunContext
-from taosr1_plugins.pipeline.llamafactory_launch import recipe_args, train
+from taosr1_plugins.pipeline.training import grpo_start_model, train, training_job
+from taosr1_plugins.training.backend import DryRunStop
+
+__all__ = ["STAGES", "STAGE_NAMES", "DryRunStop"]
 
 console = Console()
-
-
-class DryRunStop(Exception):
-    """A stage only printed what it would launch: the run stops there, and the stage is not marked done."""
 
 
 @dataclass
@@ -112,47 +111,25 @@ def run_export(ctx: RunContext) -> dict[str, Any]:
     return export_sft_examples(ctx, ctx.path("cot", "train.jsonl"), ctx.path("lf_data"), "taosr1_train")
 
 
-def _precision_args(section: Any) -> dict[str, Any]:
+def _bf16(section: Any) -> bool:
     from taosr1_plugins.core.precision import use_bf16
 
     bf16, note = use_bf16(section.precision)
     console.print(f"[dim]precision: {note}[/dim]")
-    return {"bf16": bf16}
+    return bf16
 
 
 def fine_tune_sft(ctx: RunContext, exported: dict[str, Any], stage_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     """SFT of the base model with the configured framework and recipe into ``stage_dir/model``.
 
-    ``exported`` is what :func:`export_sft_examples` returned: TRL reads its records file, LLaMA-Factory its
-    dataset. ``examples`` in the result counts the rows trained on (``max_samples`` takes the first N).
+    ``exported`` is what :func:`export_sft_examples` returned (the examples as records and as a LLaMA-Factory
+    dataset: each framework reads its own). ``examples`` in the result counts the rows trained on.
     """
-    from taosr1_plugins.core.prompts import write_prompt_style
-
-    sft = ctx.config.sft
-    overrides = {**_precision_args(sft), **overrides}
-    records = Path(exported["records_file"])
-    if sft.framework == "trl":
-        from taosr1_plugins.integrations.trl.finetune import run_sft_trl
-
-        args = recipe_args(ctx.config.resolve(sft.recipe), overrides, seed=ctx.config.seed)
-        summary = run_sft_trl(
-            ctx.base_model(), read_jsonl(records, Record), stage_dir / "model", args, ctx.config.format, ctx.config.prompt,
-            sft.label_weight,
-        )
-    else:
-        args = recipe_args(
-            ctx.config.resolve(sft.recipe),
-            overrides,
-            model_name_or_path=ctx.base_model(),
-            dataset_dir=exported["dataset_dir"],
-            dataset=exported["dataset"],
-            output_dir=stage_dir / "model",
-            seed=ctx.config.seed,
-        )
-        examples = exported["records"]
-        summary = {**train(stage_dir, args, sft.launcher), "examples": min(examples, args.get("max_samples") or examples)}
-    write_prompt_style(stage_dir / "model", ctx.config.prompt)  # served with the prompt it learnt
-    return summary
+    data = {"records": Path(exported["records_file"]), "dataset_dir": Path(exported["dataset_dir"]),
+            "dataset": exported["dataset"], "examples": exported["records"]}
+    backend, job = training_job(ctx, "sft", model=ctx.base_model(), data=data, work_dir=stage_dir, overrides=overrides,
+                                bf16=_bf16(ctx.config.sft))
+    return train(backend, job)
 
 
 def run_sft(ctx: RunContext) -> dict[str, Any]:
@@ -182,8 +159,8 @@ def passn_prompts(ctx: RunContext, count: int | None) -> list[Record]:
 
 def run_passn(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.passn.config import PassnSettings
+    from taosr1_plugins.passn.generation import generation_options
     from taosr1_plugins.passn.sample import PassnShardSettings, sample_passn, write_difficulty
-    from taosr1_plugins.pipeline.backend_options import generation_options
 
     passn = ctx.config.passn
     prompts = passn_prompts(ctx, passn.limit)
@@ -202,10 +179,8 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
     )
     difficulty = write_difficulty(ctx.path("passn", "samples.jsonl"), ctx.path("passn", "difficulty.jsonl"))
     result = {**summary, "difficulty": difficulty["buckets"]}
-    if ctx.config.format is ResponseFormat.ANSWER_FIRST:
+    if ctx.config.format is ResponseFormat.ANSWER_FIRST:  # one_pass difficulty needs it (a RunConfig validator)
         result["one_pass"] = _one_pass_difficulty(ctx)
-    elif passn.difficulty == "one_pass":
-        raise ValueError("passn.difficulty: one_pass reads the label at the answer position; it needs format: answer_first")
     return result
 
 
@@ -254,69 +229,25 @@ def _pair_fields() -> set[str]:
 
 
 def run_dpo(ctx: RunContext) -> dict[str, Any]:
-    from taosr1_plugins.core.prompts import copy_prompt_style
-
-    dpo = ctx.config.dpo
-    overrides = {**_precision_args(dpo), **dpo.overrides}
-    if dpo.framework == "trl":
-        from taosr1_plugins.integrations.trl.finetune import run_dpo_trl
-
-        args = recipe_args(ctx.config.resolve(dpo.recipe), overrides, seed=ctx.config.seed)
-        summary = run_dpo_trl(ctx.model_dir("sft"), ctx.path("pairs", "taosr1_dpo.openrlhf.jsonl"), ctx.model_dir("dpo"), args)
-    else:
-        args = recipe_args(
-            ctx.config.resolve(dpo.recipe),
-            overrides,
-            model_name_or_path=ctx.model_dir("sft"),
-            dataset_dir=ctx.path("pairs"),
-            dataset="taosr1_dpo",
-            output_dir=ctx.model_dir("dpo"),
-            seed=ctx.config.seed,
-        )
-        summary = train(ctx.path("dpo"), args, dpo.launcher)
-    copy_prompt_style(ctx.model_dir("sft"), ctx.model_dir("dpo"))
-    return summary
-
-
-def grpo_start_model(ctx: RunContext) -> Path:
-    return ctx.model_dir("dpo") if ctx.config.dpo.enabled else ctx.model_dir("sft")
+    backend, job = training_job(ctx, "dpo", model=ctx.model_dir("sft"), data={"pairs_dir": ctx.path("pairs")},
+                                bf16=_bf16(ctx.config.dpo))
+    return train(backend, job)
 
 
 def run_grpo(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.passn.difficulty import DifficultyRow
-    from taosr1_plugins.grpo.config import load_grpo_settings
-    from taosr1_plugins.integrations.trl.run import run_grpo_trl
 
-    grpo = ctx.config.grpo
-    difficulty_file = ctx.path("passn", "difficulty.jsonl")
-    records = read_jsonl(ctx.path("cot", "train.jsonl"), Record)
-    difficulty = read_jsonl(difficulty_file, DifficultyRow) if difficulty_file.exists() else []
-    settings = load_grpo_settings(ctx.config.resolve(grpo.recipe), **{"format": ctx.config.format, **grpo.overrides})
-    if grpo.backend == "openrlhf":
-        if settings.guided_replay:
-            from taosr1_plugins.grpo.config import GUIDED_REPLAY_NEEDS_TRL
-
-            raise ValueError(f"grpo.overrides: {GUIDED_REPLAY_NEEDS_TRL}")
-        from taosr1_plugins.pipeline.openrlhf_launch import launch, openrlhf_python, prepare_launch, with_run_lengths
-
-        settings = with_run_lengths(settings, grpo.overrides, ctx.config.passn.max_new_tokens, ctx.config.eval.max_new_tokens)
-        prompts = prepare_launch(records, difficulty, ctx.scheme, settings, ctx.path("grpo", "openrlhf"), grpo_start_model(ctx))
-        result = launch(ctx.config.resolve(grpo.launch_script), grpo_start_model(ctx), ctx.path("grpo", "openrlhf"),
-                        ctx.model_dir("grpo"), grpo.launch_env, ctx.path("grpo", "launch.log"), openrlhf_python(ctx.config))
-        if result["dry_run"]:
-            raise DryRunStop(f"DRY_RUN: the launch command is in {result['log']}; no GRPO model was trained")
-        return {**result, "prompt_probs": prompts["prompt_probs"]}
-    _warn_unestimated_prompts(records, difficulty, settings)
-    summary = run_grpo_trl(grpo_start_model(ctx), records, difficulty, ctx.path("grpo"), settings)
-    keys = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
-            "reward_first", "reward_last", "wall_seconds")
-    return {**{key: summary[key] for key in keys}, "bucket_probabilities": summary["selection"]["bucket_probabilities"]}
+    data = {"records": ctx.path("cot", "train.jsonl"), "difficulty": ctx.path("passn", "difficulty.jsonl")}
+    backend, job = training_job(ctx, "grpo", model=grpo_start_model(ctx), data=data)
+    difficulty = read_jsonl(data["difficulty"], DifficultyRow) if data["difficulty"].exists() else []
+    _warn_unestimated_prompts(read_jsonl(data["records"], Record), difficulty, job.method["settings"])
+    return train(backend, job)
 
 
 def _warn_unestimated_prompts(records: list[Record], difficulty: list[Any], settings: Any) -> None:
     # pass@N or the one-pass estimate usually covers a budgeted subset; the rest fall in the "unknown" bucket,
     # and with its default weight they can take most of the draws, so difficulty hardly chooses anything
-    from taosr1_plugins.grpo.dynamic_sampling import UNKNOWN
+    from taosr1_plugins.grpo.difficulty_mix import UNKNOWN
     from taosr1_plugins.grpo.prompts import select_prompts
 
     if not difficulty:
@@ -432,6 +363,12 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def _recipe(ctx: RunContext, stage: str) -> list[Path]:
+    """A training stage's recipe file, if its framework reads one."""
+    recipe = getattr(ctx.config, stage).recipe
+    return [ctx.config.resolve(recipe)] if recipe else []
+
+
 def _weights(ctx: RunContext, stage: str) -> list[Path]:
     """A stage model's weight files: one for small models, shards (model-0000k-of-0000n) for large ones."""
     return sorted(ctx.model_dir(stage).glob("*.safetensors")) or [ctx.model_dir(stage) / "model.safetensors"]
@@ -453,7 +390,7 @@ STAGES = (
         run_sft,
         lambda c: [c.sft.model_dump(), c.model.model_dump(), c.prompt.model_dump(), rendering_probe(c.prompt, c.format),
                    c.seed],
-        lambda ctx: [ctx.path("lf_data"), ctx.config.resolve(ctx.config.sft.recipe)],
+        lambda ctx: [ctx.path("lf_data"), *_recipe(ctx, "sft")],
     ),
     Stage(
         "passn",
@@ -473,7 +410,7 @@ STAGES = (
         "dpo",
         run_dpo,
         lambda c: [c.dpo.model_dump(), c.seed],
-        lambda ctx: [ctx.path("pairs"), ctx.config.resolve(ctx.config.dpo.recipe), *_weights(ctx, "sft")],
+        lambda ctx: [ctx.path("pairs"), *_recipe(ctx, "dpo"), *_weights(ctx, "sft")],
         enabled=lambda c: c.dpo.enabled,
     ),
     Stage(

@@ -10,10 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from taosr1_plugins.core.options import validate_options
 from taosr1_plugins.core.prompts import PromptStyle, prompt_style_of
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme
 from taosr1_plugins.deploy.scoring import clean_explanation, explanation_prompt, renormalise, scoring_prompt, verbalizer_token_ids
+
+
+class HFScorerOptions(BaseModel):
+    """What the ``hf`` adapter takes besides the model and scheme (the deploy stage passes device, batch size
+    and explanation length from its own settings; ``deploy.options`` sets the rest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:1, ...")
+    dtype: str = Field("auto", description="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    batch_size: int = Field(8, ge=1, description="pairs per forward pass")
+    max_explain_tokens: int = Field(128, ge=1)
+    trust_remote_code: bool = False
 
 
 class HFLabelScorer:
@@ -77,13 +93,15 @@ class HFLabelScorer:
         return out
 
 
-def create_hf_scorer(model: str, scheme: LabelScheme, *, device: str = "auto", dtype: str = "auto",
-                     batch_size: int = 8, max_explain_tokens: int = 128, trust_remote_code: bool = False,
-                     **unused: Any) -> HFLabelScorer:
+def create_hf_scorer(model: str, scheme: LabelScheme, **options: Any) -> HFLabelScorer:
+    """The ``hf`` adapter; ``options`` are :class:`HFScorerOptions` (OptionError naming a bad one)."""
     from taosr1_plugins.core.hf_chat import load_chat_model
 
-    if unused:
-        raise TypeError(f"hf scorer: unknown options {sorted(unused)}")
-    chat = load_chat_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
-    return HFLabelScorer(chat, scheme, batch_size=batch_size, max_explain_tokens=max_explain_tokens,
+    opts = validate_options(create_hf_scorer, options, what="deployment adapter 'hf'")
+    chat = load_chat_model(model, device=opts.device, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
+    return HFLabelScorer(chat, scheme, batch_size=opts.batch_size, max_explain_tokens=opts.max_explain_tokens,
                          style=prompt_style_of(model))
+
+
+create_hf_scorer.options_model = HFScorerOptions
+create_hf_scorer.loads_checkpoint = True

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from taosr1_plugins.core.options import validate_options
 from taosr1_plugins.core.prompts import PromptStyle, prompt_style_of
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme
@@ -41,6 +44,22 @@ def import_vllm():
             f"{'.'.join(map(str, MIN_VLLM))} (logprobs_mode='processed_logprobs')"
         )
     return vllm
+
+
+class VLLMScorerOptions(BaseModel):
+    """What the ``vllm`` adapter takes besides the model and scheme (the deploy stage passes device, batch size
+    and explanation length from its own settings; ``deploy.options`` sets the rest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: Literal["auto", "cuda"] = Field("auto", description="GPU only; use the hf adapter on CPU")
+    dtype: str = "auto"
+    batch_size: int = Field(8, ge=1, description="accepted for a uniform CLI; vLLM schedules its own batches")
+    max_explain_tokens: int = Field(128, ge=1)
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int | None = Field(None, ge=1, description="prompt + completion tokens; None: the model's")
+    trust_remote_code: bool = False
 
 
 class VLLMLabelScorer:
@@ -75,19 +94,17 @@ class VLLMLabelScorer:
         return [clean_explanation(output.outputs[0].text) for output in outputs]
 
 
-def create_vllm_scorer(model: str, scheme: LabelScheme, *, device: str = "auto", dtype: str = "auto",
-                       batch_size: int = 8, max_explain_tokens: int = 128, gpu_memory_utilization: float = 0.85,
-                       tensor_parallel_size: int = 1, max_model_len: int | None = None,
-                       trust_remote_code: bool = False, **unused: Any) -> VLLMLabelScorer:
-    """``device`` and ``batch_size`` are accepted for a uniform CLI; vLLM schedules its own batches on GPU."""
-    if unused:
-        raise TypeError(f"vllm scorer: unknown options {sorted(unused)}")
-    if device not in ("auto", "cuda"):
-        raise RuntimeError(f"the vllm scoring backend runs on GPU only (device={device!r}); use --backend hf")
+def create_vllm_scorer(model: str, scheme: LabelScheme, **options: Any) -> VLLMLabelScorer:
+    """The ``vllm`` adapter; ``options`` are :class:`VLLMScorerOptions` (OptionError naming a bad one)."""
+    opts = validate_options(create_vllm_scorer, options, what="deployment adapter 'vllm'")
     vllm = import_vllm()
-    llm = vllm.LLM(model=model, dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
-                   tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
-                   trust_remote_code=trust_remote_code, logprobs_mode="processed_logprobs",
+    llm = vllm.LLM(model=model, dtype=opts.dtype, gpu_memory_utilization=opts.gpu_memory_utilization,
+                   tensor_parallel_size=opts.tensor_parallel_size, max_model_len=opts.max_model_len,
+                   trust_remote_code=opts.trust_remote_code, logprobs_mode="processed_logprobs",
                    max_logprobs=max(20, len(scheme.levels)))
-    return VLLMLabelScorer(llm, llm.get_tokenizer(), scheme, max_explain_tokens=max_explain_tokens,
+    return VLLMLabelScorer(llm, llm.get_tokenizer(), scheme, max_explain_tokens=opts.max_explain_tokens,
                            style=prompt_style_of(model))
+
+
+create_vllm_scorer.options_model = VLLMScorerOptions
+create_vllm_scorer.loads_checkpoint = True

@@ -4,13 +4,13 @@
 
 Request: ``{"pairs": [{"query": "...", "item": "title" | {"title": ..., "brand": ...}, "id": "optional"}],
 "explain": "never" | "always" | "auto"}`` (``explain`` optional: the server's ``--explain-mode``; a bare JSON
-list of pairs is accepted too). Response: ``{"results": [{"id", "probabilities", "label", "tier", "score"
-[, "margin"] [, "explanation"]}], ...}`` in request order. With a cumpt.json that holds a calibration, the
-probabilities (and label and score) are the calibrated ones the tier was read from; ``margin`` is the
-tier's distance from changing (cumpt.tier_margin). Unless the request's mode is ``never`` every result has
-``explanation``: the reasoning the model writes after the served tier's label, or null when that pair
-was not explained (``auto``: its margin was not below ``--explain-margin``). GET /healthz reports the
-model, scheme and counters.
+list of pairs is accepted too). Response: ``{"results": [{"id", "probs", "label", "tier", "score"
+[, "margin"] [, "explanation"]}], ...}`` in request order: the scored-pair fields of a `taosr1 score` row,
+from the same builder (scored_pair.py): ``probs`` and ``label`` are the model's own, ``tier``, ``score`` and
+``margin`` (the tier's distance from changing, with a cumpt.json) are read from the calibrated distribution.
+Unless the request's mode is ``never`` every result has ``explanation``: the reasoning the model writes
+after the served tier's label, or null when that pair was not explained (``auto``: its margin was not
+below ``--explain-margin``). GET /healthz reports the model, scheme and counters.
 
 Pairs from all concurrent requests go into one queue; a single worker thread (the model is not safe to
 call from several threads) takes up to ``max_batch`` pairs, waiting at most ``max_wait`` seconds for the
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from taosr1_plugins.deploy.config import ExplainSettings
-from taosr1_plugins.deploy.cumpt import CumPT, argmax_tier, expected_score
+from taosr1_plugins.deploy.cumpt import CumPT
+from taosr1_plugins.deploy.scored_pair import ScoredPair, score_pair
 from taosr1_plugins.errors import field_path
 from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.deploy.scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES, ExplainPolicy
@@ -62,28 +63,29 @@ class PairJob:
 
 
 class PairScoring:
-    """What the batcher runs on its thread: a batch's forward pass, then explanations for the pairs whose
-    policy wants one, in one generate call (the model is not safe to share). Returns (probabilities,
-    explanation or None) per pair."""
+    """What the batcher runs on its thread: a batch's forward pass, each pair scored (calibrated once), then
+    explanations for the pairs whose policy wants one, in one generate call (the model is not safe to
+    share). Returns (scored pair, explanation or None) per pair."""
 
-    def __init__(self, scorer):
+    def __init__(self, scorer, cumpt: CumPT | None = None):
         self.scorer = scorer
+        self.cumpt = cumpt
         self.explained = 0
         self.explain_failed = 0
 
-    def __call__(self, batch: list[PairJob]) -> list[tuple[list[float], str | None]]:
+    def __call__(self, batch: list[PairJob]) -> list[tuple[ScoredPair, str | None]]:
         probs = self.scorer.probabilities([job.record for job in batch])
-        return list(zip(probs, self._explanations(batch, probs)))
+        pairs = [score_pair(p, self.scorer.scheme, self.cumpt) for p in probs]
+        return list(zip(pairs, self._explanations(batch, pairs)))
 
-    def _explanations(self, batch: list[PairJob], probs: list[list[float]]) -> list[str | None]:
+    def _explanations(self, batch: list[PairJob], pairs: list[ScoredPair]) -> list[str | None]:
         texts: list[str | None] = [None] * len(batch)
-        wanted = [i for i, (job, p) in enumerate(zip(batch, probs)) if job.explain is not None and job.explain.wants(p)]
+        wanted = [i for i, (job, pair) in enumerate(zip(batch, pairs))
+                  if job.explain is not None and job.explain.wants(pair)]
         if not wanted:
             return texts
-        scheme = self.scorer.scheme
-        try:
-            decoded = self.scorer.explain([batch[i].record for i in wanted],
-                                          [batch[i].explain.label(probs[i], scheme) for i in wanted])
+        try:  # the reasoning continues after the tier that is served
+            decoded = self.scorer.explain([batch[i].record for i in wanted], [pairs[i].tier for i in wanted])
         except Exception:
             # the label and tier are already known and correct: serve them, without the reasoning
             self.explain_failed += len(wanted)
@@ -165,10 +167,11 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
     policies = {mode: ExplainPolicy(mode, explain_margin, cumpt) for mode in EXPLAIN_MODES
                 if mode != "auto" or cumpt is not None}
     app = FastAPI(title="taosr1 relevance scoring")
-    scoring = PairScoring(scorer)
+    scoring = PairScoring(scorer, cumpt)
     batcher = MicroBatcher(scoring, max_batch=max_batch, max_wait=max_wait, name="score")
     stats = {"requests": 0, "rejected": 0, "failed": 0}
     app.state.batcher = batcher
+    app.state.scheme = scheme
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": {"message": message, "code": status}})
@@ -209,18 +212,8 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
             return error(500, f"scoring failed: {type(exc).__name__}: {exc}")
         stats["requests"] += 1
         results = []
-        for record, (raw, text) in zip(records, answers):
-            p = cumpt.calibrated(raw) if cumpt is not None else raw  # what the tier is read from
-            argmax = scheme.keys[argmax_tier(p)]
-            result = {
-                "id": record.id,
-                "probabilities": dict(zip(scheme.keys, p)),
-                "label": argmax,
-                "tier": cumpt.tier(raw) if cumpt is not None else argmax,
-                "score": expected_score(p),
-            }
-            if cumpt is not None:
-                result["margin"] = cumpt.margin(raw)
+        for record, (pair, text) in zip(records, answers):
+            result = {"id": record.id, **pair.fields()}
             if mode != "never":
                 result["explanation"] = text
             results.append(result)
@@ -233,15 +226,15 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
     return app
 
 
-def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = None, backend: str = "hf",
-          host: str = "127.0.0.1", port: int = 8080, device: str = "auto", max_batch: int = 16,
-          max_wait: float = 0.01, limits: Limits | None = None, exit_after: float | None = None,
-          log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S, explain: str = "never",
-          explain_margin: float = DEFAULT_EXPLAIN_MARGIN, max_explain_tokens: int = DEFAULT_EXPLAIN_TOKENS) -> None:
-    """Load the model and serve until interrupted (or for ``exit_after`` seconds)."""
-    from taosr1_plugins.deploy.calibration import load_cumpt
+def load_app(model: str, *, cumpt_path: str | None = None, scheme: str | None = None, backend: str = "hf",
+             device: str = "auto", max_batch: int = 16, max_wait: float = 0.01, limits: Limits | None = None,
+             explain: str = "never", explain_margin: float = DEFAULT_EXPLAIN_MARGIN,
+             max_explain_tokens: int = DEFAULT_EXPLAIN_TOKENS):
+    """The app `taosr1 serve` runs: the model and cumpt.json loaded as the command line names them."""
     from taosr1_plugins.core.schemes import get_scheme
-    from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
+    from taosr1_plugins.deploy.calibration import load_cumpt
+    from taosr1_plugins.deploy.config import ScoreSettings
+    from taosr1_plugins.deploy.scoring import load_scorer
 
     cumpt_file = load_cumpt(cumpt_path) if cumpt_path else None
     if cumpt_file and scheme and scheme != cumpt_file.scheme:
@@ -251,8 +244,14 @@ def serve(model: str, *, cumpt_path: str | None = None, scheme: str | None = Non
     ExplainPolicy(explain, explain_margin, cumpt)  # before the model loads
     scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch,
                                                             max_explain_tokens=max_explain_tokens))
-    app = create_app(scorer, cumpt=cumpt, model_name=str(model), max_batch=max_batch, max_wait=max_wait,
-                     limits=limits, explain=explain, explain_margin=explain_margin)
+    return create_app(scorer, cumpt=cumpt, model_name=str(model), max_batch=max_batch, max_wait=max_wait,
+                      limits=limits, explain=explain, explain_margin=explain_margin)
+
+
+def serve(model: str, *, host: str = "127.0.0.1", port: int = 8080, exit_after: float | None = None,
+          log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S, **app_options) -> None:
+    """Load the model and serve until interrupted (or for ``exit_after`` seconds); ``app_options``: load_app's."""
+    app = load_app(model, **app_options)
     server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
-    print(f"scoring with {model} ({label_scheme.name}) on http://{host}:{port}/v1/score", flush=True)
+    print(f"scoring with {model} ({app.state.scheme.name}) on http://{host}:{port}/v1/score", flush=True)
     run_server(server, exit_after)

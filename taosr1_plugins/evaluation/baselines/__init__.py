@@ -9,8 +9,10 @@
   and with the same recipe as the CoT SFT stage.
 """
 
-# name -> row label in the ablation table, in table order
-BASELINES = {
+from typing import Literal
+
+# name -> row label in the ablation table, in table order: the one list of baselines
+BASELINES: dict[str, str] = {
     "majority": "majority class",
     "overlap": "lexical: query-term overlap",
     "bm25": "lexical: BM25",
@@ -18,3 +20,5 @@ BASELINES = {
     "zero_shot": "LM zero-shot",
     "direct_answer": "LM SFT, direct answer (no CoT)",
 }
+# what `baselines.run` in a run config accepts
+BaselineName = Literal[tuple(BASELINES)]  # type: ignore[valid-type]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme
@@ -31,14 +32,17 @@ def minilm_dir() -> Path:
     return model
 
 
-@dataclass
-class CrossEncoderSettings:
-    epochs: float = 2.0
-    learning_rate: float = 1e-4
-    batch_size: int = 32
-    max_length: int = 128
-    class_weighted: bool = True
-    seed: int = 0
+class CrossEncoderSettings(BaseModel):
+    """The MiniLM baseline's training: the run config's `baselines.cross_encoder:` section, declared once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_train: int | None = Field(None, ge=1, description="train on the first N training pairs; null = all of train")
+    epochs: float = Field(2.0, gt=0)
+    learning_rate: float = Field(1.0e-4, gt=0)
+    batch_size: int = Field(32, ge=1)
+    max_length: int = Field(128, ge=8)
+    class_weighted: bool = Field(True, description="weight the loss by inverse level frequency (skewed labels)")
 
 
 def _encode(tokenizer, records: Sequence[Record], max_length: int):
@@ -65,7 +69,8 @@ def _class_weighted_loss(labels: Sequence[str], keys: Sequence[str]):
 
 
 def train_cross_encoder(
-    train: Sequence[Record], scheme: LabelScheme, out_dir: Path, settings: CrossEncoderSettings, base: Path | None = None
+    train: Sequence[Record], scheme: LabelScheme, out_dir: Path, settings: CrossEncoderSettings, base: Path | None = None,
+    seed: int = 0,
 ) -> dict:
     """Fine-tune on labelled ``train`` pairs, save to ``out_dir``; returns the trainer's summary."""
     from datasets import Dataset
@@ -78,7 +83,7 @@ def train_cross_encoder(
         set_seed,
     )
 
-    set_seed(settings.seed)
+    set_seed(seed)
     base = base or minilm_dir()
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -97,7 +102,7 @@ def train_cross_encoder(
         save_strategy="no",
         report_to=[],
         use_cpu=True,
-        seed=settings.seed,
+        seed=seed,
         dataloader_num_workers=0,
     )
     loss = _class_weighted_loss([r.label for r in labelled], scheme.keys) if settings.class_weighted else None

@@ -17,14 +17,16 @@ from importlib import metadata
 from pathlib import Path
 
 from taosr1_plugins.core.jsonl import atomic_write
+from taosr1_plugins.errors import UserError
 
 PINNED_VERSION = "0.9.5"
 PATCH_NAME = f"llamafactory-{PINNED_VERSION}-plugins.patch"
 HUNK_RE = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
-class PatchError(RuntimeError):
-    pass
+class PatchError(UserError, RuntimeError):
+    """The installed LLaMA-Factory or the patch file is not what the patch expects: not installed, another
+    version, a file changed locally (named with its hunk), no patch file."""
 
 
 class PatchState(str, Enum):

@@ -41,8 +41,10 @@ def run_grpo_trl(
     difficulty: Sequence[DifficultyRow],
     out_dir: str | Path,
     settings: GrpoSettings | None = None,
+    model_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train ``settings.steps`` GRPO steps, save the policy to ``out_dir/model``; returns a summary.
+    """Train ``settings.steps`` GRPO steps, save the policy to ``model_dir`` (default ``out_dir/model``); returns a
+    summary. The caller writes the prompt style into the policy's folder (the main job's runner does).
 
     Also writes ``out_dir/metrics.jsonl`` (TRL's per-step logs), ``selection.json`` and ``summary.json``.
     """
@@ -59,6 +61,7 @@ def run_grpo_trl(
     reward = build_reward(settings.reward)  # before the policy loads: an unknown reward name is the settings' fault
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = Path(model_dir) if model_dir is not None else out_dir / "model"
     scheme = get_scheme(records[0].scheme)
     rows, selection = select_grpo_rows(records, difficulty, scheme, settings, prompt_style_of(model))
     if not rows:
@@ -103,17 +106,14 @@ def run_grpo_trl(
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
-    trainer.save_model(str(out_dir / "model"))
-    from taosr1_plugins.core.prompts import copy_prompt_style
-
-    copy_prompt_style(model, out_dir / "model")  # the policy is served with the prompt it was trained on
+    trainer.save_model(str(model_dir))
 
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     write_jsonl(out_dir / "metrics.jsonl", history)
     totals = trainer.dynamic_sampling_totals
     steps = max(1.0, totals["steps"])
     summary = {
-        "model": str(out_dir / "model"),
+        "model": str(model_dir),
         "steps": trainer.state.global_step,
         "prompts": len({row["id"] for row in rows}),
         "prompt_rows_weighted": len(rows),

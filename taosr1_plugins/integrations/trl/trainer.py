@@ -34,7 +34,7 @@ fix_trl_availability_flags()  # before trl's trainer modules are imported
 from trl import GRPOTrainer
 from trl.trainer.utils import pad
 
-from taosr1_plugins.grpo.group_filter import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
+from taosr1_plugins.grpo.dynamic_sampling import DynamicSamplingSettings, groups_with_signal, plan_batch, refill_groups
 from taosr1_plugins.grpo.reward import Reward, build_reward
 from taosr1_plugins.integrations.trl.reward import completion_text
 

@@ -7,7 +7,7 @@ installation fails with a message saying what to install.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -64,9 +64,12 @@ class VLLMBackendOptions(BaseModel):
 
 
 class VLLMBackend:
+    options_model: ClassVar[type[BaseModel]] = VLLMBackendOptions
+    loads_checkpoint: ClassVar[bool] = True
+
     def __init__(self, **options):
-        vllm = require_vllm()
         self.options = opts = VLLMBackendOptions(**options)
+        vllm = require_vllm()
         self._vllm = vllm
         self.llm = vllm.LLM(
             model=opts.model,

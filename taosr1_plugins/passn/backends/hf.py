@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +21,9 @@ class HFBackendOptions(BaseModel):
 
 
 class HFBackend:
+    options_model: ClassVar[type[BaseModel]] = HFBackendOptions
+    loads_checkpoint: ClassVar[bool] = True
+
     def __init__(self, **options):
         from taosr1_plugins.core.hf_chat import load_chat_model
 

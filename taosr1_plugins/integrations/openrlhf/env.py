@@ -1,7 +1,7 @@
 """Check the OpenRLHF environment before the GRPO stage submits a Ray job into it.
 
 OpenRLHF 0.11.2 pins transformers 5.15.0 while LLaMA-Factory 0.9.5 needs <= 5.6.0, so OpenRLHF lives in an
-environment of its own (``grpo.python``, see docs/gpu.md). A job submitted into a broken one fails minutes
+environment of its own (``grpo.options.python``, see docs/gpu.md). A job submitted into a broken one fails minutes
 later on a worker, or, worse, trains on zero rewards; this check runs that interpreter once, in the
 environment the Ray workers get (``PYTHONPATH`` = the checkout, ``TAOSR1_REWARD_CONFIG``), and says what is
 missing. It only looks packages up (no CUDA initialisation), except the reward, which it really loads.
@@ -15,6 +15,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from taosr1_plugins.errors import UserError
 
 # the flags recipes/openrlhf/grpo_taosr1.sh passes are checked against this release's parser
 OPENRLHF_VERSION = "0.11.2"
@@ -42,8 +44,8 @@ print(json.dumps({"python": sys.executable, "version": sys.version.split()[0], "
 """
 
 
-class EnvironmentCheckError(RuntimeError):
-    pass
+class EnvironmentCheckError(UserError):
+    """The OpenRLHF environment lacks a package or cannot load our reward; the message lists every problem."""
 
 
 def probe(python: str, repo: Path, reward_config: Path | None, packages: Sequence[str]) -> dict[str, Any]:
@@ -56,9 +58,9 @@ def probe(python: str, repo: Path, reward_config: Path | None, packages: Sequenc
         result = subprocess.run([python, "-c", _PROBE, ",".join(packages)], capture_output=True, text=True,
                                 env=env, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EnvironmentCheckError(f"grpo.python {python!r} cannot be run: {exc}") from exc
+        raise EnvironmentCheckError(f"grpo.options.python {python!r} cannot be run: {exc}") from exc
     if result.returncode != 0:
-        raise EnvironmentCheckError(f"grpo.python {python!r} failed to start:\n{result.stderr[-2000:]}")
+        raise EnvironmentCheckError(f"grpo.options.python {python!r} failed to start:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -84,7 +86,7 @@ def check_openrlhf_env(
     found = problems(report, repo)
     if found:
         raise EnvironmentCheckError(
-            f"the OpenRLHF environment {report['python']} (grpo.python) is not ready:\n  - "
+            f"the OpenRLHF environment {report['python']} (grpo.options.python) is not ready:\n  - "
             + "\n  - ".join(found)
             + f"\nInstall it as docs/gpu.md says: pip install -e '{repo}[openrlhf]' in its own venv."
         )

@@ -1,11 +1,12 @@
-"""The GRPO stage on GPUs: `grpo.backend: openrlhf` launches recipes/openrlhf/grpo_taosr1.sh on a Ray cluster.
+"""The GRPO stage on GPUs: `grpo.framework: openrlhf` launches recipes/openrlhf/grpo_taosr1.sh on a Ray cluster.
 
 The stage writes what the script reads (difficulty-mixed prompt files with their probabilities, and the
 reward settings the TRL route would use), then runs it with ``POLICY`` (the DPO or SFT model),
 ``GRPO_DIR`` and ``OUTPUT_DIR``. OpenRLHF saves the final policy in Hugging Face format to
 ``--ckpt.output_dir``, which is the stage's ``model`` folder, so evaluation and deployment read it like
-TRL's. ``launch_env`` passes e.g. ``RAY_ADDRESS``; ``DRY_RUN: "1"`` makes the script print the Ray job
-command instead of submitting it (the stage then stops before evaluation, since no model was trained).
+TRL's (the main job writes the prompt style there, as after every training stage). ``options.launch_env``
+passes e.g. ``RAY_ADDRESS``; ``DRY_RUN: "1"`` makes the script print the Ray job command instead of submitting
+it (the stage then stops before evaluation, since no model was trained).
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from taosr1_plugins.passn.difficulty import DifficultyRow
-from taosr1_plugins.grpo.config import GrpoSettings
 from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.core.prompts import PromptStyle
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.core.schemes import LabelScheme
-from taosr1_plugins.pipeline.config import RunConfig
+from taosr1_plugins.errors import UserError
+from taosr1_plugins.grpo.config import GrpoSettings
+from taosr1_plugins.passn.difficulty import DifficultyRow
 
 
-class LaunchError(RuntimeError):
-    pass
+class LaunchError(UserError):
+    """The job cannot be launched here (no GPU, the OpenRLHF environment not ready), or its script failed."""
 
 
 def prepare_launch(
@@ -41,8 +42,9 @@ def prepare_launch(
 ) -> dict[str, Any]:
     """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts
     manifest. With the ``policy`` checkpoint at hand, the prompt budget covers its longest chosen prompt."""
-    from taosr1_plugins.grpo.prompts import select_prompts, write_openrlhf_prompts
     from taosr1_plugins.core.prompts import prompt_style_of
+    from taosr1_plugins.grpo.prompts import select_prompts
+    from taosr1_plugins.integrations.openrlhf.prompts import write_openrlhf_prompts
 
     style = prompt_style_of(policy) if policy is not None else None  # the prompt the policy was trained with
     labelled, selection = select_prompts(records, difficulty, settings)
@@ -84,30 +86,8 @@ def with_run_lengths(settings: GrpoSettings, overrides: Mapping[str, Any], *new_
     return settings.model_copy(update={"max_completion_length": max(settings.max_completion_length, *new_token_budgets)})
 
 
-def openrlhf_python(config: RunConfig) -> str | None:
-    """``grpo.python``: a path (relative to the config file, like every path in it) or a command on PATH."""
-    python = config.grpo.python
-    return str(config.resolve(python)) if python and "/" in python else python
-
-
 def is_dry_run(env: Mapping[str, str]) -> bool:
     return str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
-
-
-def preflight(config: RunConfig) -> None:
-    """At the start of a run whose GRPO stage will submit an OpenRLHF job: the same environment check the
-    stage makes (with the reward defaults, since the run's reward.yaml is not written yet), so that a
-    missing package stops the run before hours of SFT rather than after."""
-    grpo = config.grpo
-    if not grpo.enabled or grpo.backend != "openrlhf" or is_dry_run(grpo.launch_env):
-        return
-    from taosr1_plugins.pipeline.openrlhf_env import EnvironmentCheckError, check_openrlhf_env
-
-    repo = config.resolve(grpo.launch_script).resolve().parents[2]
-    try:
-        check_openrlhf_env(openrlhf_python(config) or "python3", repo, None)
-    except EnvironmentCheckError as exc:
-        raise LaunchError(f"grpo.backend 'openrlhf': {exc}") from exc
 
 
 def launch(
@@ -116,8 +96,8 @@ def launch(
     """Check the OpenRLHF environment (``python``), then run the launch script, streaming its output to
     ``log``; fails with the reason, or the log's tail when the script fails. A dry run records the
     environment check in ``grpo_dir/openrlhf_env.json`` instead of failing on it."""
-    from taosr1_plugins.grpo.prompts import REWARD_FILE
-    from taosr1_plugins.pipeline.openrlhf_env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
+    from taosr1_plugins.integrations.openrlhf.env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
+    from taosr1_plugins.integrations.openrlhf.prompts import REWARD_FILE
 
     dry_run = is_dry_run(env)
     python = python or "python3"
@@ -136,8 +116,8 @@ def launch(
 
         if not torch.cuda.is_available():
             raise LaunchError(
-                "grpo.backend 'openrlhf' needs GPUs and a Ray cluster (see recipes/openrlhf/grpo_taosr1.sh); "
-                "on CPU use grpo.backend 'trl', or set grpo.launch_env.DRY_RUN: '1' to print the launch command"
+                "grpo.framework 'openrlhf' needs GPUs and a Ray cluster (see recipes/openrlhf/grpo_taosr1.sh); "
+                "on CPU use grpo.framework 'trl', or set grpo.options.launch_env.DRY_RUN: '1' to print the launch command"
             )
         try:
             check_openrlhf_env(python, repo, reward_config)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from taosr1_plugins.passn.generation import (
     Completion,
@@ -30,6 +31,9 @@ class OpenAIBackendOptions(EndpointOptions):
 
 
 class OpenAIBackend:
+    options_model: ClassVar[type[BaseModel]] = OpenAIBackendOptions
+    loads_checkpoint: ClassVar[bool] = False  # names a model the endpoint serves
+
     def __init__(self, **options):
         self.options = OpenAIBackendOptions(**options)
         self.chat = ChatClient(self.options, error=GenerationError, what="generation endpoint")

@@ -1,4 +1,4 @@
-"""Run one LLaMA-Factory training (SFT or DPO) for the main job, through the CLI or our entry point."""
+"""Run one LLaMA-Factory training (SFT or DPO) for its training backend, through the CLI or our entry point."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.core.trainer_state import training_summary
 
 console = Console()
+
+
+class TrainingFailed(RuntimeError):
+    """The trainer process exited non-zero; its log names why."""
 # the trainer's tqdm bar, e.g. " 10%|█    | 13/125 [00:20<02:40,  1.43s/it]" (universal newlines split its \r updates)
 PROGRESS_RE = re.compile(r"(\d+)/(\d+) \[([\d:]+)<([\d:?]+),\s*([^\]]+)\]")
 PROGRESS_EVERY_S = 15.0
@@ -40,14 +44,6 @@ class ProgressEcho:
             self.last = now
             console.print(f"  {self.label}: {done}/{total}, {elapsed} elapsed, ETA {eta}, {rate.strip()}", highlight=False)
         return True
-
-
-def recipe_args(recipe: Path, overrides: dict[str, Any], **fixed: Any) -> dict[str, Any]:
-    """The recipe's arguments, then the config's overrides, then what the run itself decides (paths, model)."""
-    args = yaml.safe_load(recipe.read_text()) or {}
-    args.update(overrides)
-    args.update({key: str(value) if isinstance(value, Path) else value for key, value in fixed.items()})
-    return args
 
 
 def launcher_command(launcher: str, args_file: Path) -> list[str]:
@@ -80,5 +76,5 @@ def train(stage_dir: Path, args: dict[str, Any], launcher: str) -> dict[str, Any
                 console.print("  " + line.strip()[-160:], highlight=False)
         code = process.wait()
     if code != 0:
-        raise RuntimeError(f"LLaMA-Factory training failed (exit {code}); see {log_file}")
+        raise TrainingFailed(f"LLaMA-Factory training failed (exit {code}); see {log_file}")
     return {**training_summary(Path(args["output_dir"])), "wall_seconds": round(time.perf_counter() - started, 1)}

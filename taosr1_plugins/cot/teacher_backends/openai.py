@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from taosr1_plugins.core.openai_chat import EndpointOptions, ChatClient
 from taosr1_plugins.cot.teachers import TeacherError, TeacherRequest
@@ -27,6 +28,8 @@ class OpenAITeacherOptions(EndpointOptions):
 
 
 class OpenAITeacher:
+    options_model: ClassVar[type[BaseModel]] = OpenAITeacherOptions
+
     def __init__(self, **options):
         self.options = OpenAITeacherOptions(**options)
         self.chat = ChatClient(self.options, error=TeacherError, what="teacher endpoint")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -151,6 +151,8 @@ def concise_reasoning(record: Record, scheme: LabelScheme) -> str:
 
 class TemplateTeacher:
     """Ignores the prompt; reads each request's record (see the module docstring)."""
+
+    options_model: ClassVar[type[BaseModel]] = TemplateTeacherOptions
 
     def __init__(self, **options):
         self.options = TemplateTeacherOptions(**options)

@@ -1,0 +1,1 @@
+"""Training backends: the one seam between the main job's training stages and a framework (see backend.py)."""
