@@ -102,8 +102,20 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
     assert direct.argmax_changed > 0  # the nudged model really moves some pairs
 
     markdown = paths["markdown"].read_text()
-    for column in ("NDCG@10", "over-recall", "ECE calibrated", "macro-F1 uncalibrated", "tier changed (CumPT)"):
+    for column in ("NDCG@10", "over-recall", "ECE calibrated", "macro-F1 uncalibrated", "tier changed (CumPT)",
+                   "macro-F1 [95% CI]", "Δ macro-F1 [95% CI]"):
         assert column in markdown
+
+    # every row with its interval, drawn by the 12 test queries; each stage against the one before it
+    intervals = table["intervals"]
+    assert intervals["queries"] == 12 and set(intervals["rows"]) == set(rows)
+    for name, row in rows.items():
+        value, low, high = intervals["rows"][name]["macro_f1"]
+        assert value == pytest.approx(row["metrics"]["macro_f1"], abs=1e-4) and low <= value <= high
+    changes = [(d["first"], d["second"]) for d in intervals["differences"]]
+    assert changes == [("SFT-CoT", "+GRPO"), ("+GRPO", "+CumPT")]  # no direct-answer or MiniLM row in this run
+    grpo_vs_sft = intervals["differences"][0]
+    assert grpo_vs_sft["macro_f1"][0] == pytest.approx(rows["+GRPO"]["metrics"]["macro_f1"] - rows["SFT-CoT"]["metrics"]["macro_f1"], abs=1e-4)
 
     # a configurable irrelevant set: C and I hidden
     wider, _ = write_ablation(run, TRAINED_MODELS, tmp_path / "wider", ["C", "I"])

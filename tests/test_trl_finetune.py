@@ -153,3 +153,51 @@ def test_freeze_trainable_layers_trains_only_the_last_layers(tmp_path, tiny_mode
 
     with pytest.raises(DataError, match="freeze_trainable_layers"):
         run_sft_trl(tiny_model_dir, records, tmp_path / "bad", {**args, "freeze_trainable_layers": layers + 1}, "answer_first")
+
+
+def _bf16_checkpoint(source: Path, out: Path) -> Path:
+    """``source`` saved in bf16, as a GPU-trained stage leaves its model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16).save_pretrained(out)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)
+    return out
+
+
+def test_trl_trains_fp32_master_weights_from_a_bf16_checkpoint(tmp_path, tiny_model_dir, esci_records):
+    """A few steps at the GRPO recipes' learning rate move (nearly) every trained weight: the policy's master
+    weights are fp32 whatever the checkpoint's dtype. In bf16 the same steps leave most weights where they were,
+    below bf16's resolution, which the control below shows on the same batch."""
+    import torch
+    from safetensors.torch import load_file
+
+    from taosr1_plugins.integrations.trl.compat import load_policy
+    from taosr1_plugins.integrations.trl.finetune import run_sft_trl, tokenized_sft_row
+
+    checkpoint = _bf16_checkpoint(tiny_model_dir, tmp_path / "bf16")
+    learning_rate = yaml.safe_load((REPO / "recipes/trl/grpo_smollm2.yaml").read_text())["learning_rate"]
+    records = [r.model_copy(update={"cot": "Two of three terms match."}) for r in esci_records[:6]]
+    args = {**yaml.safe_load((REPO / "recipes/trl/sft_cot_smollm2.yaml").read_text()),
+            "max_steps": 3, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
+            "learning_rate": learning_rate, "warmup_ratio": 0.0, "lr_scheduler_type": "constant"}
+    run_sft_trl(checkpoint, records, tmp_path / "sft", args, "answer_first")
+    before, after = load_file(checkpoint / "model.safetensors"), load_file(tmp_path / "sft" / "model.safetensors")
+    trained = [name for name in before if ".layers." in name and name.endswith("proj.weight")]
+    changed = sum(int((before[n].float() != after[n].float()).sum()) for n in trained)
+    total = sum(before[n].numel() for n in trained)
+    assert after[trained[0]].dtype == torch.float32 and changed / total > 0.99
+
+    # control: the same AdamW steps on bf16 weights
+    policy, tokenizer = load_policy(str(checkpoint))
+    policy.to(torch.bfloat16)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=learning_rate)
+    rows = [tokenized_sft_row(tokenizer, r, "answer_first", None) for r in records[:2]]
+    start = {n: p.detach().clone() for n, p in policy.named_parameters() if n in trained}
+    for _ in range(3):
+        ids = torch.tensor([rows[0]["input_ids"]])
+        policy(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    moved = sum(int((start[n] != p.detach()).sum()) for n, p in policy.named_parameters() if n in start)
+    assert moved / total < 0.5

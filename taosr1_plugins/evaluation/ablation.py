@@ -12,7 +12,10 @@ Columns: macro-F1, accuracy, QWK, per-level F1, NDCG@10 and NDCG per query (rank
 own score), over-recall of irrelevant pairs (over_recall.py), ECE of the row's level distribution (and
 after calibration, for the row that has one), training pairs, wall seconds, and, where the eval stage
 generated responses for that model, its valid-format rate. A second table gives tier stability between
-consecutive stages (stability.py). Written as JSON, Markdown and a PNG plot under ``RUN_DIR/report/``.
+consecutive stages (stability.py), and a third how sure each row is (intervals.py): macro-F1 and QWK with 95%
+intervals from a bootstrap over test queries, and the paired difference of each stage with the one before it,
+and of the final row with the direct answer and MiniLM. Written as JSON, Markdown and a PNG plot under
+``RUN_DIR/report/``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from taosr1_plugins.evaluation.baselines import BASELINES
+from taosr1_plugins.evaluation.intervals import Bootstrap
 from taosr1_plugins.errors import DataError
 from taosr1_plugins.evaluation.metrics import Metrics
 from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl_objects, read_jsonl
@@ -58,8 +62,10 @@ class Ablation:
     stage_seconds: dict[str, float]
     irrelevant: list[str] = field(default_factory=list)
     stability: list[TierStability] = field(default_factory=list)
+    bootstrap: Bootstrap | None = None  # None: no row kept its per-pair predictions
 
     def to_dict(self) -> dict[str, Any]:
+        boot = self.bootstrap
         return {
             "run_dir": str(self.run_dir),
             "scheme": self.scheme.name,
@@ -68,6 +74,12 @@ class Ablation:
             "rows": [{**asdict(row), "metrics": row.metrics.to_dict()} for row in self.rows],
             "stability": [t.to_dict() for t in self.stability],
             "stage_seconds": self.stage_seconds,
+            # metric -> [value, low, high] per row, and per paired difference (second - first)
+            "intervals": None if boot is None else {
+                "resamples": boot.resamples, "queries": boot.queries,
+                "rows": {name: {m: i.to_list() for m, i in metrics.items()} for name, metrics in boot.rows.items()},
+                "differences": [d.to_dict() for d in boot.differences],
+            },
         }
 
 
@@ -137,6 +149,7 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
         raise DataError(str(manifest_path), None, "irrelevant", str(exc)) from exc
 
     rows: list[AblationRow] = []
+    predicted: dict[str, dict[str, int] | None] = {}  # row -> id -> predicted level index, for the intervals
     for name in BASELINES:
         path = run_dir / "baselines" / name / "result.json"
         if path.exists():
@@ -147,6 +160,7 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
                 AblationRow(result["label"], "baseline", metrics,
                             result.get("details", {}).get("train_pairs"), result.get("seconds"), **view)
             )
+            predicted[result["label"]] = _baseline_predictions(path.with_name("predictions.jsonl"), scheme)
 
     generation = _json(run_dir / "eval" / "metrics.json") if (run_dir / "eval" / "metrics.json").exists() else {}
     train_pairs = {
@@ -168,6 +182,7 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
         result = evaluate_scores(scores, None, irrelevant=bad, queries=queries)
         rows.append(_stage_row(label, result, train_pairs=train_pairs.get(stage),
                                seconds=stages.get(stage, {}).get("seconds"), generation_format_ok=gen))
+        predicted[label] = _stage_predictions(result, scheme)
     # CumPT thresholds belong to the model they were fitted on (the deploy stage's final model), and only a
     # finished deploy stage has both its thresholds and that model's test scores
     deploy = stages.get("deploy", {})
@@ -180,6 +195,7 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
         uncalibrated = result.uncalibrated_metrics
         rows.append(_stage_row("+CumPT", result, seconds=deploy.get("seconds"),
                                macro_f1_uncalibrated=uncalibrated.macro_f1 if uncalibrated is not None else None))
+        predicted["+CumPT"] = _stage_predictions(result, scheme)
     labels = dict(trained)
     order = [stage for stage, _ in trained if stage in scored]
     partition = cumpt.to_cumpt() if cumpt is not None else None
@@ -188,7 +204,41 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
         if row.metrics.n != len(test):
             raise DataError(None, None, None, f"{row.name!r} was evaluated on {row.metrics.n} pairs, the test split has {len(test)}")
     stage_seconds = {name: entry["seconds"] for name, entry in stages.items() if entry.get("seconds") is not None}
-    return Ablation(run_dir, scheme, len(test), rows, stage_seconds, bad, stability)
+    bootstrap = _bootstrap(test, scheme, rows, predicted)
+    return Ablation(run_dir, scheme, len(test), rows, stage_seconds, bad, stability, bootstrap)
+
+
+def _baseline_predictions(path: Path, scheme: LabelScheme) -> dict[str, int] | None:
+    """id -> predicted level index from a baseline's predictions.jsonl; None when it has none to read."""
+    if not path.exists():
+        return None
+    rows = [row for _, row in iter_jsonl_objects(path)]
+    if not all(row.get("predicted") in scheme.keys for row in rows):
+        return None
+    return {row["id"]: scheme.keys.index(row["predicted"]) for row in rows}
+
+
+def _stage_predictions(result, scheme: LabelScheme) -> dict[str, int]:
+    return {row.id: scheme.keys.index(label) for row, label in zip(result.scores.labelled, result.predicted)}
+
+
+def _bootstrap(test: Sequence[Record], scheme: LabelScheme, rows: Sequence[AblationRow],
+               predicted: dict[str, dict[str, int] | None]) -> Bootstrap | None:
+    """Intervals of every row whose predictions cover the test split; paired differences of each TaoSR1 row
+    with the one before it, and of the final row with the direct answer and MiniLM."""
+    from taosr1_plugins.evaluation.intervals import bootstrap_by_query
+
+    ids = [record.id for record in test]
+    usable = {name: [by_id[i] for i in ids] for name, by_id in predicted.items()
+              if by_id is not None and all(i in by_id for i in ids)}
+    if not usable:
+        return None
+    stages = [row.name for row in rows if row.kind == "taosr1" and row.name in usable]
+    compare = list(zip(stages, stages[1:]))
+    if stages:
+        compare += [(BASELINES[name], stages[-1]) for name in ("direct_answer", "cross_encoder")]
+    gold = [scheme.keys.index(record.label) for record in test]
+    return bootstrap_by_query([record.query for record in test], gold, usable, len(scheme.keys), compare)
 
 
 def _fmt(value: float | None, spec: str = ".3f") -> str:
@@ -218,6 +268,23 @@ def notes(ablation: Ablation) -> str:
             f"2^g - 1, averaged over the {queries} test queries with at least two levels. Over-recall: share of "
             f"pairs labelled {', '.join(ablation.irrelevant)} placed in a shown tier. ECE: 10 bins of the top "
             f"probability, for rows with a level distribution; calibrated only where a calibration was fitted.\n")
+
+
+def intervals_tables(boot: Bootstrap) -> str:
+    """Each row's macro-F1 and QWK with its 95% interval, then the paired differences and what they say."""
+    def cell(interval) -> str:
+        return f"{interval.value:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+
+    def signed(interval) -> str:
+        return f"{interval.value:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}]"
+
+    lines = ["| method | macro-F1 [95% CI] | QWK [95% CI] |", "|---|---|---|"]
+    lines += [f"| {name} | {cell(m['macro_f1'])} | {cell(m['qwk'])} |" for name, m in boot.rows.items()]
+    if boot.differences:
+        lines += ["", "| change | Δ macro-F1 [95% CI] | Δ QWK [95% CI] | macro-F1 says |", "|---|---|---|---|"]
+        lines += [f"| {d.first} → {d.second} | {signed(d.metrics['macro_f1'])} | {signed(d.metrics['qwk'])} | {d.verdict} |"
+                  for d in boot.differences]
+    return "\n".join(lines) + "\n"
 
 
 def stability_table(ablation: Ablation) -> str:
@@ -269,6 +336,12 @@ def write_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]], out_
     with atomic_write(paths["markdown"]) as fh:
         fh.write(f"## {ablation.run_dir.name}: {ablation.test_pairs} test pairs, scheme {ablation.scheme.name}\n\n")
         fh.write(markdown_table(ablation) + "\n" + notes(ablation))
+        if ablation.bootstrap is not None:
+            boot = ablation.bootstrap
+            fh.write(f"\nHow sure each row is: 95% intervals from {boot.resamples} bootstrap draws of the "
+                     f"{boot.queries} test queries (every pair of a drawn query, every row on the same draws, so "
+                     "differences are paired). A change adds only where its interval excludes 0.\n\n"
+                     + intervals_tables(boot))
         if ablation.stability:
             fh.write("\nTier stability on the test split (the same rule for both checkpoints; CumPT: the deployed "
                      "thresholds and calibration):\n\n" + stability_table(ablation))

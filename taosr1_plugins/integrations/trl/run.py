@@ -71,8 +71,8 @@ def run_grpo_trl(
 
     on_gpu = torch.cuda.is_available()
     # loaded here, not by TRL, to add what TRL 0.24 expects of a transformers 4 model; GRPOTrainer requires
-    # left padding for generation
-    policy, tokenizer = load_policy(str(model), padding_side="left", dtype=torch.bfloat16 if on_gpu else torch.float32)
+    # left padding for generation. fp32 master weights on every device: `bf16=on_gpu` below autocasts the compute
+    policy, tokenizer = load_policy(str(model), padding_side="left")
     config = GRPOConfig(
         output_dir=str(out_dir / "trainer"),
         max_steps=settings.steps,
