@@ -140,6 +140,12 @@ def _check_baselines_and_report(tmp_path, config_path, deploy, test_size):
     # the same figures the deploy stage computed on its own
     assert rows["SFT-CoT"]["metrics"]["macro_f1"] == pytest.approx(deploy["test"]["SFT-CoT"]["macro_f1_argmax"], abs=1e-4)
     assert rows["+CumPT"]["metrics"]["macro_f1"] == pytest.approx(deploy["test"]["+GRPO"]["macro_f1_cumpt"], abs=1e-4)
+    # every row with its interval; each stage against the one before, the final row against the direct answer
+    # both ways (argmax, and like for like with its own dev-fitted CumPT) and MiniLM
+    assert set(table["intervals"]["rows"]) == set(rows)
+    assert [(d["first"], d["second"]) for d in table["intervals"]["differences"]] == [
+        ("SFT-CoT", "+DPO"), ("+DPO", "+GRPO"), ("+GRPO", "+CumPT"), (BASELINES["direct_answer"], "+CumPT"),
+        (BASELINES["direct_answer_cumpt"], "+CumPT"), (BASELINES["cross_encoder"], "+CumPT")]
     markdown = (run / "report" / "ablation.md").read_text()
     assert all(f"| {name} |" in markdown for name in rows) and "| sft |" in markdown
     assert (run / "report" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -88,15 +88,27 @@ def test_main_job_trains_sft_and_dpo_with_trl(tmp_path, tiny_model_dir):
         assert json.loads((tmp_path / "run" / stage / "model" / "taosr1_prompt.json").read_text()) == STYLE
     assert "grpo" not in stages
 
-    # the direct-answer baseline follows sft.framework: TRL with the TRL recipe, on the same first 8 examples
+    # the direct-answer baseline follows sft.framework: TRL with the TRL recipe, on the same first 8 examples; then
+    # the same model decided like the final row, with a calibration and CumPT thresholds fitted on dev
     baseline = subprocess.run(
-        [sys.executable, "-m", "taosr1_plugins.cli", "baselines", str(config_path), "--only", "direct_answer"],
+        [sys.executable, "-m", "taosr1_plugins.cli", "baselines", str(config_path), "--only", "direct_answer",
+         "--only", "direct_answer_cumpt"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900,
     )
     assert baseline.returncode == 0, baseline.stdout[-3000:] + baseline.stderr[-3000:]
-    result = json.loads((tmp_path / "run" / "baselines" / "direct_answer" / "result.json").read_text())
+    baselines = tmp_path / "run" / "baselines"
+    result = json.loads((baselines / "direct_answer" / "result.json").read_text())
     assert result["details"]["train_pairs"] == 8 and result["details"]["steps"] == 1
-    assert result["metrics"]["n"] == len((tmp_path / "run" / "data" / "test.jsonl").read_text().splitlines())
+    test_pairs = len((tmp_path / "run" / "data" / "test.jsonl").read_text().splitlines())
+    assert result["metrics"]["n"] == test_pairs
+    from taosr1_plugins.deploy.calibration import load_cumpt
+    from taosr1_plugins.deploy.scoring import read_scores
+
+    cumpt = load_cumpt(baselines / "direct_answer_cumpt" / "cumpt.json").to_cumpt()
+    raw = {row.id: row for row in read_scores(baselines / "direct_answer" / "scores.jsonl").rows}
+    decided = [json.loads(line) for line in (baselines / "direct_answer_cumpt" / "predictions.jsonl").read_text().splitlines()]
+    assert len(decided) == test_pairs
+    assert all(row["predicted"] == cumpt.tier([raw[row["id"]].probs[k] for k in ("E", "S", "C", "I")]) for row in decided)
 
 
 def test_label_weighted_loss_is_the_plain_loss_plus_the_label_token_reweighted(tiny_model_dir, esci_records):

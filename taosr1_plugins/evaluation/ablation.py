@@ -225,7 +225,8 @@ def _stage_predictions(result, scheme: LabelScheme) -> dict[str, int]:
 def _bootstrap(test: Sequence[Record], scheme: LabelScheme, rows: Sequence[AblationRow],
                predicted: dict[str, dict[str, int] | None]) -> Bootstrap | None:
     """Intervals of every row whose predictions cover the test split; paired differences of each TaoSR1 row
-    with the one before it, and of the final row with the direct answer and MiniLM."""
+    with the one before it, and of the final row with the direct answer (argmax and like for like, +CumPT) and
+    MiniLM."""
     from taosr1_plugins.evaluation.intervals import bootstrap_by_query
 
     ids = [record.id for record in test]
@@ -236,7 +237,7 @@ def _bootstrap(test: Sequence[Record], scheme: LabelScheme, rows: Sequence[Ablat
     stages = [row.name for row in rows if row.kind == "taosr1" and row.name in usable]
     compare = list(zip(stages, stages[1:]))
     if stages:
-        compare += [(BASELINES[name], stages[-1]) for name in ("direct_answer", "cross_encoder")]
+        compare += [(BASELINES[name], stages[-1]) for name in ("direct_answer", "direct_answer_cumpt", "cross_encoder")]
     gold = [scheme.keys.index(record.label) for record in test]
     return bootstrap_by_query([record.query for record in test], gold, usable, len(scheme.keys), compare)
 

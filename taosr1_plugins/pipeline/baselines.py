@@ -130,6 +130,32 @@ def _direct_answer(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
     return _scored_labels(ctx, stage_dir / "model", test, stage_dir / "scores.jsonl", details)
 
 
+def _direct_answer_cumpt(ctx: RunContext, test: Sequence[Record]) -> BaselineOutput:
+    """The direct-answer model decided like the final row: calibration and CumPT thresholds fitted on dev with the
+    run's deploy settings, read from the test scores the direct_answer baseline wrote."""
+    from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
+    from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
+    from taosr1_plugins.errors import UserError
+    from taosr1_plugins.evaluation.ranking import tiered_score
+
+    trained = ctx.path("baselines", "direct_answer")
+    if not (trained / "model" / "config.json").is_file() or not (trained / "scores.jsonl").is_file():
+        raise UserError("direct_answer_cumpt decides with the direct_answer baseline's model: run that baseline first")
+    deploy, out = ctx.config.deploy, ctx.path("baselines", "direct_answer_cumpt")
+    settings = ScoreSettings(batch_size=ctx.config.baselines.batch_size, overwrite=True, progress=True)
+    dev = score_records(trained / "model", read_jsonl(ctx.split_path("dev"), Record), out / "dev_scores.jsonl", settings)
+    cumpt_file = write_cumpt(fit_cumpt(dev, objective=deploy.objective, precision_targets=deploy.precision_targets or None,
+                                       calibration=deploy.calibration), out / "cumpt.json")
+    partition = load_cumpt(cumpt_file).to_cumpt()
+    by_id = {row.id: row for row in read_scores(trained / "scores.jsonl").rows}
+    raw = [[by_id[record.id].probs[key] for key in ctx.scheme.keys] for record in test]
+    tiers = [partition.tier_index(p) for p in raw]
+    calibrated = [partition.calibrated(p) for p in raw]
+    details = {"train_pairs": None, "cumpt": str(cumpt_file), "dev_pairs": len(read_scores(dev).rows)}
+    return BaselineOutput([ctx.scheme.keys[t] for t in tiers], details,
+                          [tiered_score(t, p) for t, p in zip(tiers, calibrated)], calibrated)
+
+
 RUNNERS: dict[str, Callable[[RunContext, Sequence[Record]], BaselineOutput]] = {
     "majority": _majority,
     "overlap": _lexical(_overlap_scorer),
@@ -137,6 +163,7 @@ RUNNERS: dict[str, Callable[[RunContext, Sequence[Record]], BaselineOutput]] = {
     "cross_encoder": _cross_encoder,
     "zero_shot": _zero_shot,
     "direct_answer": _direct_answer,
+    "direct_answer_cumpt": _direct_answer_cumpt,
 }
 
 
@@ -146,6 +173,9 @@ def _settings(config: RunConfig, name: str) -> Any:
         settings.append(config.baselines.cross_encoder.model_dump())
     if name == "direct_answer":
         settings += [config.sft.model_dump(), config.baselines.direct_answer_overrides]
+    if name == "direct_answer_cumpt":
+        # what the direct-answer model is (its own fingerprint) and how it is decided
+        settings += [_settings(config, "direct_answer"), config.deploy.model_dump()]
     if name in ("zero_shot", "direct_answer"):
         # both prompt the LM with the run's prompt: its settings and what it renders to
         settings += [config.prompt.model_dump(), rendering_probe(config.prompt, config.format), config.baselines.batch_size]
@@ -169,7 +199,10 @@ def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: b
     for name in names:
         out_dir = ctx.path("baselines", name)
         result_path = out_dir / "result.json"
-        stamp = fingerprint(_settings(config, name), [ctx.split_path("train"), ctx.split_path("test")])
+        inputs = [ctx.split_path("train"), ctx.split_path("test")]
+        if name == "direct_answer_cumpt":  # decided from that model's test scores, with thresholds fitted on dev
+            inputs += [ctx.split_path("dev"), ctx.path("baselines", "direct_answer", "scores.jsonl")]
+        stamp = fingerprint(_settings(config, name), inputs)
         previous = json.loads(result_path.read_text()) if result_path.exists() else {}
         if not force and previous.get("fingerprint") == stamp:
             console.print(f"[dim]✓ {name}: unchanged, skipped[/dim]")

@@ -6,7 +6,9 @@
   the BERT-style discriminative model TaoSR1 compares against;
 - ``zero_shot``: the base LM's label probabilities with no training;
 - ``direct_answer``: the base LM fine-tuned to answer the label without reasoning, on the same examples
-  and with the same recipe as the CoT SFT stage.
+  and with the same recipe as the CoT SFT stage;
+- ``direct_answer_cumpt``: that model decided as the final row is, by a calibration and CumPT thresholds fitted
+  on the run's dev split with the run's ``deploy`` settings (like for like with ``+CumPT``).
 """
 
 from typing import Literal
@@ -19,6 +21,7 @@ BASELINES: dict[str, str] = {
     "cross_encoder": "MiniLM cross-encoder",
     "zero_shot": "LM zero-shot",
     "direct_answer": "LM SFT, direct answer (no CoT)",
+    "direct_answer_cumpt": "LM SFT, direct answer (no CoT) +CumPT",
 }
 # what `baselines.run` in a run config accepts
 BaselineName = Literal[tuple(BASELINES)]  # type: ignore[valid-type]
