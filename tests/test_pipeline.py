@@ -88,6 +88,7 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     assert deploy["model"] == "grpo" and list(deploy["test"]) == ["SFT-CoT", "+DPO", "+GRPO"]
     report = (tmp_path / "run" / "deploy" / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 3
+    assert 'data-plot="grpo_curves"' in report  # RL's training curves beside its scores
     cumpt = json.loads((tmp_path / "run" / "deploy" / "cumpt.json").read_text())
     assert cumpt["split"]["name"] == "dev" and set(cumpt["thresholds"]) == {"E", "S", "C"}
 

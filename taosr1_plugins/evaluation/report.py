@@ -236,6 +236,32 @@ def plot_f1_per_stage(stages: Sequence[StageResult]) -> str:
     return _png(fig)
 
 
+# GRPO's per-step logs (TRL's log history, grpo/metrics.jsonl): panel title -> (key, label) curves
+GRPO_CURVES = {
+    "reward": (("reward", "batch as sampled"), ("dynamic_sampling/reward_after", "after dynamic sampling")),
+    "accuracy": (("accuracy/all", "label correct"),),
+    "KL to the reference": (("kl", "kl"),),
+    "zero-variance groups": (("frac_reward_zero_std", "as sampled"), ("dynamic_sampling/frac_zero_std_after", "after refills")),
+}
+
+
+def plot_grpo_curves(history: Sequence[Mapping[str, Any]]) -> str:
+    """Reward, accuracy, KL and the share of zero-variance groups per GRPO step: whether RL moved at all."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(GRPO_CURVES), figsize=(3.2 * len(GRPO_CURVES), 2.8))
+    for ax, (title, curves) in zip(axes, GRPO_CURVES.items()):
+        for key, label in curves:
+            points = [(entry.get("step", i + 1), entry[key]) for i, entry in enumerate(history)
+                      if isinstance(entry.get(key), int | float)]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=label)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        if len(curves) > 1:
+            ax.legend(fontsize=7)
+    return _png(fig)
+
+
 # --- HTML --------------------------------------------------------------------------------------------------
 
 
@@ -280,7 +306,8 @@ HEADLINE = ["stage", "n", "decision", "macro-F1", "accuracy", "QWK", "argmax mac
             "over-recall", "ECE"]
 
 
-def render_report(stages: Sequence[StageResult], cumpt: CumptFile | None) -> str:
+def render_report(stages: Sequence[StageResult], cumpt: CumptFile | None,
+                  grpo_history: Sequence[Mapping[str, Any]] | None = None) -> str:
     scheme = stages[0].scores.scheme
     calibrated = cumpt is not None and cumpt.calibration is not None
     header = HEADLINE + (["ECE calibrated", "macro-F1 CumPT uncalibrated"] if calibrated else [])
@@ -327,6 +354,9 @@ def render_report(stages: Sequence[StageResult], cumpt: CumptFile | None) -> str
             parts.append(_table(["from", "to", "n", "argmax changed", "argmax share", "CumPT changed", "CumPT share"],
                                 [[t.first, t.second, t.n, t.argmax_changed, t.argmax_share, t.cumpt_changed,
                                   t.cumpt_share] for t in stability], "stability"))
+    if grpo_history:
+        parts.append(f"<h2>GRPO training, per logged step ({len(grpo_history)})</h2>")
+        parts.append(_img("grpo_curves", plot_grpo_curves(grpo_history), "GRPO reward, accuracy, KL and zero-variance groups per step"))
     parts.extend(_stage_section(stage) for stage in stages)
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -348,8 +378,10 @@ def write_report(
     names: Sequence[str] | None = None,
     irrelevant: Sequence[str] | None = None,
     queries: Mapping[str, str] | None = None,
+    grpo_history: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[StageResult]:
-    """Evaluate each score file (in stage order) and write the HTML report to ``out``."""
+    """Evaluate each score file (in stage order) and write the HTML report to ``out``; ``grpo_history``: GRPO's
+    per-step logs, plotted as training curves."""
     if not score_files:
         raise ValueError("no score files to report on")
     cumpt_file = load_cumpt(cumpt) if isinstance(cumpt, str | Path) else cumpt
@@ -360,7 +392,7 @@ def write_report(
             raise DataError(str(s.path), None, "scheme", f"{s.scheme.name!r} differs from {first!r} in {sets[0].path}")
     names = list(names) if names else _default_names([Path(s.path) for s in sets])
     stages = [evaluate_scores(s, cumpt_file, name, irrelevant=irrelevant, queries=queries) for s, name in zip(sets, names)]
-    document = render_report(stages, cumpt_file)
+    document = render_report(stages, cumpt_file, grpo_history)
     with atomic_write(out) as fh:
         fh.write(document)
     return stages

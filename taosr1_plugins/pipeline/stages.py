@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from taosr1_plugins.core.formats import ResponseFormat
-from taosr1_plugins.core.jsonl import atomic_write, read_jsonl, write_jsonl
+from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl_objects, read_jsonl, write_jsonl
 from taosr1_plugins.core.prompts import rendering_probe
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.pipeline.config import RunConfig
@@ -342,8 +342,10 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
     for stage in trained_stages(ctx.config):
         score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
         names.append(labels[stage])
+    grpo_log = ctx.path("grpo", "metrics.jsonl")  # TRL's per-step logs; an OpenRLHF job keeps its own
+    history = [row for _, row in iter_jsonl_objects(grpo_log)] if stage_enabled(ctx.config, "grpo") and grpo_log.exists() else None
     results = write_report(score_files, ctx.path("deploy", "report.html"), cumpt=cumpt_path, names=names,
-                           irrelevant=deploy.irrelevant or None)
+                           irrelevant=deploy.irrelevant or None, grpo_history=history)
     final_result = results[-1]
     console.print(
         f"post-CoT scoring of the {final} model on test ({final_result.metrics.n} pairs): macro-F1 "
