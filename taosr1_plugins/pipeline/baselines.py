@@ -143,7 +143,8 @@ def _direct_answer_cumpt(ctx: RunContext, test: Sequence[Record]) -> BaselineOut
         raise UserError("direct_answer_cumpt decides with the direct_answer baseline's model: run that baseline first")
     deploy, out = ctx.config.deploy, ctx.path("baselines", "direct_answer_cumpt")
     settings = ScoreSettings(batch_size=ctx.config.baselines.batch_size, overwrite=True, progress=True)
-    dev = score_records(trained / "model", read_jsonl(ctx.split_path("dev"), Record), out / "dev_scores.jsonl", settings)
+    dev_records = read_jsonl(ctx.split_path("dev"), Record)
+    dev = score_records(trained / "model", dev_records, out / "dev_scores.jsonl", settings)
     cumpt_file = write_cumpt(fit_cumpt(dev, objective=deploy.objective, precision_targets=deploy.precision_targets or None,
                                        calibration=deploy.calibration), out / "cumpt.json")
     partition = load_cumpt(cumpt_file).to_cumpt()
@@ -151,7 +152,7 @@ def _direct_answer_cumpt(ctx: RunContext, test: Sequence[Record]) -> BaselineOut
     raw = [[by_id[record.id].probs[key] for key in ctx.scheme.keys] for record in test]
     tiers = [partition.tier_index(p) for p in raw]
     calibrated = [partition.calibrated(p) for p in raw]
-    details = {"train_pairs": None, "cumpt": str(cumpt_file), "dev_pairs": len(read_scores(dev).rows)}
+    details = {"train_pairs": None, "cumpt": str(cumpt_file), "dev_pairs": len(dev_records)}
     return BaselineOutput([ctx.scheme.keys[t] for t in tiers], details,
                           [tiered_score(t, p) for t, p in zip(tiers, calibrated)], calibrated)
 

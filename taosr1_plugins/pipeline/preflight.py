@@ -125,6 +125,7 @@ def check_training_backends(config: RunConfig, stages: Collection[str], where: s
     its options, its environment. With ``isolate_stages`` in a child process, so that the main process never
     imports a framework (a model stage's process gives the GPU back when it ends; the main one does not)."""
     from taosr1_plugins.pipeline.stage_process import check_training_in_process, isolation_wanted
+    from taosr1_plugins.pipeline.training import check_training
 
     if not stages:
         return
@@ -135,17 +136,3 @@ def check_training_backends(config: RunConfig, stages: Collection[str], where: s
             check_training(config, stages)
     except SettingError as exc:
         raise DataError(where, None, f"{exc.stage}.{exc.field}", exc.message) from None
-
-
-def check_training(config: RunConfig, stages: Collection[str]) -> None:
-    """``backend.check`` of each stage in ``stages``; a :class:`SettingError` names the stage it came from."""
-    from taosr1_plugins.pipeline.context import RunContext
-    from taosr1_plugins.pipeline.training import check_training as check_stage
-
-    ctx = RunContext(config)
-    for stage in stages:
-        try:
-            check_stage(ctx, stage)
-        except SettingError as exc:
-            exc.stage = stage
-            raise

@@ -85,7 +85,7 @@ def _in_process(name: str, config: RunConfig, job: dict[str, Any]) -> dict[str, 
 
 def _child(request_path: str) -> int:
     from taosr1_plugins.pipeline.context import RunContext
-    from taosr1_plugins.pipeline.preflight import check_training
+    from taosr1_plugins.pipeline.training import check_training
     from taosr1_plugins.pipeline.stages import STAGES
     from taosr1_plugins.training.backend import DryRunStop, SettingError
 

@@ -237,10 +237,11 @@ def run_dpo(ctx: RunContext) -> dict[str, Any]:
 def run_grpo(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.passn.difficulty import DifficultyRow
 
-    data = {"records": ctx.path("cot", "train.jsonl"), "difficulty": ctx.path("passn", "difficulty.jsonl")}
+    difficulty_file = ctx.path("passn", "difficulty.jsonl")
+    data = {"records": read_jsonl(ctx.path("cot", "train.jsonl"), Record),
+            "difficulty": read_jsonl(difficulty_file, DifficultyRow) if difficulty_file.exists() else []}
     backend, job = training_job(ctx, "grpo", model=grpo_start_model(ctx), data=data)
-    difficulty = read_jsonl(data["difficulty"], DifficultyRow) if data["difficulty"].exists() else []
-    _warn_unestimated_prompts(read_jsonl(data["records"], Record), difficulty, job.method["settings"])
+    _warn_unestimated_prompts(data["records"], data["difficulty"], job.method["settings"])
     return train(backend, job)
 
 

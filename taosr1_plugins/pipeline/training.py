@@ -4,6 +4,7 @@ backend leaves, by the runner and not by each backend, so none can forget it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,17 @@ def training_job(
     return backend, job
 
 
-def check_training(ctx: RunContext, stage: str) -> None:
-    """Before the first stage: the backend's own checks of ``stage`` (its framework's config, its environment)."""
-    backend, job = training_job(ctx, stage, model=ctx.config.model.base, data={})
-    backend.check(job)
+def check_training(config: RunConfig, stages: Sequence[str]) -> None:
+    """Before the first stage: each stage's backend checks its own (its framework's config, its environment);
+    a :class:`SettingError` names the stage it came from."""
+    ctx = RunContext(config)
+    for stage in stages:
+        try:
+            backend, job = training_job(ctx, stage, model=config.model.base, data={})
+            backend.check(job)
+        except SettingError as exc:
+            exc.stage = stage
+            raise
 
 
 def train(backend: TrainingBackend, job: TrainingJob) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.prompts import PromptStyle
 from taosr1_plugins.core.schemes import LabelScheme
-from taosr1_plugins.errors import UserError, first_problem
+from taosr1_plugins.errors import UserError
 
 TRAINING_STAGES = ("sft", "dpo", "grpo")
 
@@ -49,7 +49,9 @@ class TrainingJob:
       same examples as a LLaMA-Factory dataset), ``examples`` (how many);
     - ``dpo``: ``pairs_dir`` (``taosr1_dpo`` as a LLaMA-Factory ranking dataset, and
       ``taosr1_dpo.openrlhf.jsonl``, the conversational pairs TRL and OpenRLHF read);
-    - ``grpo``: ``records`` (the CoT train records), ``difficulty`` (the pass@N difficulty file, maybe absent).
+    - ``grpo``: ``records`` (the CoT train records, as :class:`Record` objects), ``difficulty`` (their pass@N
+      difficulty rows, :class:`DifficultyRow` objects; empty without a difficulty file): the stage has read them
+      already, to warn when most prompts lack an estimate.
 
     ``method`` holds the stage's own settings that are ours, not the framework's: for SFT ``label_weight``,
     for GRPO the :class:`taosr1_plugins.grpo.config.GrpoSettings` (reward, prompt sampler, dynamic sampling).
@@ -104,12 +106,14 @@ def recipe_args(recipe: Path | None, overrides: Mapping[str, Any], **fixed: Any)
 
 
 def parse_options(backend: TrainingBackend, options: Mapping[str, Any]) -> BaseModel:
-    """``options`` as the backend's options model, or a :class:`SettingError` naming the first bad key."""
+    """``options`` as the backend's options model (checked like every plugin's, by ``core.options``), or a
+    :class:`SettingError` naming the first bad key."""
+    from taosr1_plugins.core.options import OptionError, validate_options
+
     try:
-        return backend.options_model.model_validate(dict(options))
-    except ValidationError as exc:
-        where, message = first_problem(exc, whole="options")
-        raise SettingError(f"options.{where}" if where != "options" else where, message) from None
+        return validate_options(backend, options, what=f"training backend {backend.name!r}")
+    except OptionError as exc:
+        raise SettingError(f"options.{exc.option}" if exc.option != "options" else "options", exc.message) from None
 
 
 def refuse_unknown_args(job: TrainingJob, known: set[str], what: str) -> None:

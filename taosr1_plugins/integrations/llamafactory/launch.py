@@ -18,10 +18,6 @@ from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.core.trainer_state import training_summary
 
 console = Console()
-
-
-class TrainingFailed(RuntimeError):
-    """The trainer process exited non-zero; its log names why."""
 # the trainer's tqdm bar, e.g. " 10%|█    | 13/125 [00:20<02:40,  1.43s/it]" (universal newlines split its \r updates)
 PROGRESS_RE = re.compile(r"(\d+)/(\d+) \[([\d:]+)<([\d:?]+),\s*([^\]]+)\]")
 PROGRESS_EVERY_S = 15.0
@@ -76,5 +72,5 @@ def train(stage_dir: Path, args: dict[str, Any], launcher: str) -> dict[str, Any
                 console.print("  " + line.strip()[-160:], highlight=False)
         code = process.wait()
     if code != 0:
-        raise TrainingFailed(f"LLaMA-Factory training failed (exit {code}); see {log_file}")
+        raise RuntimeError(f"LLaMA-Factory training failed (exit {code}); see {log_file}")
     return {**training_summary(Path(args["output_dir"])), "wall_seconds": round(time.perf_counter() - started, 1)}

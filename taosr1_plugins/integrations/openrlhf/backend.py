@@ -46,14 +46,13 @@ class OpenRLHFBackend:
         """The launch script, guided replay, and (unless a dry run) the same environment check the stage makes,
         with the reward defaults since the run's reward.yaml is not written yet: a missing package stops the
         run before hours of SFT rather than after."""
+        from taosr1_plugins.grpo.config import TRL_TRAINER_ARGUMENTS
         from taosr1_plugins.integrations.openrlhf.env import EnvironmentCheckError, check_openrlhf_env
         from taosr1_plugins.integrations.openrlhf.launch import LaunchError, is_dry_run
 
         script = job.resolve(job.options.launch_script)
         if not script.is_file():
             raise SettingError("options.launch_script", f"{'is not a regular file' if script.exists() else 'no such file'}: {script}")
-        from taosr1_plugins.grpo.config import TRL_TRAINER_ARGUMENTS
-
         settings = job.method["settings"]
         if settings.guided_replay:
             raise SettingError("overrides.guided_replay", GUIDED_REPLAY_NEEDS_TRL)
@@ -70,18 +69,12 @@ class OpenRLHFBackend:
             raise LaunchError(f"grpo.framework 'openrlhf': {exc}") from exc
 
     def train(self, job: TrainingJob) -> dict[str, Any]:
-        from taosr1_plugins.core.jsonl import read_jsonl
-        from taosr1_plugins.core.records import Record
         from taosr1_plugins.integrations.openrlhf.launch import launch, prepare_launch, with_run_lengths
-        from taosr1_plugins.passn.difficulty import DifficultyRow
 
-        difficulty = job.data["difficulty"]
         settings = with_run_lengths(job.method["settings"], job.overrides, *job.method.get("new_token_budgets", ()))
-        records = read_jsonl(job.data["records"], Record)
-        rows = read_jsonl(difficulty, DifficultyRow) if difficulty.exists() else []
         prompts_dir = job.work_dir / "openrlhf"
         policy = Path(job.model)
-        prompts = prepare_launch(records, rows, job.scheme, settings, prompts_dir, policy)
+        prompts = prepare_launch(job.data["records"], job.data["difficulty"], job.scheme, settings, prompts_dir, policy)
         result = launch(job.resolve(job.options.launch_script), policy, prompts_dir, job.output_dir,
                         job.options.launch_env, job.work_dir / "launch.log", openrlhf_python(job))
         if result["dry_run"]:

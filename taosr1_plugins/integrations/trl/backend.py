@@ -64,14 +64,9 @@ class TrlBackend:
             return run_dpo_trl(job.model, job.data["pairs_dir"] / "taosr1_dpo.openrlhf.jsonl", job.output_dir,
                                job.recipe_args(seed=job.seed))
         from taosr1_plugins.integrations.trl.run import run_grpo_trl
-        from taosr1_plugins.passn.difficulty import DifficultyRow
 
-        difficulty = job.data["difficulty"]
-        summary = run_grpo_trl(
-            job.model, read_jsonl(job.data["records"], Record),
-            read_jsonl(difficulty, DifficultyRow) if difficulty.exists() else [], job.work_dir, job.method["settings"],
-            job.output_dir,
-        )
+        summary = run_grpo_trl(job.model, job.data["records"], job.data["difficulty"], job.work_dir,
+                               job.method["settings"], job.output_dir)
         return {**{key: summary[key] for key in GRPO_SUMMARY_KEYS},
                 "bucket_probabilities": summary["selection"]["bucket_probabilities"]}
 
