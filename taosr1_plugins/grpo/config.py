@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,7 +17,7 @@ from taosr1_plugins.grpo.difficulty_mix import DifficultyMix
 # The TRL route's trainer arguments, which the GRPO settings carry for `taosr1 grpo train` and `grpo.framework: trl`;
 # a framework with a trainer configuration of its own (OpenRLHF: its launch script) refuses them, not ignores them.
 TRL_TRAINER_ARGUMENTS = ("steps", "prompts_per_step", "num_generations", "temperature", "learning_rate", "beta", "seed",
-                         "dynamic_sampling", "extra_trl_args")
+                         "dynamic_sampling", "extra_trl_args", "rollouts", "accuracy_range", "trainable_layers")
 
 
 class GrpoSettings(BaseModel):
@@ -43,7 +43,24 @@ class GrpoSettings(BaseModel):
         description="TRL backend: in a group whose rollouts are all wrong, the last rollout is replaced by the gold "
         "response (the record's reasoning and label), TaoSR-AGRL's adaptive guided replay",
     )
-    extra_trl_args: dict[str, Any] = Field(default_factory=dict, description="passed through to trl.GRPOConfig")
+    rollouts: Literal["sampled", "expected"] = Field(
+        "sampled",
+        description="sampled: num_generations rollouts per prompt (TRL's GRPOTrainer); expected (answer_first only): "
+        "no rollouts, the exact expected reward over the level distribution at the answer position, from one forward "
+        "pass per prompt (GRPO's label gradient as the group grows without bound: no sampling variance, no generation)",
+    )
+    accuracy_range: tuple[float, float] = Field(
+        (0.01, 0.9),
+        description="rollouts: expected, with dynamic_sampling enabled: a prompt counts only while the policy's "
+        "p(gold) lies in this range (the exact form of keeping groups whose accuracy lies in it)",
+    )
+    trainable_layers: int | None = Field(
+        None, ge=1, description="train only the last N decoder layers (as the SFT recipes' freeze_trainable_layers); null: all"
+    )
+    extra_trl_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="passed through to trl.GRPOConfig (rollouts: expected, to transformers.TrainingArguments)",
+    )
 
     @model_validator(mode="after")
     def _reward_checks_the_trained_format(self) -> GrpoSettings:
@@ -51,6 +68,11 @@ class GrpoSettings(BaseModel):
         # well-formed answer as malformed (all rewards 0, every group filtered).
         if "format" not in self.reward.model_fields_set:
             self.reward = self.reward.model_copy(update={"format": self.format})
+        if self.rollouts == "expected" and self.format is not ResponseFormat.ANSWER_FIRST:
+            raise ValueError("rollouts: expected reads the label at the answer position: it needs format answer_first")
+        low, high = self.accuracy_range
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"accuracy_range must be two shares with low < high, got {list(self.accuracy_range)}")
         return self
 
 

@@ -45,10 +45,12 @@ class TrlBackend:
     def check(self, job: TrainingJob) -> None:
         config = _config_class(job.stage)
         if job.stage == "grpo":
-            extra = job.method["settings"].extra_trl_args
-            unknown = sorted(set(extra) - _fields(config))
+            settings = job.method["settings"]
+            if settings.rollouts == "expected":  # no rollouts: transformers' Trainer, not TRL's GRPOTrainer
+                from transformers import TrainingArguments as config
+            unknown = sorted(set(settings.extra_trl_args) - _fields(config))
             if unknown:
-                raise SettingError(f"overrides.extra_trl_args.{unknown[0]}", "not an argument of trl.GRPOConfig")
+                raise SettingError(f"overrides.extra_trl_args.{unknown[0]}", f"not an argument of {config.__module__.split('.')[0]}.{config.__name__}")
             return
         refuse_unknown_args(job, _fields(config) | OUR_KEYS, f"trl.{config.__name__}")
 

@@ -48,14 +48,8 @@ def run_grpo_trl(
 
     Also writes ``out_dir/metrics.jsonl`` (TRL's per-step logs), ``selection.json`` and ``summary.json``.
     """
-    import torch
-    from datasets import Dataset
-
     from taosr1_plugins.integrations.trl.compat import load_policy
-    from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
-    from taosr1_plugins.integrations.trl.trainer import DynamicSamplingGRPOTrainer  # imported first: it makes trl's trainers importable
-
-    from trl import GRPOConfig  # noqa: I001
+    from taosr1_plugins.integrations.trl.finetune import freeze_all_but_last
 
     settings = settings or GrpoSettings()
     reward = build_reward(settings.reward)  # before the policy loads: an unknown reward name is the settings' fault
@@ -69,40 +63,14 @@ def run_grpo_trl(
     with atomic_write(out_dir / "selection.json") as fh:
         json.dump(selection, fh, indent=2)
 
-    on_gpu = torch.cuda.is_available()
     # loaded here, not by TRL, to add what TRL 0.24 expects of a transformers 4 model; GRPOTrainer requires
-    # left padding for generation. fp32 master weights on every device: `bf16=on_gpu` below autocasts the compute
+    # left padding for generation. fp32 master weights on every device: the trainers' bf16 autocasts the compute
     policy, tokenizer = load_policy(str(model), padding_side="left")
-    config = GRPOConfig(
-        output_dir=str(out_dir / "trainer"),
-        max_steps=settings.steps,
-        per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
-        num_generations=settings.num_generations,
-        max_prompt_length=settings.max_prompt_length,
-        max_completion_length=settings.max_completion_length,
-        temperature=settings.temperature,
-        learning_rate=settings.learning_rate,
-        beta=settings.beta,
-        seed=settings.seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=not on_gpu,
-        bf16=on_gpu,
-        disable_tqdm=False,  # TRL's bar: steps done, rate and ETA while a CPU run takes minutes per step
-        # TRL recomputes activations by default: memory a 7B model on a GPU needs, ~30% more compute a CPU run does not
-        **{"gradient_checkpointing": on_gpu, **settings.extra_trl_args},
-    )
-    trainer = DynamicSamplingGRPOTrainer(
-        model=policy,
-        reward_funcs=[TrlRelevanceReward(reward=reward)],  # the same object: TRL's reward and dynamic sampling's correctness agree
-        args=config,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        dynamic_sampling=settings.dynamic_sampling,
-        level_reward=reward,
-        guided_replay=settings.guided_replay,
-    )
+    freeze_all_but_last(policy, settings.trainable_layers)
+    if settings.rollouts == "expected":
+        trainer = _expected_reward_trainer(policy, tokenizer, records, rows, scheme, settings, reward, prompt_style_of(model), out_dir)
+    else:
+        trainer = _sampled_trainer(policy, tokenizer, rows, settings, reward, out_dir)
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
@@ -124,7 +92,8 @@ def run_grpo_trl(
         "frac_zero_std_after": totals["zero_std_after"] / steps,
         "frac_groups_filtered": totals["groups_filtered"] / totals["groups_generated"] if totals["groups_generated"] else None,
         "groups_generated": int(totals["groups_generated"]),
-        "num_generations": settings.num_generations,
+        "rollouts": settings.rollouts,
+        "num_generations": settings.num_generations if settings.rollouts == "sampled" else None,
         "extra_rollouts": int(totals["extra_rollouts"]),
         "guided_replay": settings.guided_replay,
         "groups_replayed": int(totals["groups_replayed"]),
@@ -140,3 +109,92 @@ def run_grpo_trl(
 def _mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def _sampled_trainer(policy: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: GrpoSettings, reward: Any,
+                     out_dir: Path) -> Any:
+    """TRL's GRPOTrainer with online dynamic sampling: ``num_generations`` rollouts per prompt."""
+    import torch
+    from datasets import Dataset
+
+    from taosr1_plugins.integrations.trl.reward import TrlRelevanceReward
+    from taosr1_plugins.integrations.trl.trainer import DynamicSamplingGRPOTrainer  # imported first: it makes trl's trainers importable
+
+    from trl import GRPOConfig  # noqa: I001
+
+    on_gpu = torch.cuda.is_available()
+    config = GRPOConfig(
+        output_dir=str(out_dir / "trainer"),
+        max_steps=settings.steps,
+        per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
+        num_generations=settings.num_generations,
+        max_prompt_length=settings.max_prompt_length,
+        max_completion_length=settings.max_completion_length,
+        temperature=settings.temperature,
+        learning_rate=settings.learning_rate,
+        beta=settings.beta,
+        seed=settings.seed,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=not on_gpu,
+        bf16=on_gpu,
+        disable_tqdm=False,  # TRL's bar: steps done, rate and ETA while a CPU run takes minutes per step
+        # TRL recomputes activations by default: memory a 7B model on a GPU needs, ~30% more compute a CPU run does not
+        **{"gradient_checkpointing": on_gpu, **settings.extra_trl_args},
+    )
+    return DynamicSamplingGRPOTrainer(
+        model=policy,
+        reward_funcs=[TrlRelevanceReward(reward=reward)],  # the same object: TRL's reward and dynamic sampling's correctness agree
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        dynamic_sampling=settings.dynamic_sampling,
+        level_reward=reward,
+        guided_replay=settings.guided_replay,
+    )
+
+
+def _expected_reward_trainer(policy: Any, tokenizer: Any, records: Sequence[Record], rows: list[dict[str, Any]],
+                             scheme: LabelScheme, settings: GrpoSettings, reward: Any, style: PromptStyle | None,
+                             out_dir: Path) -> Any:
+    """``rollouts: expected``: the same prompts, drawn as often, scored by their exact expected reward."""
+    import torch
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    from taosr1_plugins.core.precision import use_bf16
+    from taosr1_plugins.deploy.scoring import scoring_prompt, verbalizer_token_ids
+    from taosr1_plugins.grpo.expected_reward import level_rewards
+    from taosr1_plugins.integrations.trl.expected_reward import ExpectedRewardGRPOTrainer, left_padded_batch
+
+    by_id = {record.id: record for record in records}
+    examples = []
+    for row in rows:
+        record = by_id[row["id"]]
+        ids = tokenizer(scoring_prompt(tokenizer, record, scheme, style), add_special_tokens=False)["input_ids"]
+        examples.append({"input_ids": ids[-settings.max_prompt_length:] if settings.max_prompt_length else ids,
+                         "level_rewards": level_rewards(reward, scheme, record.label, settings.format),
+                         "gold_index": scheme.keys.index(record.label)})
+    on_gpu = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(out_dir / "trainer"),
+        max_steps=settings.steps,
+        per_device_train_batch_size=settings.prompts_per_step,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=not on_gpu,
+        remove_unused_columns=False,
+        # autocast where the device does bf16 natively (the weights stay fp32); extra_trl_args may say otherwise
+        **{"bf16": use_bf16("auto")[0], **settings.extra_trl_args},
+    )
+    return ExpectedRewardGRPOTrainer(
+        model=policy, args=args, train_dataset=Dataset.from_list(examples),
+        data_collator=lambda batch: left_padded_batch(batch, tokenizer.pad_token_id),
+        level_token_ids=verbalizer_token_ids(tokenizer, scheme), level_keys=scheme.keys, beta=settings.beta,
+        temperature=settings.temperature,
+        accuracy_range=settings.accuracy_range if settings.dynamic_sampling.enabled else None,
+    )
