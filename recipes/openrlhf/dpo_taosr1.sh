@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TaoSR1 stage 2 with OpenRLHF 0.11: full DPO of the stage-1 CoT-SFT model on one node of 8 GPUs (80 GB).
 #
-#   taosr1 passn pairs --samples samples.jsonl --sft-data cot_train.jsonl --out-dir .cache/taosr1/data/lf_dpo
+#   taosr1 passn pairs --samples samples.jsonl --sft-data data/esci/train_cot.jsonl --out-dir data/dpo
 #   bash recipes/openrlhf/dpo_taosr1.sh [extra --section.flag value ...]
 #
 # OpenRLHF 0.11 takes dotted flags (--model.*, --data.*, --train.*, --ds.*, --ckpt.*); the 0.10 underscore
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 SFT_MODEL=${SFT_MODEL:-runs/llamafactory/sft_cot_qwen2.5-7b}   # output_dir of recipes/llamafactory/sft_cot.yaml
-PAIRS=${PAIRS:-.cache/taosr1/data/lf_dpo/taosr1_dpo.openrlhf.jsonl}   # written by `taosr1 passn pairs`
+PAIRS=${PAIRS:-data/dpo/taosr1_dpo.openrlhf.jsonl}   # written by `taosr1 passn pairs`
 OUTPUT_DIR=${OUTPUT_DIR:-runs/openrlhf/dpo_taosr1_qwen2.5-7b}
 NUM_GPUS=${NUM_GPUS:-8}
 

@@ -13,6 +13,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+# the wheel's copy lies inside the package (taosr1_plugins/recipes/openrlhf): the folder holding it is one up
+[[ -d "$REPO/taosr1_plugins" ]] || REPO=$(cd "$REPO/.." && pwd)
 # The Ray job does not run in this directory: every path it gets must be absolute.
 abspath() { if [[ "$1" == /* ]]; then echo "$1"; else echo "$PWD/$1"; fi; }
 POLICY=${POLICY:?set POLICY to the SFT/DPO checkpoint to start from}

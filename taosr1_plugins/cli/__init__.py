@@ -21,6 +21,8 @@ from taosr1_plugins.errors import DataError, UserError, printable
 # ``app`` becomes `taosr1 NAME` with this help. A command's own help is its docstring; the help here is the
 # line `taosr1 --help` shows for it without importing the module (tests/test_cli_table.py keeps them equal).
 COMMANDS = (
+    ("init", "taosr1_plugins.cli.init",
+     "Write a starter run config: the quickstart's settings on your data, runnable from any folder."),
     ("run", "taosr1_plugins.cli.run",
      "Run every stage: import → split → CoT → SFT → pass@N → DPO → GRPO → evaluation → deployment."),
     ("baselines", "taosr1_plugins.cli.run",

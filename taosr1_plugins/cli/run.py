@@ -29,15 +29,23 @@ def register(app: typer.Typer) -> None:
         from_stage: str = typer.Option(None, "--from", help="Re-run from this stage on, even if unchanged."),
         until_stage: str = typer.Option(None, "--until", help="Stop after this stage."),
         set_: list[str] = typer.Option([], "--set", help="Override a config value: --set eval.limit=10"),
+        check: bool = typer.Option(
+            False, "--check", help="Only check the config (every file, plugin and framework setting the stages up "
+            "to --until need) and stop; nothing is written."
+        ),
     ) -> None:
         """Run every stage: import → split → CoT → SFT → pass@N → DPO → GRPO → evaluation → deployment."""
         from taosr1_plugins.pipeline.config import load_config
-        from taosr1_plugins.pipeline.runner import STAGE_NAMES, run_pipeline
+        from taosr1_plugins.pipeline.runner import STAGE_NAMES, preflight, run_pipeline
 
         for name in (from_stage, until_stage):
             if name is not None and name not in STAGE_NAMES:
                 raise typer.BadParameter(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
         run_config = load_config(config, _overrides(set_))
+        if check:
+            stages = preflight(run_config, until_stage=until_stage, source=str(config))
+            typer.echo(f"{config}: ready to run {stages[0]} … {stages[-1]}; run directory {Path(run_config.run_dir).resolve()}")
+            return
         manifest = run_pipeline(run_config, from_stage=from_stage, until_stage=until_stage, source=str(config))
         typer.echo(f"run directory: {manifest.path.parent}")
 

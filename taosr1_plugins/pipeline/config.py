@@ -19,6 +19,7 @@ from taosr1_plugins.passn.config import PairSettings, PassnRunSettings
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.precision import Precision
 from taosr1_plugins.core.prompts import PromptStyle
+from taosr1_plugins.shipped import shipped_path
 
 
 class _Section(BaseModel):
@@ -51,7 +52,8 @@ class ModelSection(_Section):
     base: str = Field("smollm2", description="'smollm2', 'tiny', or a checkpoint path/name")
 
 
-# The CPU recipe of each stage and built-in framework, relative to the config file (as in configs/).
+# The CPU recipe of each stage and built-in framework, relative to the config file (as in configs/); from a config
+# in any other folder they name the package's own copy (RunConfig.resolve).
 DEFAULT_RECIPES = {
     ("sft", "llamafactory"): "../recipes/llamafactory/sft_cot_smollm2.yaml",
     ("sft", "trl"): "../recipes/trl/sft_cot_smollm2.yaml",
@@ -231,8 +233,16 @@ class RunConfig(_Section):
         return self
 
     def resolve(self, path: str | Path) -> Path:
+        """A path of the config, relative to its folder. One that is not there but names a shipped file as the
+        checkout's configs/ do (``../recipes/trl/sft_cot_smollm2.yaml``) is the package's copy: a config written
+        by `taosr1 init`, or copied out of the checkout, runs from any folder and after a plain `pip install`."""
         path = Path(path)
-        return path if path.is_absolute() else (self.base_dir / path).resolve()
+        if path.is_absolute():
+            return path
+        beside = (self.base_dir / path).resolve()
+        if not beside.exists() and (shipped := shipped_path(path)) is not None:
+            return shipped
+        return beside  # also when missing: the error names the path the config meant
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

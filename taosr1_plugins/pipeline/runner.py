@@ -14,7 +14,7 @@ from taosr1_plugins.pipeline.preflight import check_run_config
 from taosr1_plugins.pipeline.stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
 from taosr1_plugins.pipeline.stages import STAGE_NAMES, STAGES, DryRunStop
 
-__all__ = ["STAGE_NAMES", "run_pipeline"]
+__all__ = ["STAGE_NAMES", "preflight", "run_pipeline"]
 
 console = Console()
 
@@ -25,13 +25,20 @@ def is_current(ctx: RunContext, name: str) -> bool:
     return ctx.manifest.is_done(name, fingerprint(stage.settings(ctx.config), stage.inputs(ctx)))
 
 
+def preflight(config: RunConfig, *, until_stage: str | None = None, source: str | None = None) -> tuple[str, ...]:
+    """What `taosr1 run` checks before its first stage (alone: `taosr1 run --check`); the stages it covered."""
+    last = STAGE_NAMES.index(until_stage) if until_stage else len(STAGE_NAMES) - 1
+    stages = tuple(STAGE_NAMES[: last + 1])
+    check_run_config(config, source, stages=stages)
+    return stages
+
+
 def run_pipeline(
     config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None, source: str | None = None
 ) -> Manifest:
     """Run the stages up to ``until_stage``; first check every path, plugin and training backend they need
     (earlier stages re-run when stale), so a bad setting fails before the first stage, naming ``source``."""
-    last = STAGE_NAMES.index(until_stage) if until_stage else len(STAGE_NAMES) - 1
-    check_run_config(config, source, stages=STAGE_NAMES[: last + 1])
+    preflight(config, until_stage=until_stage, source=source)
     ctx = RunContext(config)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     ctx.manifest.start_run(config.model_dump(mode="json"), config.seed)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.errors import UserError
+from taosr1_plugins.shipped import shipped_dir
 
 PINNED_VERSION = "0.9.5"
 PATCH_NAME = f"llamafactory-{PINNED_VERSION}-plugins.patch"
@@ -171,14 +172,15 @@ def patch_tree(root: Path, patch_file: Path, *, revert: bool = False, check: boo
 
 
 def find_patch_file() -> Path:
-    """The patch shipped in the checkout's patches/ directory (an editable install finds it there)."""
+    """The patch in $TAOSR1_PATCHES_DIR, else the package's patches/ (the checkout's, or the wheel's copy)."""
     override = os.environ.get("TAOSR1_PATCHES_DIR")
     candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parents[3] / "patches")
+    if (shipped := shipped_dir("patches")) is not None:
+        candidates.append(shipped)
     for directory in candidates:
         if (directory / PATCH_NAME).is_file():
             return directory / PATCH_NAME
-    raise PatchError(f"{PATCH_NAME} not found in {', '.join(map(str, candidates))} (set TAOSR1_PATCHES_DIR)")
+    raise PatchError(f"{PATCH_NAME} not found in {', '.join(map(str, candidates)) or 'the package'} (set TAOSR1_PATCHES_DIR)")
 
 
 def installed_llamafactory_root() -> Path:

@@ -48,7 +48,7 @@ class OpenRLHFBackend:
         run before hours of SFT rather than after."""
         from taosr1_plugins.grpo.config import TRL_TRAINER_ARGUMENTS
         from taosr1_plugins.integrations.openrlhf.env import EnvironmentCheckError, check_openrlhf_env
-        from taosr1_plugins.integrations.openrlhf.launch import LaunchError, is_dry_run
+        from taosr1_plugins.integrations.openrlhf.launch import LaunchError, is_dry_run, script_repo
 
         script = job.resolve(job.options.launch_script)
         if not script.is_file():
@@ -64,7 +64,7 @@ class OpenRLHFBackend:
         if is_dry_run(job.options.launch_env):
             return
         try:
-            check_openrlhf_env(openrlhf_python(job), script.resolve().parents[2], None)
+            check_openrlhf_env(openrlhf_python(job), script_repo(script), None)
         except EnvironmentCheckError as exc:
             raise LaunchError(f"grpo.framework 'openrlhf': {exc}") from exc
 

@@ -86,6 +86,14 @@ def with_run_lengths(settings: GrpoSettings, overrides: Mapping[str, Any], *new_
     return settings.model_copy(update={"max_completion_length": max(settings.max_completion_length, *new_token_budgets)})
 
 
+def script_repo(script: Path) -> Path:
+    """The folder holding taosr1_plugins that the launch script puts on the workers' PYTHONPATH, found as the
+    script finds it: the checkout (recipes/openrlhf/), or site-packages for the wheel's copy inside the package
+    (taosr1_plugins/recipes/openrlhf/)."""
+    repo = script.resolve().parents[2]
+    return repo if (repo / "taosr1_plugins").is_dir() else repo.parent
+
+
 def is_dry_run(env: Mapping[str, str]) -> bool:
     return str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
 
@@ -101,7 +109,7 @@ def launch(
 
     dry_run = is_dry_run(env)
     python = python or "python3"
-    repo = script.resolve().parents[2]  # the checkout the script puts on the workers' PYTHONPATH
+    repo = script_repo(script)
     reward_config = grpo_dir / REWARD_FILE
     if dry_run:
         try:
