@@ -208,6 +208,16 @@ def records_scheme(records: Sequence[Record], source: str = "<records>") -> Labe
     return get_scheme(names.pop())
 
 
+def resolve_scoring_model(model: str | Path, backend: str = "hf") -> str:
+    """``model`` as adapter ``backend`` loads it: a built-in name, folder or Hub id resolved and checked
+    (core.models.resolve_model) for an adapter that loads a checkpoint; a served model's name as it is."""
+    from taosr1_plugins import plugins
+    from taosr1_plugins.core.models import resolve_model
+    from taosr1_plugins.core.options import loads_checkpoint
+
+    return resolve_model(model) if loads_checkpoint(plugins.get("deployment_adapter", backend)) else str(model)
+
+
 def load_scorer(model: str | Path, scheme: LabelScheme, settings: ScoreSettings) -> LabelScorer:
     from taosr1_plugins import plugins
 
