@@ -44,6 +44,9 @@ BAD_CONFIGS = {
     "unknown passn backend": ("passn: {backend: nope}\n", "field 'passn.backend': unknown generation backend"),
     "unknown deploy backend": ("deploy: {backend: nope}\n", "field 'deploy.backend': unknown deployment adapter"),
     "missing base model": ("model: {base: ./no/model}\n", "field 'model.base':"),
+    "uncached Hub id as base model": (  # offline (conftest): settled by the cache, not by the Hub's retries
+        "model: {base: nobody-org/no-such-model-xyz}\n", "field 'model.base': nobody-org/no-such-model-xyz: no such model folder"
+    ),
     "all-zero ratios": ("split: {ratios: [0, 0, 0]}\n", "field 'split.ratios':"),
     "negative ratio": ("split: {ratios: [-1, 1, 1]}\n", "field 'split.ratios':"),
     "NaN ratio": ("split: {ratios: [.nan, 1, 1]}\n", "field 'split.ratios':"),

@@ -130,7 +130,7 @@ def test_passn_sample_batch_size_reaches_the_backend_as_in_the_main_job(
 ):
     from typer.testing import CliRunner
 
-    import taosr1_plugins.core.model_paths as model_paths
+    import taosr1_plugins.core.models as models
     import taosr1_plugins.passn.sample as sample_module
     from taosr1_plugins.core.jsonl import write_jsonl
 
@@ -142,7 +142,7 @@ def test_passn_sample_batch_size_reaches_the_backend_as_in_the_main_job(
                 "pass@1": 0.0, "pass@n": 0.0, "majority_accuracy": 0.0, "format_ok_rate": 0.0, "buckets": {}}
 
     monkeypatch.setattr(sample_module, "sample_passn", fake_sample)
-    monkeypatch.setattr(model_paths, "check_model_path", lambda model: None)
+    monkeypatch.setattr(models, "resolve_model", lambda model, **kwargs: model)  # "m" names no model: never loaded
     data = tmp_path / "records.jsonl"
     write_jsonl(data, esci_records[:2])
     result = CliRunner().invoke(app, ["passn", "sample", "--model", "m", "--data", str(data), "--out",

@@ -51,8 +51,9 @@ def test_a_backend_from_a_plugin_package_trains_in_the_main_job(tmp_path, tiny_m
     assert sft["outputs"]["started_from"] == str(tiny_model_dir) and sft["outputs"]["note"] == "floor"
     model = tmp_path / "run" / "sft" / "model"
     assert {"config.json", "model.safetensors"} <= {p.name for p in model.iterdir()}
-    # written by the runner: the plugin's backend knows nothing of prompts
+    # written by the runner: the plugin's backend knows nothing of prompts or schemes
     assert json.loads((model / "taosr1_prompt.json").read_text()) == STYLE
+    assert json.loads((model / "taosr1_scheme.json").read_text()) == {"scheme": "esci"}
 
     # its own check runs at preflight, and its refusal names the key
     refused = _run({**config, "run_dir": str(tmp_path / "run2"), "sft": {**config["sft"], "overrides": {"lr": 1}}},
@@ -156,6 +157,7 @@ def test_openrlhf_finished_job_folder_names_the_prompt(tmp_path, tiny_model_dir,
     assert outputs["dry_run"] is False
     model = ctx.model_dir("grpo")
     assert {p.name for p in model.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json",
-                                                 "tokenizer_config.json", "taosr1_prompt.json"}
+                                                 "tokenizer_config.json", "taosr1_prompt.json", "taosr1_scheme.json"}
     assert json.loads((model / "taosr1_prompt.json").read_text()) == json.loads(ctx.config.prompt.model_dump_json())
+    assert json.loads((model / "taosr1_scheme.json").read_text()) == {"scheme": ctx.scheme.name}
     assert os.path.getsize(model / "model.safetensors") == os.path.getsize(tiny_model_dir / "model.safetensors")

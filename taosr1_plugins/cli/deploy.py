@@ -11,7 +11,8 @@ from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, S
 
 
 def score(
-    model: str = typer.Option(..., "--model", help="Answer-first checkpoint (directory or Hub name)."),
+    model: str = typer.Option(..., "--model", help="Answer-first checkpoint: folder, built-in model (smollm2, tiny) or "
+                              "Hub id."),
     data: Path = typer.Option(..., "--data", help="Records JSONL (labels optional; gold is copied when present)."),
     out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, tier, score."),
     backend: str = option(ScoringSettings, "backend"),
@@ -31,15 +32,15 @@ def score(
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
     from taosr1_plugins.core.jsonl import check_outputs
-    from taosr1_plugins.core.model_paths import check_model_path
+    from taosr1_plugins.core.model_scheme import choose_scheme
     from taosr1_plugins.data.validation import read_checked_records
     from taosr1_plugins.deploy.calibration import load_cumpt
     from taosr1_plugins.deploy.config import ScoreSettings
-    from taosr1_plugins.deploy.scoring import ExplainPolicy, score_records
+    from taosr1_plugins.deploy.scoring import ExplainPolicy, resolve_scoring_model, score_records
     from taosr1_plugins.errors import DataError, OutputExistsError
     from taosr1_plugins.cli import fail
     from taosr1_plugins import plugins
-    from taosr1_plugins.core.options import loads_checkpoint, offered, validate_options
+    from taosr1_plugins.core.options import offered, validate_options
 
     check_outputs([out, out.with_name(out.name + ".partial")], [data, cumpt])
     adapter = plugins.get("deployment_adapter", backend)  # cli.main() reports an unknown name
@@ -56,8 +57,9 @@ def score(
     except ValueError as exc:
         fail(str(exc), 2)
     records = read_checked_records(data)[:limit]
-    if loads_checkpoint(adapter):  # a local checkpoint or Hub id, not a served model's name
-        check_model_path(model)
+    model = resolve_scoring_model(model, backend)  # a built-in name, folder or Hub id; a served model's name as is
+    if records:  # a model trained for other levels would give numbers with no meaning
+        choose_scheme(model, given=records[0].scheme, given_by="the records")
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=mode, explain_margin=explain_margin,
                              cumpt=partition, max_explain_tokens=max_explain_tokens, device=device,
                              overwrite=overwrite, progress=progress)
@@ -120,9 +122,11 @@ def calibrate(
 
 
 def serve(
-    model: str = typer.Option(..., "--model"),
+    model: str = typer.Option(..., "--model", help="Answer-first checkpoint: folder, built-in model (smollm2, tiny) or "
+                              "Hub id."),
     cumpt: Path | None = typer.Option(None, "--cumpt", help="cumpt.json from `taosr1 calibrate` (default: argmax tiers)."),
-    scheme: str | None = typer.Option(None, "--scheme", help="Label scheme (default: the CumPT file's, else taosr1)."),
+    scheme: str | None = typer.Option(None, "--scheme", help="Label scheme (default: the model folder's or the CumPT "
+                                      "file's, else taosr1)."),
     backend: str = typer.Option("hf", "--backend"),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8080, "--port", min=0, max=65535),
@@ -156,7 +160,7 @@ def serve(
 
 
 def serve_chat(
-    model: str = typer.Option(..., "--model", help="Local checkpoint directory or Hub name."),
+    model: str = typer.Option(..., "--model", help="Checkpoint folder, built-in model (smollm2, tiny) or Hub id."),
     served_model_name: str | None = typer.Option(None, "--served-model-name", help="Model id clients send (default: --model)."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=0, max=65535),

@@ -28,17 +28,6 @@ def _load(data: Path, difficulty: Path | None):
     return records, rows
 
 
-def _resolve_model(model: str) -> str:
-    from taosr1_plugins.core.model_paths import check_model_path
-    from taosr1_plugins.core.models import BUILTIN_MODELS, prepare_builtin
-
-    if model in BUILTIN_MODELS:
-        return str(prepare_builtin(model))
-
-    check_model_path(model)  # before any prompt is chosen: a DataError naming what is wrong with the path, exit 2
-    return model
-
-
 @app.command("prepare")
 def prepare(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help=DATA_HELP),
@@ -73,7 +62,8 @@ def train(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help=DATA_HELP),
     difficulty: Path = typer.Option(None, "--difficulty", exists=True, dir_okay=False, help=DIFFICULTY_HELP),
     out_dir: Path = typer.Option(..., "--out-dir", help="Where the model, metrics.jsonl and summary.json go."),
-    model: str = typer.Option("smollm2", "--model", help="'smollm2', 'tiny', or a checkpoint path (e.g. the DPO model)."),
+    model: str = typer.Option("smollm2", "--model", help="A built-in model (smollm2, tiny), a checkpoint folder (e.g. the "
+                              "DPO model) or a Hub id."),
     backend: str = typer.Option("trl", "--backend", help="trl (this machine). For OpenRLHF use `grpo prepare` + the recipe."),
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help=CONFIG_HELP),
     steps: int = typer.Option(None, "--steps", help="Override the number of GRPO steps."),
@@ -85,15 +75,20 @@ def train(
             "only 'trl' runs here; for OpenRLHF run `taosr1 grpo prepare` and recipes/openrlhf/grpo_taosr1.sh",
             param_hint="--backend",
         )
+    from taosr1_plugins.core.model_scheme import write_model_scheme
+    from taosr1_plugins.core.models import resolve_model
     from taosr1_plugins.core.prompts import copy_prompt_style
     from taosr1_plugins.grpo.config import load_grpo_settings
     from taosr1_plugins.integrations.trl.run import run_grpo_trl
 
-    policy = _resolve_model(model)
+    # before any prompt is chosen: a DataError naming what is wrong with the model, exit 2
+    policy = resolve_model(model)
     settings = load_grpo_settings(config, steps=steps)
     records, rows = _load(data, difficulty)
     summary = run_grpo_trl(policy, records[:limit], rows, out_dir, settings)
     copy_prompt_style(policy, summary["model"])  # the policy is served with the prompt it was trained on
+    if records:  # and scored with the levels it learnt to answer with
+        write_model_scheme(summary["model"], records[0].scheme)
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
 
 

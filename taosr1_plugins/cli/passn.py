@@ -16,7 +16,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 @app.command("sample")
 def sample(
     ctx: typer.Context,
-    model: str = typer.Option(..., "--model", help="Checkpoint dir / Hub name (hf, vllm) or served model name (openai)."),
+    model: str = typer.Option(..., "--model", help="Built-in model (smollm2, tiny), checkpoint folder or Hub id (hf, vllm), "
+                              "or served model name (openai)."),
     data: Path = typer.Option(..., "--data", help="Labelled records (JSONL), e.g. the SFT training prompts."),
     out: Path = typer.Option(..., "--out", help="Output samples JSONL (one row per prompt)."),
     n: int = option(PassnShardSettings, "n", min=1),
@@ -42,7 +43,7 @@ def sample(
     from taosr1_plugins.passn.sample import SettingsMismatchError, sample_passn
     from taosr1_plugins.cli import fail, file_errors
     from taosr1_plugins import plugins
-    from taosr1_plugins.core.model_paths import check_model_path
+    from taosr1_plugins.core.models import resolve_model
     from taosr1_plugins.core.options import loads_checkpoint, offered, validate_options
 
     factory = plugins.get("generation_backend", backend)  # before any file is read; cli.main() reports an unknown name
@@ -59,8 +60,8 @@ def sample(
     with file_errors():
         check_outputs([out], [data])
         records = read_checked_records(data, require_label=True)
-        if loads_checkpoint(factory):  # a local checkpoint or Hub id; openai names a served model
-            check_model_path(model)
+        if loads_checkpoint(factory):  # a built-in name, folder or Hub id; openai names a served model
+            model = resolve_model(model)
     settings = PassnShardSettings(
         backend=backend, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
         seed=seed, shard_size=shard_size,

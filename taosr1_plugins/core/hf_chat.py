@@ -41,12 +41,13 @@ def resolve_device(device: str = "auto") -> str:
 def load_chat_model(
     model: str, *, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False
 ) -> ChatModel:
+    from taosr1_plugins.core.models import resolve_model
+
+    # a built-in name, folder or Hub id, checked before torch is even imported: a bad name fails in a second
+    name, model = str(model), resolve_model(model)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from taosr1_plugins.core.model_paths import check_model_path
-
-    check_model_path(model)
     device = resolve_device(device)
     if dtype == "auto":
         # bf16 halves memory on GPUs; CPUs are fastest and safest in fp32.
@@ -62,7 +63,7 @@ def load_chat_model(
     lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     lm.to(device)
     lm.eval()
-    return ChatModel(model=lm, tokenizer=tokenizer, device=device, name=str(model))
+    return ChatModel(model=lm, tokenizer=tokenizer, device=device, name=name)
 
 
 def render_chat(tokenizer: Any, messages: Messages) -> str:

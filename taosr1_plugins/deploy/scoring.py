@@ -208,6 +208,16 @@ def records_scheme(records: Sequence[Record], source: str = "<records>") -> Labe
     return get_scheme(names.pop())
 
 
+def resolve_scoring_model(model: str | Path, backend: str = "hf") -> str:
+    """``model`` as adapter ``backend`` loads it: a built-in name, folder or Hub id resolved and checked
+    (core.models.resolve_model) for an adapter that loads a checkpoint; a served model's name as it is."""
+    from taosr1_plugins import plugins
+    from taosr1_plugins.core.models import resolve_model
+    from taosr1_plugins.core.options import loads_checkpoint
+
+    return resolve_model(model) if loads_checkpoint(plugins.get("deployment_adapter", backend)) else str(model)
+
+
 def load_scorer(model: str | Path, scheme: LabelScheme, settings: ScoreSettings) -> LabelScorer:
     from taosr1_plugins import plugins
 
@@ -249,20 +259,29 @@ def score_records(
         scorer = model if hasattr(model, "probabilities") else (load_scorer(model, scheme, settings) if todo else None)
         for batch in _batches(todo, settings.batch_size, total=len(records), initial=len(records) - len(todo),
                               enabled=settings.progress):
-            pairs = [score_pair(p, scheme, settings.cumpt) for p in scorer.probabilities(batch)]
-            explanations: list[str | None] = [None] * len(batch)
-            wanted = [i for i, pair in enumerate(pairs) if policy.wants(pair)]
-            if wanted:
-                # the reasoning continues after the tier that is served
-                texts = scorer.explain([batch[i] for i in wanted], [pairs[i].tier for i in wanted])
-                for i, text in zip(wanted, texts):
-                    explanations[i] = text
-            for record, pair, text in zip(batch, pairs, explanations):
+            for record, (pair, text) in zip(batch, score_batch(scorer, batch, scheme, policy)):
                 log.append(score_row(record, scheme, pair, text))
         log.finish()
     finally:
         log.close()
     return out
+
+
+def score_batch(
+    scorer: LabelScorer, batch: Sequence[Record], scheme: LabelScheme, policy: ExplainPolicy
+) -> list[tuple[ScoredPair, str | None]]:
+    """One batch in memory, as `taosr1 score` and the Python API (deploy/relevance_scorer.py) score it: one forward
+    pass, each pair built by scored_pair.py with the policy's thresholds, and the reasoning of the pairs the
+    policy wants (None for the others)."""
+    pairs = [score_pair(p, scheme, policy.cumpt) for p in scorer.probabilities(batch)]
+    explanations: list[str | None] = [None] * len(batch)
+    wanted = [i for i, pair in enumerate(pairs) if policy.wants(pair)]
+    if wanted:
+        # the reasoning continues after the tier that is served
+        texts = scorer.explain([batch[i] for i in wanted], [pairs[i].tier for i in wanted])
+        for i, text in zip(wanted, texts):
+            explanations[i] = text
+    return list(zip(pairs, explanations))
 
 
 def _batches(items: Sequence[Record], size: int, *, total: int, initial: int, enabled: bool) -> Iterable[list[Record]]:

@@ -49,7 +49,7 @@ class CotSection(CotSettings):
 
 
 class ModelSection(_Section):
-    base: str = Field("smollm2", description="'smollm2', 'tiny', or a checkpoint path/name")
+    base: str = Field("smollm2", description="a built-in model ('smollm2', 'tiny'), a checkpoint folder or a Hub id")
 
 
 # The CPU recipe of each stage and built-in framework, relative to the config file (as in configs/); from a config

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from taosr1_plugins.errors import DataError
+from taosr1_plugins.errors import DataError, UserError
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.training.backend import TRAINING_STAGES, SettingError
 
@@ -77,15 +77,12 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         need_plugin("passn.backend", "generation_backend", config.passn.backend)
     if config.deploy.enabled and runs("deploy"):
         need_plugin("deploy.backend", "deployment_adapter", config.deploy.backend)
-    from taosr1_plugins.core.models import BUILTIN_MODELS
+    from taosr1_plugins.core.models import check_model
 
-    if config.model.base not in BUILTIN_MODELS:
-        from taosr1_plugins.core.model_paths import check_model_path
-
-        try:
-            check_model_path(config.model.base)  # as the stages use it: relative to the working directory
-        except DataError as exc:
-            fail("model.base", str(exc))
+    try:  # as the stages resolve it (relative to the working directory); a built-in one is prepared by them
+        check_model(config.model.base)
+    except UserError as exc:
+        fail("model.base", str(exc))
     # last: a backend may import its framework or probe another environment, seconds the checks above do not cost
     check_training_backends(config, training, where)
 

@@ -1,6 +1,6 @@
 """The main job's side of the training-backend seam: a :class:`TrainingJob` per training stage from the run
-config, the backend's checks before the first stage, and the prompt style written into every model folder a
-backend leaves, by the runner and not by each backend, so none can forget it."""
+config, the backend's checks before the first stage, and the prompt style and label scheme written into every
+model folder a backend leaves, by the runner and not by each backend, so none can forget them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from taosr1_plugins.core.model_scheme import write_model_scheme
 from taosr1_plugins.core.prompts import write_prompt_style
 from taosr1_plugins.errors import first_problem
 from taosr1_plugins.pipeline.config import RunConfig
@@ -80,18 +81,19 @@ def check_training(config: RunConfig, stages: Sequence[str]) -> None:
 
 
 def train(backend: TrainingBackend, job: TrainingJob) -> dict[str, Any]:
-    """Train, then write the run's prompt style into the model folder: a framework writes weights, config and
-    tokenizer only (OpenRLHF's save_model among them). A dry run leaves a model folder that names its prompt
-    too, where the job it printed will save the policy."""
+    """Train, then write the run's prompt style and label scheme into the model folder: a framework writes
+    weights, config and tokenizer only (OpenRLHF's save_model among them). A dry run leaves a model folder that
+    names them too, where the job it printed will save the policy."""
     try:
         summary = backend.train(job)
     except DryRunStop:
-        _write_style(job)
+        _write_prompt(job)
         raise
-    _write_style(job)
+    _write_prompt(job)
     return summary
 
 
-def _write_style(job: TrainingJob) -> None:
+def _write_prompt(job: TrainingJob) -> None:
     job.output_dir.mkdir(parents=True, exist_ok=True)
     write_prompt_style(job.output_dir, job.style)  # served with the prompt it learnt
+    write_model_scheme(job.output_dir, job.scheme.name)  # and scored with the levels it answers with

@@ -13,7 +13,7 @@ from taosr1_plugins.cot.teachers import TeacherRequest
 class HFTeacherOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="local checkpoint directory or Hub name")
+    model: str = Field(description="checkpoint folder, built-in model (smollm2, tiny) or Hub id")
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:1, ...")
     dtype: str = Field("auto", description="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
     max_new_tokens: int = Field(768, ge=1)

@@ -96,8 +96,10 @@ class HFLabelScorer:
 def create_hf_scorer(model: str, scheme: LabelScheme, **options: Any) -> HFLabelScorer:
     """The ``hf`` adapter; ``options`` are :class:`HFScorerOptions` (OptionError naming a bad one)."""
     from taosr1_plugins.core.hf_chat import load_chat_model
+    from taosr1_plugins.core.models import resolve_model
 
     opts = validate_options(create_hf_scorer, options, what="deployment adapter 'hf'")
+    model = resolve_model(model)  # the folder whose prompt style is read below, not a built-in name
     chat = load_chat_model(model, device=opts.device, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
     return HFLabelScorer(chat, scheme, batch_size=opts.batch_size, max_explain_tokens=opts.max_explain_tokens,
                          style=prompt_style_of(model))

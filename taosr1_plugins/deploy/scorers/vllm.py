@@ -96,7 +96,10 @@ class VLLMLabelScorer:
 
 def create_vllm_scorer(model: str, scheme: LabelScheme, **options: Any) -> VLLMLabelScorer:
     """The ``vllm`` adapter; ``options`` are :class:`VLLMScorerOptions` (OptionError naming a bad one)."""
+    from taosr1_plugins.core.models import resolve_model
+
     opts = validate_options(create_vllm_scorer, options, what="deployment adapter 'vllm'")
+    model = resolve_model(model)  # a built-in name or cached Hub id becomes a folder vLLM loads without the Hub
     vllm = import_vllm()
     llm = vllm.LLM(model=model, dtype=opts.dtype, gpu_memory_utilization=opts.gpu_memory_utilization,
                    tensor_parallel_size=opts.tensor_parallel_size, max_model_len=opts.max_model_len,

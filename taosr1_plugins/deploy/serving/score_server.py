@@ -230,21 +230,23 @@ def load_app(model: str, *, cumpt_path: str | None = None, scheme: str | None = 
              device: str = "auto", max_batch: int = 16, max_wait: float = 0.01, limits: Limits | None = None,
              explain: str = "never", explain_margin: float = DEFAULT_EXPLAIN_MARGIN,
              max_explain_tokens: int = DEFAULT_EXPLAIN_TOKENS):
-    """The app `taosr1 serve` runs: the model and cumpt.json loaded as the command line names them."""
+    """The app `taosr1 serve` runs: the model and cumpt.json loaded as the command line names them. The scheme is
+    ``scheme``, the model folder's or the cumpt.json's (they must agree), else taosr1."""
+    from taosr1_plugins.core.model_scheme import choose_scheme
     from taosr1_plugins.core.schemes import get_scheme
     from taosr1_plugins.deploy.calibration import load_cumpt
     from taosr1_plugins.deploy.config import ScoreSettings
-    from taosr1_plugins.deploy.scoring import load_scorer
+    from taosr1_plugins.deploy.scoring import load_scorer, resolve_scoring_model
 
     cumpt_file = load_cumpt(cumpt_path) if cumpt_path else None
-    if cumpt_file and scheme and scheme != cumpt_file.scheme:
-        raise ValueError(f"--scheme {scheme!r} differs from the CumPT file's scheme {cumpt_file.scheme!r}")
-    label_scheme = get_scheme(scheme or (cumpt_file.scheme if cumpt_file else "taosr1"))
     cumpt = cumpt_file.to_cumpt() if cumpt_file else None
     ExplainPolicy(explain, explain_margin, cumpt)  # before the model loads
+    name, model = str(model), resolve_scoring_model(model, backend)
+    label_scheme = get_scheme(choose_scheme(model, given=scheme, cumpt_scheme=cumpt_file.scheme if cumpt_file else None,
+                                            default="taosr1"))
     scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch,
                                                             max_explain_tokens=max_explain_tokens))
-    return create_app(scorer, cumpt=cumpt, model_name=str(model), max_batch=max_batch, max_wait=max_wait,
+    return create_app(scorer, cumpt=cumpt, model_name=name, max_batch=max_batch, max_wait=max_wait,
                       limits=limits, explain=explain, explain_margin=explain_margin)
 
 

@@ -13,7 +13,7 @@ from taosr1_plugins.passn.generation import Completion, Messages, SamplingParams
 class HFBackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="local checkpoint directory or Hub name")
+    model: str = Field(description="checkpoint folder, built-in model (smollm2, tiny) or Hub id")
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:1, ...")
     dtype: str = Field("auto", description="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
     batch_size: int = Field(4, ge=1, description="prompts per forward pass (each expanded to n rows)")

@@ -42,7 +42,7 @@ def require_vllm():
 class VLLMBackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="local checkpoint directory or Hub name")
+    model: str = Field(description="checkpoint folder, built-in model (smollm2, tiny) or Hub id")
     tensor_parallel_size: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     dtype: str = Field("auto")
@@ -68,11 +68,13 @@ class VLLMBackend:
     loads_checkpoint: ClassVar[bool] = True
 
     def __init__(self, **options):
+        from taosr1_plugins.core.models import resolve_model
+
         self.options = opts = VLLMBackendOptions(**options)
         vllm = require_vllm()
         self._vllm = vllm
         self.llm = vllm.LLM(
-            model=opts.model,
+            model=resolve_model(opts.model),  # a built-in name or cached Hub id as the folder to load
             tensor_parallel_size=opts.tensor_parallel_size,
             gpu_memory_utilization=opts.gpu_memory_utilization,
             dtype=opts.dtype,
