@@ -50,7 +50,7 @@ def prepare(
     from taosr1_plugins.grpo.prompts import select_prompts
     from taosr1_plugins.integrations.openrlhf.prompts import write_openrlhf_prompts
     from taosr1_plugins.grpo.config import load_grpo_settings
-    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.core.schemes import scheme_of
 
     from taosr1_plugins import plugins
 
@@ -63,7 +63,7 @@ def prepare(
         raise typer.BadParameter(f"{data} has no labelled records", param_hint="--data")
     if not selection.chosen:
         raise typer.BadParameter(f"no prompts kept: {json.dumps(selection.summary)}", param_hint="--config")
-    manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format, settings)
+    manifest = write_openrlhf_prompts(labelled, selection, scheme_of(labelled[0]), out_dir, settings.format, settings)
     typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs")} | {"selection": selection.summary}, indent=2))
     typer.echo(f"wrote {out_dir}/openrlhf_prompts.env and {out_dir}/reward.yaml for recipes/openrlhf/grpo_taosr1.sh")
 

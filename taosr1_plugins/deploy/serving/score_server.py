@@ -237,9 +237,14 @@ def load_app(model: str, *, cumpt_path: str | None = None, scheme: str | None = 
     from taosr1_plugins.deploy.scoring import load_scorer
 
     cumpt_file = load_cumpt(cumpt_path) if cumpt_path else None
-    if cumpt_file and scheme and scheme != cumpt_file.scheme:
+    if scheme:  # a name or a YAML file
+        label_scheme = get_scheme(scheme)
+    elif cumpt_file:
+        label_scheme = get_scheme(cumpt_file.scheme, cumpt_file.scheme_file)
+    else:
+        label_scheme = get_scheme("taosr1")
+    if cumpt_file and label_scheme.name != cumpt_file.scheme:
         raise ValueError(f"--scheme {scheme!r} differs from the CumPT file's scheme {cumpt_file.scheme!r}")
-    label_scheme = get_scheme(scheme or (cumpt_file.scheme if cumpt_file else "taosr1"))
     cumpt = cumpt_file.to_cumpt() if cumpt_file else None
     ExplainPolicy(explain, explain_margin, cumpt)  # before the model loads
     scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch,
