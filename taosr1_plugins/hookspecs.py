@@ -20,7 +20,8 @@ def register_importers(register):
     """Register dataset importers: ``register(name, importer)``.
 
     ``importer(path, scheme) -> Iterator[Record]`` reads a raw judgement file; ``importer.default_scheme``
-    names the scheme its raw labels belong to.
+    names the scheme its raw labels belong to. A ``data.importers.TableImporter`` (a table format and a column
+    map, as every built-in is) also takes ``ImportOptions``: the command line's --map, --labels, --delimiter.
     """
 
 

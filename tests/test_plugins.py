@@ -66,7 +66,9 @@ def test_plugins_json_lists_the_builtins():
         "home_depot",
         "kuaisearch",
     }
-    assert rows["importers"]["provides"]["dataset importers"] == ["crowdflower", "home_depot", "esci", "kuaisearch"]
+    assert rows["importers"]["provides"]["dataset importers"] == [
+        "csv", "tsv", "jsonl", "parquet", "crowdflower", "home_depot", "esci", "kuaisearch"
+    ]
     assert rows["teachers"]["provides"]["teachers"]
     # built-ins are listed once (plugins.DEFAULT_PLUGINS) and shown with the distribution they come with
     assert rows["importers"]["distribution"].startswith("taosr1-plugins ")
@@ -77,7 +79,7 @@ def test_plugins_json_lists_the_builtins():
 def test_plugins_table():
     result = taosr1("plugins", env={**os.environ, "COLUMNS": "200"})  # rich wraps at the terminal width
     assert result.returncode == 0, result.stderr
-    assert "dataset importers: crowdflower, home_depot, esci, kuaisearch" in result.stdout
+    assert "dataset importers: csv, tsv, jsonl, parquet, crowdflower, home_depot, esci, kuaisearch" in result.stdout
 
 
 def test_one_lookup_for_every_kind():

@@ -15,6 +15,7 @@ import pytest
 
 from taosr1_plugins import RelevanceScorer
 from taosr1_plugins.core.jsonl import write_jsonl
+from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.core.model_scheme import write_model_scheme
 from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
@@ -136,7 +137,7 @@ def test_the_scheme_comes_from_the_model_folder(tiny_model_dir, tmp_path, cli):
     shutil.copytree(tiny_model_dir, model)
     with pytest.raises(UserError, match="does not say which label scheme"):
         RelevanceScorer(model)  # before any weight is loaded
-    write_model_scheme(model, "esci")  # what the training stages write
+    write_model_scheme(model, get_scheme("esci"))  # what the training stages write
     assert RelevanceScorer(model, device="cpu").scheme.name == "esci"
     with pytest.raises(UserError, match="schemes disagree"):
         RelevanceScorer(model, scheme="taosr1")

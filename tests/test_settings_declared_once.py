@@ -11,6 +11,7 @@ import typer
 
 from taosr1_plugins.cli import app
 from taosr1_plugins.cot.config import CotOptions, CotSettings
+from taosr1_plugins.data.columns import ImportOptions, parse_pairs
 from taosr1_plugins.data.splits import SplitSettings, parse_ratios
 from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
 from taosr1_plugins.passn.config import PairOptions, PairSettings, PassnRunSettings, PassnSettings, PassnShardSettings
@@ -21,6 +22,9 @@ ROOT = typer.main.get_command(app)
 
 # (command path, click parameter name, settings model, field); None: the field has no option of that command
 CLI_OPTIONS = [
+    (("data", "import"), "map_text", ImportOptions, "map"),
+    (("data", "import"), "labels_text", ImportOptions, "labels"),
+    (("data", "import"), "delimiter", ImportOptions, "delimiter"),
     (("data", "split"), "by", SplitSettings, "by"),
     (("data", "split"), "ratios", SplitSettings, "ratios"),
     (("cot", "generate"), "teacher", CotOptions, "teacher"),
@@ -55,6 +59,7 @@ CLI_OPTIONS = [
 
 # run config section -> the stage settings models it is made of (same keys, same defaults)
 SECTIONS = {
+    "data": (ImportOptions,),
     "split": (SplitSettings,),
     "cot": (CotSettings,),
     "passn": (PassnRunSettings,),
@@ -74,6 +79,8 @@ def _param(path: tuple[str, ...], name: str):
 def _cli_value(field: str, value):
     if field == "ratios":  # the command line takes any number of ratios, as text
         return tuple(parse_ratios(value))
+    if field in ("map", "labels"):  # key=value pairs, as text
+        return parse_pairs(value or "")
     return getattr(value, "value", value)  # a choice enum (--by)
 
 

@@ -14,6 +14,7 @@ import typer
 
 from taosr1_plugins.cli import file_errors
 from taosr1_plugins.cli.options import field_default, option
+from taosr1_plugins.data.columns import ImportOptions
 from taosr1_plugins.data.splits import SplitSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -46,29 +47,67 @@ def _echo_label_counts(counts: Counter, title: str) -> None:
             typer.echo(f"  {scheme_name} {shown}: {counts[scheme_name, label]}")
 
 
+def _import_options(map_text: str | None, labels_text: str | None, delimiter: str | None):
+    """The command line's --map, --labels and --delimiter as the ImportOptions a run config's data section holds;
+    a bad one is a usage error (status 2) before any file is opened."""
+    from pydantic import ValidationError
+
+    from taosr1_plugins.data.columns import ImportOptions, parse_pairs
+    from taosr1_plugins.errors import first_problem
+
+    given = {}
+    for flag, name, text in (("--map", "map", map_text), ("--labels", "labels", labels_text)):
+        if text is not None:
+            try:
+                given[name] = parse_pairs(text)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=flag) from None
+    try:
+        return ImportOptions(**given, delimiter=delimiter)
+    except ValidationError as exc:
+        field, message = first_problem(exc)
+        raise typer.BadParameter(message.removeprefix("Value error, "), param_hint="--" + field.split(".")[0]) from None
+
+
 @app.command("import")
 def import_(
-    source: str = typer.Option(..., "--source", help="Importer name (see `taosr1 plugins`)."),
-    input_path: Path = typer.Option(..., "--input", help="Raw file (CSV/JSONL, optionally .gz)."),
+    source: str = typer.Option(..., "--source", help="Importer: csv, tsv, jsonl or parquet for any table (map its "
+                               "columns with --map), or a data set's preset: crowdflower, home_depot, esci, "
+                               "kuaisearch (`taosr1 plugins` lists all)."),
+    input_path: Path = typer.Option(..., "--input", help="Raw file (CSV/TSV/JSONL, optionally .gz; Parquet)."),
     out: Path = typer.Option(..., "--out", help="Records file to write (.jsonl)."),
-    scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: the importer's own."),
+    scheme: str | None = typer.Option(None, "--scheme", help=SCHEME_HELP + " Default: the importer's own (a preset's "
+                                      "data set); csv, tsv, jsonl and parquet need one."),
+    map_text: str | None = option(ImportOptions, "map", "--map", default=None),
+    labels_text: str | None = option(ImportOptions, "labels", "--labels", default=None),
+    delimiter: str | None = option(ImportOptions, "delimiter"),
     limit: int | None = typer.Option(None, "--limit", min=0, help="Import at most N records."),
 ) -> None:
-    """Import a raw relevance file into records, mapping its labels to a scheme."""
+    """Import a raw relevance file into records, mapping its columns to record fields and its labels to a scheme.
+
+    Records of a scheme read from a YAML file carry the file's path (scheme_file), so `data validate`, `cot`,
+    `export` and `score` read the same scheme without being told.
+    """
     from taosr1_plugins.data.importing import import_records
     from taosr1_plugins.core.jsonl import check_outputs, write_jsonl
 
+    options = _import_options(map_text, labels_text, delimiter)
     counts: Counter = Counter()
+    files: set[str] = set()
 
     def counted(records):
         for record in records:
             counts[record.scheme, record.label] += 1
+            if record.scheme_file:
+                files.add(record.scheme_file)
             yield record
 
     with file_errors():
         check_outputs([out], [input_path])
-        written = write_jsonl(out, counted(import_records(source, input_path, scheme, limit)))
+        written = write_jsonl(out, counted(import_records(source, input_path, scheme, limit, options)))
         _echo_label_counts(counts, f"wrote {written} records to {out}")
+        for path in sorted(files):
+            typer.echo(f"scheme file (named in every record, read by later commands): {path}")
 
 
 @app.command("validate")

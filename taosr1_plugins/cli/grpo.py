@@ -39,7 +39,7 @@ def prepare(
     from taosr1_plugins.grpo.prompts import select_prompts
     from taosr1_plugins.integrations.openrlhf.prompts import write_openrlhf_prompts
     from taosr1_plugins.grpo.config import load_grpo_settings
-    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.core.schemes import scheme_of
 
     from taosr1_plugins import plugins
 
@@ -52,7 +52,7 @@ def prepare(
         raise typer.BadParameter(f"{data} has no labelled records", param_hint="--data")
     if not selection.chosen:
         raise typer.BadParameter(f"no prompts kept: {json.dumps(selection.summary)}", param_hint="--config")
-    manifest = write_openrlhf_prompts(labelled, selection, get_scheme(labelled[0].scheme), out_dir, settings.format, settings)
+    manifest = write_openrlhf_prompts(labelled, selection, scheme_of(labelled[0]), out_dir, settings.format, settings)
     typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs")} | {"selection": selection.summary}, indent=2))
     typer.echo(f"wrote {out_dir}/openrlhf_prompts.env and {out_dir}/reward.yaml for recipes/openrlhf/grpo_taosr1.sh")
 
@@ -76,6 +76,7 @@ def train(
             param_hint="--backend",
         )
     from taosr1_plugins.core.model_scheme import write_model_scheme
+    from taosr1_plugins.core.schemes import scheme_of
     from taosr1_plugins.core.models import resolve_model
     from taosr1_plugins.core.prompts import copy_prompt_style
     from taosr1_plugins.grpo.config import load_grpo_settings
@@ -88,7 +89,7 @@ def train(
     summary = run_grpo_trl(policy, records[:limit], rows, out_dir, settings)
     copy_prompt_style(policy, summary["model"])  # the policy is served with the prompt it was trained on
     if records:  # and scored with the levels it learnt to answer with
-        write_model_scheme(summary["model"], records[0].scheme)
+        write_model_scheme(summary["model"], scheme_of(records[0]))
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
 
 

@@ -11,33 +11,61 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from taosr1_plugins.errors import DataError, UserError
+
+if TYPE_CHECKING:
+    from taosr1_plugins.core.schemes import LabelScheme
 
 SCHEME_FILE = "taosr1_scheme.json"
 
 
-def write_model_scheme(model_dir: str | Path, scheme: str) -> Path:
+def write_model_scheme(model_dir: str | Path, scheme: LabelScheme) -> Path:
+    """Name the scheme in the model folder, with the YAML file it came from (a user's scheme is no plugin)."""
     from taosr1_plugins.core.jsonl import atomic_write
 
     path = Path(model_dir) / SCHEME_FILE
+    data = {"scheme": scheme.name, **({"scheme_file": str(scheme.file)} if getattr(scheme, "file", None) else {})}
     with atomic_write(path) as fh:
-        fh.write(json.dumps({"scheme": scheme}, indent=2) + "\n")
+        fh.write(json.dumps(data, indent=2) + "\n")
     return path
 
 
 def model_scheme(model: str | Path) -> str | None:
     """The scheme named in ``model``'s folder; None when it names none (or ``model`` is not a folder)."""
+    return _read(model).get("scheme")
+
+
+def _read(model: str | Path) -> dict[str, Any]:
     path = Path(model) / SCHEME_FILE
     if not path.is_file():
-        return None
+        return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(str(path), None, None, f"not valid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("scheme"), str) or not data["scheme"]:
         raise DataError(str(path), None, "scheme", "must name the model's label scheme")
-    return data["scheme"]
+    return data
+
+
+def resolve_model_scheme(model: str | Path, given: str | None = None, cumpt_file: Any = None, *,
+                         default: str | None = None) -> LabelScheme:
+    """:func:`choose_scheme`'s choice as a scheme: ``given`` (a name or a YAML file), else the one the model folder
+    or the cumpt.json names, read from the YAML file they recorded for it where there is one."""
+    from taosr1_plugins.core.schemes import get_scheme
+
+    asked = get_scheme(given) if given else None
+    name = choose_scheme(model, given=asked.name if asked else None, default=default,
+                         cumpt_scheme=cumpt_file.scheme if cumpt_file else None)
+    if asked is not None:
+        return asked
+    recorded = [(_read(model).get("scheme"), _read(model).get("scheme_file"))]
+    if cumpt_file is not None:
+        recorded.append((cumpt_file.scheme, getattr(cumpt_file, "scheme_file", None)))
+    file = next((file for named, file in recorded if named == name and file), None)
+    return get_scheme(name, file)
 
 
 def choose_scheme(model: str | Path, *, given: str | None = None, cumpt_scheme: str | None = None,

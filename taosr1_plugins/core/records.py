@@ -36,6 +36,9 @@ class Record(BaseModel):
     item: Item
     label: str | None = Field(None, description="a level key of `scheme`; None for unlabelled pairs")
     scheme: Text = Field(min_length=1)
+    # A YAML scheme is registered nowhere: its records carry the file, so every later command (and the records
+    # it writes) reads the scheme the data was imported with. Absent for registered schemes.
+    scheme_file: str | None = Field(None, description="the YAML file (absolute path) of `scheme`; None: registered")
     cot: str | None = Field(None, description="reasoning trace (without the answer tag)")
     tags: list[str] = Field(default_factory=list, description="hard-query tags; importers derive them by rule")
     source: str | None = None

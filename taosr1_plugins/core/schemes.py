@@ -1,15 +1,24 @@
-"""Label schemes: ordered relevance levels with names, definitions and single-token verbalizers."""
+"""Label schemes: ordered relevance levels with names, definitions and single-token verbalizers.
+
+A scheme is registered by a plugin or read from a YAML file. Records of a YAML scheme carry the file's path
+(``Record.scheme_file``), so that every later command reads the scheme the data was made with; ``get_scheme``
+is the one lookup for all three (a name, a file, a name with its file).
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from taosr1_plugins.errors import DataError, UserError, data_error
+from taosr1_plugins.errors import DataError, UnknownPluginError, UserError, data_error
+
+if TYPE_CHECKING:
+    from taosr1_plugins.core.records import Record
 
 
 class Level(BaseModel):
@@ -42,6 +51,14 @@ class LabelScheme(BaseModel):
     levels: tuple[Level, ...] = Field(description="most relevant first")
     raw_labels: dict[str, str] = Field(default_factory=dict, description="raw source label -> level key")
     buckets: tuple[RatingBin, ...] = Field(default=(), description="numeric raw rating -> level key, ascending max")
+    # not a field: where the definition lives is no part of it (a registered scheme has no file)
+    _file: str | None = PrivateAttr(None)
+
+    @property
+    def file(self) -> str | None:
+        """The YAML file (absolute) this scheme was read from; None for a registered one. What is written
+        with the scheme names it (Record.scheme_file), so later commands read the same file."""
+        return self._file
 
     @model_validator(mode="after")
     def _check(self) -> LabelScheme:
@@ -142,22 +159,78 @@ class SchemeError(UserError, ValueError):
     pass
 
 
+def is_scheme_file(name_or_path: str | Path) -> bool:
+    """A scheme reference that names a YAML file rather than a registered scheme."""
+    return str(name_or_path).endswith((".yaml", ".yml")) or Path(name_or_path).is_file()
+
+
+# Schemes read from files in this process, by path (re-read when the file changes) and by name. The names let
+# rows that carry only a scheme's name (score rows, pass@N samples, GRPO labels) resolve in the process that
+# read the records they were made from; a registered scheme of the same name still wins for them.
+_by_path: dict[str, tuple[tuple[int, int], LabelScheme]] = {}
+_by_name: dict[str, LabelScheme] = {}
+
+
 def load_scheme_file(path: str | Path) -> LabelScheme:
-    path = Path(path)
+    path = Path(path).absolute()
     try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = _by_path.get(str(path))
+        if cached and cached[0] == stamp:
+            _by_name[cached[1].name] = cached[1]  # the file read last names the scheme
+            return cached[1]
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(str(path), None, None, f"cannot read scheme: {exc}") from exc
     try:
-        return LabelScheme.model_validate(data)
+        scheme = LabelScheme.model_validate(data)
     except ValidationError as exc:
         raise data_error(exc, str(path)) from exc
+    scheme._file = str(path)
+    _by_path[str(path)] = (stamp, scheme)
+    _by_name[scheme.name] = scheme
+    return scheme
 
 
-def get_scheme(name_or_path: str) -> LabelScheme:
-    """A registered scheme by name (UnknownPluginError if none), or one loaded from a YAML file."""
-    if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).is_file():
+def get_scheme(name_or_path: str, file: str | Path | None = None) -> LabelScheme:
+    """The one scheme lookup.
+
+    - a YAML path: the scheme the file defines;
+    - a name and ``file`` (a record's ``scheme_file``): the scheme that file defines, which must bear the name;
+    - a name: the registered scheme (UnknownPluginError if none), else one of that name read from a file
+      earlier in this process.
+    """
+    if is_scheme_file(name_or_path):
         return load_scheme_file(name_or_path)
+    if file is not None:
+        try:
+            scheme = load_scheme_file(file)
+        except DataError as exc:  # the data outlived its scheme file: say where the path came from
+            raise SchemeError(f"scheme {name_or_path!r} of these records is read from {exc.file}, which "
+                              f"failed: {exc.message}; restore the file (or, where the command takes one, pass --scheme)") from exc
+        if scheme.name != name_or_path:
+            raise SchemeError(f"{scheme.file} defines scheme {scheme.name!r}, but the records name {name_or_path!r}")
+        return scheme
     from taosr1_plugins import plugins
 
-    return plugins.get("scheme", name_or_path)
+    try:
+        return plugins.get("scheme", name_or_path)
+    except UnknownPluginError:
+        if name_or_path in _by_name:
+            return _by_name[name_or_path]
+        raise
+
+
+def scheme_of(record: Record) -> LabelScheme:
+    """The scheme of ``record``: its registered name, or the YAML file it was imported with."""
+    return get_scheme(record.scheme, record.scheme_file)
+
+
+def schemes_of(records: Iterable[Record]) -> dict[str, LabelScheme]:
+    """Scheme name -> scheme, for every scheme among ``records`` (each looked up once)."""
+    found: dict[str, LabelScheme] = {}
+    for record in records:
+        if record.scheme not in found:
+            found[record.scheme] = scheme_of(record)
+    return found

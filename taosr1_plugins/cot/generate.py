@@ -26,7 +26,7 @@ from taosr1_plugins.core.formats import parse_response
 from taosr1_plugins.core.jsonl import ResumableJsonl, atomic_write, write_jsonl
 from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.core.schemes import LabelScheme, schemes_of
 from taosr1_plugins.cot.config import CotOptions  # noqa: F401 (declared with the stage's settings; imported from here too)
 from taosr1_plugins.cot.teachers import Teacher, TeacherError, build_request
 
@@ -91,8 +91,7 @@ class CotReport:
 def build_report(records: Sequence[Record], rows: dict[str, dict], *, teacher: str, out: Path) -> CotReport:
     report = CotReport(teacher=teacher, out=str(out))
     levels: dict[tuple[str, str], LevelCounts] = {}
-    for scheme_name in dict.fromkeys(r.scheme for r in records):
-        scheme = get_scheme(scheme_name)
+    for scheme_name, scheme in schemes_of(records).items():
         for level in scheme.levels:
             levels[scheme_name, level.key] = LevelCounts(scheme_name, level.key, level.name)
     for record in records:
@@ -136,7 +135,7 @@ def generate_cot(
     if paths["out"].exists() and not ledger_partial.exists() and not overwrite:
         raise OutputExistsError(f"{paths['out']} exists (a finished run); pass overwrite to replace it")
 
-    schemes = {name: get_scheme(name) for name in dict.fromkeys(r.scheme for r in records)}
+    schemes = schemes_of(records)
     ledger = ResumableJsonl(paths["ledger"])
     try:
         wanted = {r.id for r in records}

@@ -28,11 +28,11 @@ def iter_checked_records(
 ) -> Iterator[tuple[int, Record]]:
     """Yield (line, record); the first problem raises DataError naming file, line and field.
 
-    With ``scheme``, every record must name it (this is how a scheme from a YAML file, which is not
-    registered, is checked); otherwise each record's scheme is looked up by name.
+    With ``scheme``, every record must name it; otherwise each record's scheme is looked up: its YAML file
+    when it has one (``scheme_file``), else ``resolve_scheme(name)``.
     """
     file = str(path)
-    schemes: dict[str, LabelScheme] = {scheme.name: scheme} if scheme else {}
+    schemes: dict[tuple[str, str | None], LabelScheme] = {}
     first_line_of_id: dict[str, int] = {}
 
     for line, obj in iter_jsonl_objects(path):
@@ -48,16 +48,21 @@ def iter_checked_records(
                 )
             first_line_of_id[record.id] = line
 
-        if record.scheme not in schemes:
-            if scheme is not None:
+        key = (record.scheme, record.scheme_file)
+        if scheme is not None:
+            if record.scheme != scheme.name:
                 raise DataError(
                     file, line, "scheme", f"record is in scheme {record.scheme!r}, expected {scheme.name!r}"
                 )
+            schemes[key] = scheme
+        elif key not in schemes:
             try:
-                schemes[record.scheme] = resolve_scheme(record.scheme)
-            except (SchemeError, UnknownPluginError, DataError, ValueError) as exc:
+                schemes[key] = get_scheme(*key) if record.scheme_file else resolve_scheme(record.scheme)
+            except UnknownPluginError as exc:  # e.g. records of a YAML scheme written before they named its file
+                raise DataError(file, line, "scheme", f"{exc} (a YAML scheme: pass its file with --scheme)") from exc
+            except (SchemeError, DataError, ValueError) as exc:
                 raise DataError(file, line, "scheme", str(exc)) from exc
-        levels = schemes[record.scheme].keys
+        levels = schemes[key].keys
         if record.label is UNLABELLED:
             if require_label:
                 raise DataError(file, line, "label", "no label; this command needs labelled records")

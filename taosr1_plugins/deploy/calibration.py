@@ -59,6 +59,7 @@ class CumptFile(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     scheme: str
+    scheme_file: str | None = Field(None, description="the YAML file of a scheme that is not registered")
     levels: list[str] = Field(min_length=2, description="most relevant first")
     thresholds: dict[str, float]
     calibration: CalibrationBlock | None = None
@@ -106,7 +107,7 @@ def load_cumpt(path: str | Path) -> CumptFile:
         found = CumptFile.model_validate(data)
     except ValidationError as exc:
         raise data_error(exc, str(path)) from exc
-    scheme = get_scheme(found.scheme)
+    scheme = get_scheme(found.scheme, found.scheme_file)
     if found.levels != scheme.keys:
         raise DataError(str(path), None, "levels", f"{found.levels} are not scheme {scheme.name!r}'s levels {scheme.keys}")
     return found
@@ -172,6 +173,7 @@ def fit_cumpt(
         }
     return {
         "scheme": scheme.name,
+        **({"scheme_file": scheme.file} if scheme.file else {}),  # score and serve read the scheme from it
         "levels": scheme.keys,
         "thresholds": dict(zip(scheme.keys[:-1], fit.thresholds)),
         "fallback": scheme.keys[-1],

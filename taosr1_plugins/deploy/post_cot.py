@@ -25,7 +25,7 @@ from taosr1_plugins.core.jsonl import iter_numbered_jsonl, write_jsonl
 from taosr1_plugins.core.prompts import build_messages
 from taosr1_plugins.core.jsonl import iter_jsonl_objects
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.core.schemes import LabelScheme, SchemeError, get_scheme, scheme_of
 
 RESPONSE_FIELDS = ("chosen", "rejected", "response")
 
@@ -63,8 +63,8 @@ def convert_records(data: str | Path, out: str | Path) -> ConversionReport:
         for lineno, record in iter_numbered_jsonl(data, Record):
             if record.scheme not in schemes:
                 try:
-                    schemes[record.scheme] = get_scheme(record.scheme)
-                except UnknownPluginError as exc:  # the record's fault: located in the file
+                    schemes[record.scheme] = scheme_of(record)
+                except (UnknownPluginError, SchemeError) as exc:  # the record's fault: located in the file
                     raise DataError(str(data), lineno, "scheme", str(exc)) from exc
             scheme = schemes[record.scheme]
             for name in ("label", "cot"):

@@ -83,8 +83,7 @@ class RelevanceScorer:
         explain_margin: float = ExplainSettings.model_fields["explain_margin"].default,
         max_explain_tokens: int = ExplainSettings.model_fields["max_explain_tokens"].default,
     ):
-        from taosr1_plugins.core.model_scheme import choose_scheme
-        from taosr1_plugins.core.schemes import get_scheme
+        from taosr1_plugins.core.model_scheme import resolve_model_scheme
         from taosr1_plugins.deploy.calibration import load_cumpt
         from taosr1_plugins.deploy.config import ScoreSettings
         from taosr1_plugins.deploy.scoring import load_scorer, resolve_scoring_model
@@ -100,8 +99,7 @@ class RelevanceScorer:
         cumpt_file = load_cumpt(cumpt) if cumpt is not None else None
         self.cumpt = cumpt_file.to_cumpt() if cumpt_file else None
         self.model = resolve_scoring_model(model, backend)
-        self.scheme = get_scheme(choose_scheme(self.model, given=scheme,
-                                               cumpt_scheme=cumpt_file.scheme if cumpt_file else None))
+        self.scheme = resolve_model_scheme(self.model, scheme, cumpt_file)
         self._scorer = load_scorer(self.model, self.scheme, self.settings)
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from taosr1_plugins.core.jsonl import ResumableJsonl, iter_numbered_jsonl
 from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.prompts import PromptStyle, build_messages
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.core.schemes import LabelScheme, get_scheme, scheme_of
 
 ANSWER_PREFIX = "<answer>"
 PROB_TOLERANCE = 1e-3  # stored probabilities are rounded; their sum may drift this much from 1
@@ -91,6 +91,7 @@ class ScoreRow(BaseModel):
 
     id: str = Field(min_length=1)
     scheme: str = Field(min_length=1)
+    scheme_file: str | None = Field(None, description="the YAML file of a scheme that is not registered")
     # the fields of a scored pair (scored_pair.py): probs and label are the model's own, tier, score and
     # margin are read from the calibrated distribution
     probs: dict[str, float] = Field(description="p(level) for every level of the scheme, uncalibrated")
@@ -139,7 +140,7 @@ def read_scores(path: str | Path, *, require_gold: bool = False) -> ScoreSet:
     for lineno, row in iter_numbered_jsonl(path, ScoreRow):
         if scheme is None:
             try:
-                scheme = get_scheme(row.scheme)
+                scheme = get_scheme(row.scheme, row.scheme_file)
             except (ValueError, KeyError) as exc:
                 raise DataError(str(path), lineno, "scheme", str(exc)) from exc
         if row.scheme != scheme.name:
@@ -161,6 +162,8 @@ def score_row(record: Record, scheme: LabelScheme, pair: ScoredPair, explanation
     the same scored-pair fields, from the same builder)."""
     row = {"id": record.id, "scheme": scheme.name, **pair.fields(), "gold": record.label, "tags": record.tags,
            "query": record.query}
+    if scheme.file:  # calibrate and eval read the scheme from it, in processes that never saw the records
+        row["scheme_file"] = scheme.file
     if explanation is not None:
         row["explanation"] = explanation
     return row
@@ -205,7 +208,7 @@ def records_scheme(records: Sequence[Record], source: str = "<records>") -> Labe
     names = {record.scheme for record in records}
     if len(names) != 1:
         raise DataError(source, None, "scheme", f"a score run needs records of one scheme, got {sorted(names)}")
-    return get_scheme(names.pop())
+    return scheme_of(records[0])
 
 
 def resolve_scoring_model(model: str | Path, backend: str = "hf") -> str:

@@ -34,7 +34,7 @@ from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl_objects, read_jso
 from taosr1_plugins.evaluation.over_recall import irrelevant_levels, over_recall_from_confusion
 from taosr1_plugins.evaluation.ranking import RankingMetrics
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.core.schemes import LabelScheme, scheme_of
 from taosr1_plugins.evaluation.stability import TierStability
 
 
@@ -140,7 +140,7 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
     test = read_jsonl(run_dir / "data" / "test.jsonl", Record)
     if not test:
         raise DataError(str(run_dir / "data" / "test.jsonl"), None, None, "no test pairs")
-    scheme = get_scheme(test[0].scheme)
+    scheme = scheme_of(test[0])
     test_ids = sorted(record.id for record in test)
     queries = {record.id: record.query for record in test}
     try:

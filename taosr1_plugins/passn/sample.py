@@ -43,7 +43,7 @@ from taosr1_plugins.core.jsonl import atomic_write, iter_numbered_jsonl, write_j
 from taosr1_plugins.core.progress import progress_bar
 from taosr1_plugins.core.prompts import build_messages, prompt_style_of
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.core.schemes import LabelScheme, schemes_of
 
 SHARD_PATTERN = "shard-{:05d}.jsonl"
 
@@ -239,7 +239,7 @@ def sample_passn(
     for stray in shard_dir.glob(".*.tmp"):  # temporary files of a shard write that was killed
         stray.unlink()
 
-    schemes = {name: get_scheme(name) for name in dict.fromkeys(r.scheme for r in records)}
+    schemes = schemes_of(records)
     style = prompt_style_of(model)  # the prompt the model was trained on
     shard_count = math.ceil(len(records) / settings.shard_size)
     shard_files = [shard_dir / SHARD_PATTERN.format(k) for k in range(shard_count)]

@@ -13,6 +13,7 @@ from taosr1_plugins.evaluation.baselines.cross_encoder import CrossEncoderSettin
 from taosr1_plugins.errors import DataError, first_problem
 from taosr1_plugins.cot.balance import Balance
 from taosr1_plugins.cot.config import CotSettings
+from taosr1_plugins.data.columns import ImportOptions
 from taosr1_plugins.data.splits import SplitSettings
 from taosr1_plugins.deploy.config import CalibrationSettings, ScoringSettings
 from taosr1_plugins.passn.config import PairSettings, PassnRunSettings
@@ -26,10 +27,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DataSection(_Section):
+class DataSection(ImportOptions):
+    """What `taosr1 data import` is told on the command line; map, labels and delimiter are its ImportOptions."""
+
     source: str = "esci"
     input: str | None = Field(None, description="raw judgement file; null = the ESCI sample shipped in the package")
-    scheme: str | None = Field(None, description="label scheme name or YAML; null = the importer's own")
+    scheme: str | None = Field(None, description="label scheme name or YAML file (relative to the config, like "
+                               "input); null = the importer's own")
     limit: int | None = None
 
 
@@ -243,6 +247,15 @@ class RunConfig(_Section):
         if not beside.exists() and (shipped := shipped_path(path)) is not None:
             return shipped
         return beside  # also when missing: the error names the path the config meant
+
+    def scheme_ref(self) -> str | None:
+        """data.scheme as get_scheme takes it: a YAML file is relative to this config, as data.input is."""
+        from taosr1_plugins.core.schemes import is_scheme_file
+
+        ref = self.data.scheme
+        if ref and (is_scheme_file(ref) or self.resolve(ref).is_file()):
+            return str(self.resolve(ref))
+        return ref
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

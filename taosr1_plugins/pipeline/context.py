@@ -21,11 +21,9 @@ class RunContext:
 
     @property
     def scheme(self):
-        from taosr1_plugins.core.schemes import get_scheme
-        from taosr1_plugins.data.importing import get_importer
+        from taosr1_plugins.data.importing import check_import
 
-        data = self.config.data
-        return get_scheme(data.scheme or get_importer(data.source).default_scheme)
+        return check_import(self.config.data.source, self.config.scheme_ref())
 
     def split_path(self, name: str) -> Path:
         return self.path("data", f"{name}.jsonl")

@@ -20,7 +20,8 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
     """Raise DataError (config file, field, problem) at the first problem of an enabled stage among ``stages``
     (None: all), so `--until dpo` does not fail on a GRPO recipe it will never read."""
     from taosr1_plugins import plugins
-    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.data.columns import ImportOptionsError
+    from taosr1_plugins.data.importing import check_import
     from taosr1_plugins.errors import UnknownPluginError
 
     where = str(source) if source else "run config"
@@ -55,10 +56,12 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
             fail(field, str(exc))
 
     data = config.data
-    importer = need_plugin("data.source", "importer", data.source)
+    need_plugin("data.source", "importer", data.source)
     need_file("data.input", data.input)
     try:
-        get_scheme(data.scheme or importer.default_scheme)
+        check_import(data.source, config.scheme_ref(), data)
+    except ImportOptionsError as exc:
+        fail(f"data.{exc.field}", str(exc))
     except (UnknownPluginError, ValueError, OSError) as exc:
         fail("data.scheme", str(exc))
 

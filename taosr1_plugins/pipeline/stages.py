@@ -45,9 +45,23 @@ def run_import(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.data.importing import import_records
 
     data = ctx.config.data
-    records = list(import_records(data.source, _input_file(ctx.config), data.scheme, data.limit))
+    records = list(import_records(data.source, _input_file(ctx.config), ctx.scheme, data.limit, data))
     count = write_jsonl(ctx.path("data", "all.jsonl"), records)
     return {"records": count, "input": str(_input_file(ctx.config))}
+
+
+def _import_settings(config: RunConfig) -> dict[str, Any]:
+    # map, labels and delimiter came later: left out while unset, so run directories made before them stay done
+    data = config.data
+    return data.model_dump(exclude={name for name in ("map", "labels", "delimiter") if not getattr(data, name)})
+
+
+def _import_inputs(ctx: RunContext) -> list[Path]:
+    from taosr1_plugins.core.schemes import is_scheme_file
+
+    scheme = ctx.config.scheme_ref()
+    # a YAML scheme is an input like the raw file: an edited level or raw label imports again
+    return [_input_file(ctx.config), *([Path(scheme)] if scheme and is_scheme_file(scheme) else [])]
 
 
 def run_split(ctx: RunContext) -> dict[str, Any]:
@@ -378,7 +392,7 @@ def _weights(ctx: RunContext, stage: str) -> list[Path]:
 
 
 STAGES = (
-    Stage("import", run_import, lambda c: c.data.model_dump(), lambda ctx: [_input_file(ctx.config)]),
+    Stage("import", run_import, lambda c: _import_settings(c), _import_inputs),
     Stage("split", run_split, lambda c: [c.split.model_dump(), c.seed], lambda ctx: [ctx.path("data", "all.jsonl")]),
     Stage("cot", run_cot, lambda c: [c.cot.model_dump(), str(c.format)], lambda ctx: [ctx.split_path("train")]),
     Stage(

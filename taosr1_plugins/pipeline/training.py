@@ -96,4 +96,4 @@ def train(backend: TrainingBackend, job: TrainingJob) -> dict[str, Any]:
 def _write_prompt(job: TrainingJob) -> None:
     job.output_dir.mkdir(parents=True, exist_ok=True)
     write_prompt_style(job.output_dir, job.style)  # served with the prompt it learnt
-    write_model_scheme(job.output_dir, job.scheme.name)  # and scored with the levels it answers with
+    write_model_scheme(job.output_dir, job.scheme)  # and scored with the levels it answers with

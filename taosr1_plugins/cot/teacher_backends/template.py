@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.core.formats import ResponseFormat, render_response
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.core.schemes import LabelScheme, scheme_of
 from taosr1_plugins.core.terms import compare_terms
 from taosr1_plugins.cot.teachers import TeacherError, TeacherRequest
 from taosr1_plugins.data.tags import RULES
@@ -158,16 +158,16 @@ class TemplateTeacher:
         self.options = TemplateTeacherOptions(**options)
         self._schemes: dict[str, LabelScheme] = {}
 
-    def _scheme(self, name: str) -> LabelScheme:
-        if name not in self._schemes:
-            self._schemes[name] = get_scheme(name)
-        return self._schemes[name]
+    def _scheme(self, record: Record) -> LabelScheme:
+        if record.scheme not in self._schemes:
+            self._schemes[record.scheme] = scheme_of(record)
+        return self._schemes[record.scheme]
 
     def generate(self, requests: Sequence[TeacherRequest]) -> list[str]:
         responses = []
         for request in requests:
             record = request.record
-            scheme = self._scheme(record.scheme)
+            scheme = self._scheme(record)
             reasoning = (concise_reasoning if self.options.style == "concise" else template_reasoning)(record, scheme)
             responses.append(render_response(reasoning, record.label, scheme, self.options.format))
         return responses

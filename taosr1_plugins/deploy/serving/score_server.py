@@ -232,8 +232,7 @@ def load_app(model: str, *, cumpt_path: str | None = None, scheme: str | None = 
              max_explain_tokens: int = DEFAULT_EXPLAIN_TOKENS):
     """The app `taosr1 serve` runs: the model and cumpt.json loaded as the command line names them. The scheme is
     ``scheme``, the model folder's or the cumpt.json's (they must agree), else taosr1."""
-    from taosr1_plugins.core.model_scheme import choose_scheme
-    from taosr1_plugins.core.schemes import get_scheme
+    from taosr1_plugins.core.model_scheme import resolve_model_scheme
     from taosr1_plugins.deploy.calibration import load_cumpt
     from taosr1_plugins.deploy.config import ScoreSettings
     from taosr1_plugins.deploy.scoring import load_scorer, resolve_scoring_model
@@ -242,8 +241,7 @@ def load_app(model: str, *, cumpt_path: str | None = None, scheme: str | None = 
     cumpt = cumpt_file.to_cumpt() if cumpt_file else None
     ExplainPolicy(explain, explain_margin, cumpt)  # before the model loads
     name, model = str(model), resolve_scoring_model(model, backend)
-    label_scheme = get_scheme(choose_scheme(model, given=scheme, cumpt_scheme=cumpt_file.scheme if cumpt_file else None,
-                                            default="taosr1"))
+    label_scheme = resolve_model_scheme(model, scheme, cumpt_file, default="taosr1")
     scorer = load_scorer(model, label_scheme, ScoreSettings(backend=backend, device=device, batch_size=max_batch,
                                                             max_explain_tokens=max_explain_tokens))
     return create_app(scorer, cumpt=cumpt, model_name=name, max_batch=max_batch, max_wait=max_wait,

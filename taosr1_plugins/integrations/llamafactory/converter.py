@@ -36,8 +36,8 @@ FORMATTING_POST_COT = "taosr1_post_cot"
 
 
 @functools.lru_cache(maxsize=None)
-def _scheme(name: str) -> LabelScheme:
-    return get_scheme(name)
+def _scheme(name: str, file: str | None) -> LabelScheme:
+    return get_scheme(name, file)
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,7 +64,7 @@ class TaoSR1Converter(DatasetConverter):
 
     def __call__(self, example: dict[str, Any]) -> dict[str, Any]:
         record = record_from_row(example)
-        scheme = _scheme(record.scheme)
+        scheme = _scheme(record.scheme, record.scheme_file)
         if record.label is None:
             raise ValueError(
                 f"record {record.id!r} has no label: SFT needs one (taosr1 export llamafactory rejects such rows)"

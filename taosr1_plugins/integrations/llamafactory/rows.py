@@ -28,7 +28,7 @@ ITEM_TEXT_FIELDS = ("description", "brand", "color", "category")
 # the exporter's prompt style (JSON of prompts.PromptStyle), one string column like every other field
 PROMPT_STYLE_COLUMN = "prompt_style"
 
-RECORD_TEXT_FIELDS = ("label", "cot", "source")
+RECORD_TEXT_FIELDS = ("label", "cot", "source", "scheme_file")
 
 
 def record_to_row(record: Record) -> dict[str, Any]:
@@ -43,6 +43,7 @@ def record_to_row(record: Record) -> dict[str, Any]:
         },
         "label": record.label or "",
         "scheme": record.scheme,
+        "scheme_file": record.scheme_file or "",  # the converter reads a YAML scheme from it
         "cot": record.cot or "",
         "tags": json.dumps(record.tags, ensure_ascii=False),
         "source": record.source or "",

@@ -107,7 +107,9 @@ def write_openrlhf_prompts(
         json.dump(manifest, fh, indent=2)
     # without this file the script would fall back to a think-then-answer reward for an answer-first run
     with atomic_write(out_dir / REWARD_FILE) as fh:
-        yaml.safe_dump({**settings.reward.model_dump(mode="json"), "scheme": scheme.name}, fh, sort_keys=False)
+        # a YAML scheme by its file: the reward process loads it, and the labels' scheme name then resolves there
+        yaml.safe_dump({**settings.reward.model_dump(mode="json"), "scheme": scheme.file or scheme.name}, fh,
+                       sort_keys=False)
     with atomic_write(out_dir / OPENRLHF_ENV_FILE) as fh:
         fh.write("# written by `taosr1 grpo prepare`; sourced by recipes/openrlhf/grpo_taosr1.sh\n")
         fh.write(f"PROMPT_DATASET={shlex.quote(manifest['prompt_dataset'])}\n")

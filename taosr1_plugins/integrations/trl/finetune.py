@@ -23,14 +23,14 @@ from taosr1_plugins.core.formats import ResponseFormat, answer_only, render_resp
 from taosr1_plugins.core.hf_chat import render_chat
 from taosr1_plugins.core.prompts import PromptStyle, build_messages
 from taosr1_plugins.core.records import Record
-from taosr1_plugins.core.schemes import get_scheme
+from taosr1_plugins.core.schemes import scheme_of
 from taosr1_plugins.integrations.trl.compat import load_policy
 
 
 def tokenized_sft_row(
     tokenizer: Any, record: Record, fmt: ResponseFormat | str, max_length: int | None, style: PromptStyle | None = None
 ) -> dict[str, list[int]]:
-    scheme = get_scheme(record.scheme)
+    scheme = scheme_of(record)
     messages = build_messages(record, scheme, fmt, style)
     answer = render_response(record.cot, record.label, scheme, fmt) if record.cot else answer_only(record.label, scheme)
     prompt = render_chat(tokenizer, messages)

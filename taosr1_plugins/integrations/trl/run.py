@@ -15,7 +15,7 @@ from taosr1_plugins.core.jsonl import atomic_write, write_jsonl
 from taosr1_plugins.core.prompts import PromptStyle, prompt_style_of
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.grpo.reward import build_reward
-from taosr1_plugins.core.schemes import LabelScheme, get_scheme
+from taosr1_plugins.core.schemes import LabelScheme, scheme_of
 
 
 def select_grpo_rows(
@@ -56,7 +56,7 @@ def run_grpo_trl(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_dir = Path(model_dir) if model_dir is not None else out_dir / "model"
-    scheme = get_scheme(records[0].scheme)
+    scheme = scheme_of(records[0])
     rows, selection = select_grpo_rows(records, difficulty, scheme, settings, prompt_style_of(model))
     if not rows:
         raise ValueError(f"no GRPO prompts left after selection: {json.dumps(selection)}")
