@@ -67,6 +67,7 @@ def test_the_exact_gradient_ascends_the_expected_reward_and_trains_only_the_last
     # the same 8 prompts every step and no sampling noise: each step raises the expected reward
     assert len(steps) == 3 and rewards[0] < rewards[1] < rewards[2], rewards
     assert summary["rollouts"] == "expected" and summary["frac_zero_std_before"] == 0.0
+    assert (tmp_path / "model" / "tokenizer.json").is_file()  # the next stage loads the policy as a checkpoint
 
     # step 1's logged reward is the expected reward of the starting model, scored the way deployment scores it
     scorer = HFLabelScorer(load_chat_model(str(tiny_model_dir), device="cpu"), ESCI, batch_size=8)

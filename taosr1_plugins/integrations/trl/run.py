@@ -192,7 +192,7 @@ def _expected_reward_trainer(policy: Any, tokenizer: Any, records: Sequence[Reco
         **{"bf16": use_bf16("auto")[0], **settings.extra_trl_args},
     )
     return ExpectedRewardGRPOTrainer(
-        model=policy, args=args, train_dataset=Dataset.from_list(examples),
+        model=policy, args=args, train_dataset=Dataset.from_list(examples), processing_class=tokenizer,  # saved with the model
         data_collator=lambda batch: left_padded_batch(batch, tokenizer.pad_token_id),
         level_token_ids=verbalizer_token_ids(tokenizer, scheme), level_keys=scheme.keys, beta=settings.beta,
         temperature=settings.temperature,
