@@ -75,6 +75,9 @@ def run_grpo_trl(
     trainer.train()
     wall = time.perf_counter() - started
     trainer.save_model(str(model_dir))
+    # GRPOTrainer saves its processing_class; the expected-reward trainer (a plain Trainer) has none, and a
+    # model folder without a tokenizer cannot be evaluated, deployed or trained further
+    tokenizer.save_pretrained(str(model_dir))
 
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     write_jsonl(out_dir / "metrics.jsonl", history)
