@@ -116,7 +116,7 @@ def split(
     from taosr1_plugins.errors import DataError
     from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name, write_jsonl_all
     from taosr1_plugins.core.schemes import get_scheme
-    from taosr1_plugins.data.splits import GROUP_KEYS, parse_ratios, split_groups
+    from taosr1_plugins.data.splits import GROUP_KEYS, empty_splits, parse_ratios, split_groups
     from taosr1_plugins.data.validation import read_checked_records
 
     split_names = [name.strip() for name in names.split(",")]
@@ -144,3 +144,6 @@ def split(
         write_jsonl_all(dict(zip(paths, parts)))  # every split or none
         for name, part, path in zip(split_names, parts, paths):
             typer.echo(f"{name}: {len(part)} records, {len({key(r) for r in part})} {by.value} groups -> {path}")
+        sizes = {name: len(part) for name, part in zip(split_names, parts)}
+        for warning in empty_splits(sizes, parsed, len({key(r) for r in records}), by.value).values():
+            typer.secho(f"warning: {warning}", fg="yellow", err=True)
