@@ -80,6 +80,8 @@ def test_the_exact_gradient_ascends_the_expected_reward_and_trains_only_the_last
     last = max(int(name.split(".")[2]) for name in before if name.startswith("model.layers."))
     changed = {name for name in before if not (before[name] == after[name]).all()}
     assert changed and all(name.startswith(f"model.layers.{last}.") for name in changed), sorted(changed)[:5]
+    # the folder is a model the next stages load: a plain Trainer saves no tokenizer of its own
+    assert (tmp_path / "model" / "tokenizer.json").is_file()
 
 
 def test_prompts_outside_the_accuracy_range_leave_the_policy_alone(tmp_path, tiny_model_dir, records):

@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from hostile_helpers import run_main
+from taosr1_plugins.core.jsonl import read_jsonl
+from taosr1_plugins.core.records import Record
 from taosr1_plugins.pipeline.config import DEFAULT_RECIPES, load_config
 from taosr1_plugins.shipped import SHIPPED, shipped_dir, shipped_path
 
@@ -87,10 +89,12 @@ def test_init_without_data_uses_the_sample_and_data_outside_is_absolute(tmp_path
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--data", SAMPLE, "--source", "crowdflower"], "field 'id': missing column"),
+        (["--data", SAMPLE, "--source", "crowdflower"], "missing columns 'id', 'median_relevance'"),
         (["--data", SAMPLE, "--scheme", "taosr1"], "(read as --source esci --scheme taosr1)"),
         (["--source", "crowdflower"], "--source crowdflower needs --data"),
         (["--data", SAMPLE, "--source", "nosuch"], "unknown importer 'nosuch'"),
+        (["--map", "title=product_title"], "--map, --labels and --delimiter describe your file: they need --data"),
+        (["--data", SAMPLE, "--map", "titel=x"], "unknown record field 'titel'"),
     ],
 )
 def test_init_refuses_a_source_or_scheme_that_does_not_read_the_file(tmp_path, monkeypatch, capsys, args, message):
@@ -98,6 +102,30 @@ def test_init_refuses_a_source_or_scheme_that_does_not_read_the_file(tmp_path, m
     code, err = run_main(capsys, monkeypatch, "init", "exp", *args)
     assert code == 2 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "exp").exists()
+
+
+def test_init_takes_the_column_map_label_map_and_delimiter_of_data_import(tmp_path, monkeypatch, capsys):
+    """A shop's own file, columns not named like the fields, ';'-separated: init reads it as `data import` does
+    and the run config carries the same map, so `taosr1 run` imports it as that command did."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shop.csv").write_text("query_id;search;product_title;grade\nq1;red shoes;Red shoe;3\n"
+                                       "q2;red shoes;Blue shoe;1\n", encoding="utf-8")
+    flags = ["--data", "shop.csv", "--source", "csv", "--scheme", "esci", "--labels", "3=E,2=S,1=C,0=I",
+             "--map", "id=query_id,query=search,title=product_title,label=grade"]
+    code, err = run_main(capsys, monkeypatch, "init", "exp", *flags)
+    assert code == 2 and "is the delimiter ';'?" in err  # without the delimiter the header is one column
+    assert not (tmp_path / "exp").exists()
+    code, err = run_main(capsys, monkeypatch, "init", "exp", *flags, "--delimiter", ";")
+    assert code == 0, err
+    config = load_config(tmp_path / "exp" / "taosr1.yaml")
+    assert config.data.map == {"id": "query_id", "query": "search", "title": "product_title", "label": "grade"}
+    assert (config.data.labels, config.data.delimiter) == ({"3": "E", "2": "S", "1": "C", "0": "I"}, ";")
+
+    code, err = run_main(capsys, monkeypatch, "run", tmp_path / "exp" / "taosr1.yaml", "--until", "import")
+    assert code == 0, err
+    records = read_jsonl(tmp_path / "runs" / "exp" / "data" / "all.jsonl", Record)
+    assert [(r.id, r.query, r.item.title, r.label) for r in records] == [
+        ("q1", "red shoes", "Red shoe", "E"), ("q2", "red shoes", "Blue shoe", "C")]
 
 
 def test_init_keeps_an_existing_config_unless_forced(tmp_path, monkeypatch, capsys):

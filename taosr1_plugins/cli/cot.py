@@ -31,6 +31,7 @@ def generate(
     from pydantic import ValidationError
     from rich.console import Console
 
+    from taosr1_plugins.cot.dropped import nothing_kept
     from taosr1_plugins.cot.generate import generate_cot, output_paths
     from taosr1_plugins.data.validation import read_checked_records
     from taosr1_plugins.errors import OutputExistsError, UserError, first_problem
@@ -72,6 +73,8 @@ def generate(
     console.print(report_table(report))
     paths = output_paths(out)
     console.print(f"wrote {report.kept} records to {paths['out']}; report {paths['report']}; ledger {paths['ledger']}")
+    if warning := nothing_kept(report.to_dict(), paths["ledger"]):
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 def report_table(report):

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from taosr1_plugins.cli import file_errors
-from taosr1_plugins.cli.options import field_default, option
+from taosr1_plugins.cli.options import field_default, import_options, option
 from taosr1_plugins.data.columns import ImportOptions
 from taosr1_plugins.data.splits import SplitSettings
 
@@ -47,28 +47,6 @@ def _echo_label_counts(counts: Counter, title: str) -> None:
             typer.echo(f"  {scheme_name} {shown}: {counts[scheme_name, label]}")
 
 
-def _import_options(map_text: str | None, labels_text: str | None, delimiter: str | None):
-    """The command line's --map, --labels and --delimiter as the ImportOptions a run config's data section holds;
-    a bad one is a usage error (status 2) before any file is opened."""
-    from pydantic import ValidationError
-
-    from taosr1_plugins.data.columns import ImportOptions, parse_pairs
-    from taosr1_plugins.errors import first_problem
-
-    given = {}
-    for flag, name, text in (("--map", "map", map_text), ("--labels", "labels", labels_text)):
-        if text is not None:
-            try:
-                given[name] = parse_pairs(text)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint=flag) from None
-    try:
-        return ImportOptions(**given, delimiter=delimiter)
-    except ValidationError as exc:
-        field, message = first_problem(exc)
-        raise typer.BadParameter(message.removeprefix("Value error, "), param_hint="--" + field.split(".")[0]) from None
-
-
 @app.command("import")
 def import_(
     source: str = typer.Option(..., "--source", help="Importer: csv, tsv, jsonl or parquet for any table (map its "
@@ -91,7 +69,7 @@ def import_(
     from taosr1_plugins.data.importing import import_records
     from taosr1_plugins.core.jsonl import check_outputs, write_jsonl
 
-    options = _import_options(map_text, labels_text, delimiter)
+    options = import_options(map_text, labels_text, delimiter)
     counts: Counter = Counter()
     files: set[str] = set()
 
@@ -138,7 +116,7 @@ def split(
     from taosr1_plugins.errors import DataError
     from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name, write_jsonl_all
     from taosr1_plugins.core.schemes import get_scheme
-    from taosr1_plugins.data.splits import GROUP_KEYS, parse_ratios, split_groups
+    from taosr1_plugins.data.splits import GROUP_KEYS, empty_splits, parse_ratios, split_groups
     from taosr1_plugins.data.validation import read_checked_records
 
     split_names = [name.strip() for name in names.split(",")]
@@ -166,3 +144,6 @@ def split(
         write_jsonl_all(dict(zip(paths, parts)))  # every split or none
         for name, part, path in zip(split_names, parts, paths):
             typer.echo(f"{name}: {len(part)} records, {len({key(r) for r in part})} {by.value} groups -> {path}")
+        sizes = {name: len(part) for name, part in zip(split_names, parts)}
+        for warning in empty_splits(sizes, parsed, len({key(r) for r in records}), by.value).values():
+            typer.secho(f"warning: {warning}", fg="yellow", err=True)

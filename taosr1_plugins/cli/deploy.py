@@ -250,8 +250,11 @@ def post_cot(
         result = convert_responses(data, out, scheme)
     else:
         result = convert_records(data, out)
-    typer.echo(f"{result.rows} rows, {result.converted} responses answer-first, "
+    already = f"{result.already_answer_first} already answer-first, " if responses else ""
+    typer.echo(f"{result.rows} rows, {result.converted} responses answer-first, {already}"
                f"{result.kept_as_is} left as they were (malformed) -> {out}")
+    if responses and (warning := result.nothing_reordered()):
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,10 @@ def _load(data: Path, difficulty: Path | None):
     return records, rows
 
 
+def _settings_source(config: Path | None) -> str:
+    return f"--config {config}" if config else "the defaults (no --config)"
+
+
 @app.command("prepare")
 def prepare(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help=DATA_HELP),
@@ -51,7 +55,11 @@ def prepare(
     if not labelled:
         raise typer.BadParameter(f"{data} has no labelled records", param_hint="--data")
     if not selection.chosen:
-        raise typer.BadParameter(f"no prompts kept: {json.dumps(selection.summary)}", param_hint="--config")
+        from taosr1_plugins.errors import UserError
+        from taosr1_plugins.grpo.difficulty_mix import why_nothing_kept
+
+        # the cause is the difficulty file or the sampling settings, whichever it is: named, not guessed
+        raise UserError(why_nothing_kept(selection.summary, rows, _settings_source(config)))
     manifest = write_openrlhf_prompts(labelled, selection, scheme_of(labelled[0]), out_dir, settings.format, settings)
     typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs")} | {"selection": selection.summary}, indent=2))
     typer.echo(f"wrote {out_dir}/openrlhf_prompts.env and {out_dir}/reward.yaml for recipes/openrlhf/grpo_taosr1.sh")
@@ -80,17 +88,20 @@ def train(
     from taosr1_plugins.core.models import resolve_model
     from taosr1_plugins.core.prompts import copy_prompt_style
     from taosr1_plugins.grpo.config import load_grpo_settings
+    from taosr1_plugins.grpo.stalled import stalled_policy
     from taosr1_plugins.integrations.trl.run import run_grpo_trl
 
     # before any prompt is chosen: a DataError naming what is wrong with the model, exit 2
     policy = resolve_model(model)
     settings = load_grpo_settings(config, steps=steps)
     records, rows = _load(data, difficulty)
-    summary = run_grpo_trl(policy, records[:limit], rows, out_dir, settings)
+    summary = run_grpo_trl(policy, records[:limit], rows, out_dir, settings, settings_source=_settings_source(config))
     copy_prompt_style(policy, summary["model"])  # the policy is served with the prompt it was trained on
     if records:  # and scored with the levels it learnt to answer with
         write_model_scheme(summary["model"], scheme_of(records[0]))
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "selection"}, indent=2))
+    if warning := stalled_policy(summary):
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 @app.command("check-env")

@@ -41,3 +41,25 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--option")
         options[key.strip()] = value
     return options
+
+
+def import_options(map_text: str | None, labels_text: str | None, delimiter: str | None):
+    """The command line's --map, --labels and --delimiter (`data import`, `init`) as the ImportOptions a run
+    config's data section holds; a bad one is a usage error (status 2) before any file is opened."""
+    from pydantic import ValidationError
+
+    from taosr1_plugins.data.columns import ImportOptions, parse_pairs
+    from taosr1_plugins.errors import first_problem
+
+    given = {}
+    for flag, name, text in (("--map", "map", map_text), ("--labels", "labels", labels_text)):
+        if text is not None:
+            try:
+                given[name] = parse_pairs(text)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=flag) from None
+    try:
+        return ImportOptions(**given, delimiter=delimiter)
+    except ValidationError as exc:
+        field, message = first_problem(exc)
+        raise typer.BadParameter(message.removeprefix("Value error, "), param_hint="--" + field.split(".")[0]) from None

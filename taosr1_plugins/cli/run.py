@@ -33,6 +33,10 @@ def register(app: typer.Typer) -> None:
             False, "--check", help="Only check the config (every file, plugin and framework setting the stages up "
             "to --until need) and stop; nothing is written."
         ),
+        strict: bool = typer.Option(
+            False, "--strict", help="Stop (exit 2) after a stage that finished with a warning: an empty dev or test "
+            "split, a CoT stage that kept no trace, a GRPO stage that did not move the policy."
+        ),
     ) -> None:
         """Run every stage: import → split → CoT → SFT → pass@N → DPO → GRPO → evaluation → deployment."""
         from taosr1_plugins.pipeline.config import load_config
@@ -46,7 +50,8 @@ def register(app: typer.Typer) -> None:
             stages = preflight(run_config, until_stage=until_stage, source=str(config))
             typer.echo(f"{config}: ready to run {stages[0]} … {stages[-1]}; run directory {Path(run_config.run_dir).resolve()}")
             return
-        manifest = run_pipeline(run_config, from_stage=from_stage, until_stage=until_stage, source=str(config))
+        manifest = run_pipeline(run_config, from_stage=from_stage, until_stage=until_stage, source=str(config),
+                                strict=strict)
         typer.echo(f"run directory: {manifest.path.parent}")
 
     @app.command("baselines")

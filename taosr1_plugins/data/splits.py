@@ -107,3 +107,21 @@ def sample_items(items: Sequence[T], limit: int | None, seed: int = 0) -> list[T
         return list(items)
     keep = set(random.Random(seed).sample(range(len(items)), limit))
     return [item for i, item in enumerate(items) if i in keep]
+
+
+def empty_splits(sizes: dict[str, int], ratios: Sequence[float], groups: int, by: str) -> dict[str, str]:
+    """split name -> a warning, for each split that was meant to hold records (ratio > 0) and got none.
+
+    Whole groups go to one split each, so few groups of many records can leave a small split empty: the split
+    succeeds and a later step (fitting thresholds on dev, a test report) has nothing to work on."""
+    total = sum(sizes.values())
+    scale = sum(ratios)
+    warnings = {}
+    for (name, size), ratio in zip(sizes.items(), ratios):
+        if size == 0 and ratio > 0 and total:
+            warnings[name] = (
+                f"split '{name}' is empty: its ratio {ratio:g} of {total} records is {total * ratio / scale:.1f} "
+                f"records, but the {groups} {by} groups go whole to one split each and none fell into its share; "
+                f"more {by} groups, a larger ratio for '{name}', or splitting by id would fill it"
+            )
+    return warnings

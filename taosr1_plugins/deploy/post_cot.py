@@ -52,6 +52,27 @@ class ConversionReport:
     rows: int = 0
     converted: int = 0
     kept_as_is: int = 0  # responses that did not parse; left unchanged
+    already_answer_first: int = 0  # well-formed responses that needed no reordering
+    rows_without_responses: int = 0  # rows with none of the response fields (as text)
+    first_malformed: str | None = None  # "line N, field F", to look at
+
+    def nothing_reordered(self, fields: Sequence[str] = RESPONSE_FIELDS) -> str | None:
+        """A warning when a responses run reordered no response, naming why; None when it reordered some.
+
+        It exits 0 and writes its output either way, so a file of records (no response fields), a file already
+        answer-first or one whose responses never parse would pass unnoticed into training."""
+        if self.converted or not self.rows:
+            return None
+        causes = []
+        if self.rows_without_responses:
+            causes.append(f"{self.rows_without_responses} rows hold none of the fields {', '.join(fields)} "
+                          "(records with a cot convert without --responses)")
+        if self.already_answer_first:
+            causes.append(f"{self.already_answer_first} responses are already answer-first")
+        if self.kept_as_is:
+            causes.append(f"{self.kept_as_is} responses are not well-formed think-then-answer responses of the "
+                          f"scheme (the first at {self.first_malformed}; is --scheme the responses' own?)")
+        return f"post-cot reordered nothing in {self.rows} rows: " + "; ".join(causes)
 
 
 def convert_records(data: str | Path, out: str | Path) -> ConversionReport:
@@ -85,16 +106,21 @@ def convert_responses(data: str | Path, out: str | Path, scheme: LabelScheme | s
     report = ConversionReport()
 
     def rows() -> Iterable[dict]:
-        for _, row in iter_jsonl_objects(data):
+        for lineno, row in iter_jsonl_objects(data):
             report.rows += 1
-            for name in fields:
-                if isinstance(row.get(name), str):
-                    converted = to_answer_first(row[name], scheme)
-                    if converted is None:
-                        report.kept_as_is += 1
-                    else:
-                        row[name] = converted
-                        report.converted += 1
+            present = [name for name in fields if isinstance(row.get(name), str)]
+            report.rows_without_responses += not present
+            for name in present:
+                if parse_response(row[name], scheme, ResponseFormat.ANSWER_FIRST).format_ok:
+                    report.already_answer_first += 1
+                    continue
+                converted = to_answer_first(row[name], scheme)
+                if converted is None:
+                    report.kept_as_is += 1
+                    report.first_malformed = report.first_malformed or f"line {lineno}, field '{name}'"
+                else:
+                    row[name] = converted
+                    report.converted += 1
             yield row
 
     write_jsonl(out, rows())

@@ -139,6 +139,43 @@ def mix_by_difficulty(ids: Sequence[str], difficulty: Iterable[DifficultyRow], m
     return selection
 
 
+def why_nothing_kept(summary: dict[str, Any], difficulty: Sequence[DifficultyRow], settings: str) -> str:
+    """Why a selection (its ``summary``) kept no prompt: which buckets the prompts fell in, what dropped each, and
+    the likeliest cause behind it, read from the ``difficulty`` rows. ``settings`` names where the sampling
+    settings came from (a --config file, the run's grpo section, the defaults), for the keys to change."""
+    if not summary["prompts"]:
+        return "no labelled prompt to choose from"
+    per = summary["per_bucket"]
+    dropped = []
+    for bucket, info in per.items():
+        if info["weight"] == 0:
+            dropped.append(f"{info['available']} '{bucket}' (sampling.weights.{bucket} is 0)")
+        elif bucket == DifficultyBucket.NEVER.value:
+            dropped.append(f"{info['available']} 'never' (sampling.never_max_share keeps never-right prompts only "
+                           "as a share of the others kept, and no other was kept)")
+    text = f"no GRPO prompt kept of {summary['prompts']}: " + ", ".join(dropped) + f"; sampling settings: {settings}"
+    return text + _cause(per, difficulty)
+
+
+def _cause(per: dict[str, Any], difficulty: Sequence[DifficultyRow]) -> str:
+    buckets = set(per)
+    if buckets == {DifficultyBucket.NEVER.value}:
+        # never right: either the model cannot answer in the format at all, or it answers and is always wrong
+        rows = [row for row in difficulty if row.bucket is DifficultyBucket.NEVER]
+        unformatted = sum(row.format_ok_rate == 0 for row in rows)
+        if rows and unformatted == len(rows):
+            return (f". Every prompt is 'never' and none of the {sum(row.n for row in rows)} pass@N samples was "
+                    "well formed: the sampled model does not answer in the format GRPO rewards (was it trained with "
+                    "SFT in that format, and was pass@N run with the same --format?)")
+        return (". Every prompt is 'never': the sampled model got none right (do the difficulty file's model and "
+                "labels belong to these records?); sampling.never_max_share: 1 trains on them anyway")
+    if buckets == {DifficultyBucket.ALWAYS.value}:
+        return ". Every prompt is 'always': the model answers all of them right, so GRPO has nothing to learn from them"
+    if buckets == {UNKNOWN}:
+        return f". No prompt has a difficulty row: pass a difficulty file or give '{UNKNOWN}' a weight"
+    return ""
+
+
 class DifficultySampler:
     """The ``difficulty`` prompt-sampler plugin: ``DifficultySampler(**mix_options).select(ids, rows)``."""
 

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.pipeline.context import RunContext
+from taosr1_plugins.pipeline.degenerate import print_warnings, refuse_under_strict, stage_warnings
 from taosr1_plugins.pipeline.manifest import Manifest, fingerprint
 from taosr1_plugins.pipeline.preflight import check_run_config
 from taosr1_plugins.pipeline.stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
@@ -34,10 +35,14 @@ def preflight(config: RunConfig, *, until_stage: str | None = None, source: str 
 
 
 def run_pipeline(
-    config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None, source: str | None = None
+    config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None, source: str | None = None,
+    strict: bool = False,
 ) -> Manifest:
     """Run the stages up to ``until_stage``; first check every path, plugin and training backend they need
-    (earlier stages re-run when stale), so a bad setting fails before the first stage, naming ``source``."""
+    (earlier stages re-run when stale), so a bad setting fails before the first stage, naming ``source``.
+
+    A stage that finished with a degenerate result (pipeline/degenerate.py) warns, also when skipped later;
+    ``strict`` stops the run there with a DegenerateStageError (exit 2)."""
     preflight(config, until_stage=until_stage, source=source)
     ctx = RunContext(config)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +57,9 @@ def run_pipeline(
         stage_fingerprint = fingerprint(stage.settings(config), stage.inputs(ctx))
         if not forced and ctx.manifest.is_done(stage.name, stage_fingerprint):
             console.print(f"[dim]✓ {stage.name}: unchanged, skipped[/dim]")
+            entry = ctx.manifest.stage(stage.name)
+            # a run directory from before the checks has none recorded: asked of its outputs now
+            warnings = entry["warnings"] if "warnings" in entry else stage_warnings(ctx, stage.name, entry.get("outputs", {}))
         else:
             console.rule(f"[bold]{stage.name}")
             ctx.path(stage.name).mkdir(parents=True, exist_ok=True)
@@ -70,8 +78,13 @@ def run_pipeline(
                 ctx.manifest.record(stage.name, status="failed", error=f"{type(exc).__name__}: {exc}")
                 raise
             seconds = round(time.perf_counter() - started, 1)
-            ctx.manifest.record(stage.name, status="done", fingerprint=stage_fingerprint, seconds=seconds, outputs=outputs)
+            warnings = stage_warnings(ctx, stage.name, outputs)
+            ctx.manifest.record(stage.name, status="done", fingerprint=stage_fingerprint, seconds=seconds,
+                                outputs=outputs, warnings=warnings)
             console.print(f"[green]✓ {stage.name}[/green] in {seconds:.1f}s: {json.dumps(outputs, default=str)[:300]}")
+        print_warnings(console, stage.name, warnings)
+        if strict:
+            refuse_under_strict(stage.name, warnings)
         if stage.name == until_stage:
             break
     return ctx.manifest

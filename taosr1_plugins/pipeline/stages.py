@@ -122,7 +122,19 @@ def export_sft_examples(
 
 
 def run_export(ctx: RunContext) -> dict[str, Any]:
-    return export_sft_examples(ctx, ctx.path("cot", "train.jsonl"), ctx.path("lf_data"), "taosr1_train")
+    traces = ctx.path("cot", "train.jsonl")
+    _needs_records(traces, read_jsonl(traces, Record), "the CoT stage kept no trace")
+    return export_sft_examples(ctx, traces, ctx.path("lf_data"), "taosr1_train")
+
+
+def _needs_records(path: Path, records: list[Record], why: str) -> list[Record]:
+    # an empty file an earlier stage wrote on purpose: named with that stage's cause (its warning says more),
+    # not as the later step's own "no records" or "records of one scheme, got []"
+    if not records:
+        from taosr1_plugins.errors import DataError
+
+        raise DataError(str(path), None, None, f"no records: {why} (see its warning above, or in manifest.json)")
+    return records
 
 
 def _bf16(section: Any) -> bool:
@@ -297,7 +309,8 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.evaluation.metrics import metrics_table
 
     ev = ctx.config.eval
-    records = read_jsonl(ctx.split_path(ev.split), Record)[: ev.limit]
+    records = _needs_records(ctx.split_path(ev.split), read_jsonl(ctx.split_path(ev.split), Record),
+                             f"the split stage left {ev.split} empty, and eval.split is {ev.split}")[: ev.limit]
     results = {}
     for slug, (label, model) in evaluated_models(ctx).items():
         results[label] = evaluate_model(
@@ -343,15 +356,16 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
     settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True,
                              options=deploy.options)
     final = trained_stages(ctx.config)[-1]
-    dev_scores = score_records(
-        ctx.model_dir(final), read_jsonl(ctx.split_path("dev"), Record), ctx.path("deploy", "dev_scores.jsonl"), settings
-    )
+    dev = _needs_records(ctx.split_path("dev"), read_jsonl(ctx.split_path("dev"), Record),
+                         "the split stage left dev empty, and CumPT is fitted on dev")
+    dev_scores = score_records(ctx.model_dir(final), dev, ctx.path("deploy", "dev_scores.jsonl"), settings)
     cumpt_path = write_cumpt(
         fit_cumpt(dev_scores, objective=deploy.objective, precision_targets=deploy.precision_targets or None,
                   calibration=deploy.calibration),
         ctx.path("deploy", "cumpt.json"),
     )
-    test = read_jsonl(ctx.split_path("test"), Record)
+    test = _needs_records(ctx.split_path("test"), read_jsonl(ctx.split_path("test"), Record),
+                          "the split stage left test empty, and the deploy report is on test")
     score_files, names = [], []
     labels = dict(TRAINED_MODELS)
     for stage in trained_stages(ctx.config):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from taosr1_plugins.data.columns import ImportOptions
 from taosr1_plugins.errors import DataError, OutputExistsError, UserError
 from taosr1_plugins.shipped import shipped_dir
 
@@ -26,11 +27,13 @@ _COMMENT_COLUMN = 30  # where the template's own comments start
 
 @dataclass(frozen=True)
 class DataChoice:
-    """The starter's data section: an importer, the user's raw file (None: the shipped ESCI sample), a scheme."""
+    """The starter's data section: an importer, the user's raw file (None: the shipped ESCI sample), a scheme,
+    and how the importer reads the file (a column map, a label map, a delimiter: `data import`'s flags)."""
 
     source: str = SAMPLE_SOURCE
     input: Path | None = None
     scheme: str | None = None
+    options: ImportOptions = field(default_factory=ImportOptions)
 
 
 def template_text() -> str:
@@ -47,13 +50,17 @@ def write_starter(directory: Path, data: DataChoice, *, force: bool = False) -> 
 
     if data.input is None and data.source != SAMPLE_SOURCE:
         raise UserError(f"--source {data.source} needs --data: without it the run reads the shipped ESCI sample")
+    if data.input is None and data.options.given():
+        raise UserError("--map, --labels and --delimiter describe your file: they need --data")
     directory = directory.resolve()
     out = directory / STARTER_NAME
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists (use --force to replace it)")
     check_data_imports(data)
     text = starter_text(template_text(), data, directory)
-    RunConfig.model_validate(yaml.safe_load(text))  # the template's layout changed under the edit: a bug, loudly
+    written = RunConfig.model_validate(yaml.safe_load(text))  # the template's layout changed: a bug, loudly
+    if ImportOptions(**written.data.model_dump(include=set(ImportOptions.model_fields))) != data.options:
+        raise RuntimeError("the starter's data section does not read back as the options given")  # a bug
     with atomic_write(out) as fh:
         fh.write(text)
     return out
@@ -66,9 +73,9 @@ def check_data_imports(data: DataChoice) -> None:
     from taosr1_plugins.data.samples import esci_sample_path
 
     try:
-        for _ in import_records(data.source, data.input or esci_sample_path(), data.scheme, limit=3):
+        for _ in import_records(data.source, data.input or esci_sample_path(), data.scheme, 3, data.options):
             pass
-    except DataError as exc:  # a new user's likeliest mistake is the importer or scheme, not the file
+    except DataError as exc:  # a new user's likeliest mistake is the importer, scheme or map, not the file
         read_as = f"--source {data.source}" + (f" --scheme {data.scheme}" if data.scheme else "")
         raise DataError(exc.file, exc.line, exc.field, f"{exc.message} (read as {read_as})") from exc
 
@@ -83,7 +90,8 @@ def starter_text(template: str, data: DataChoice, directory: Path) -> str:
                _setting("  input", _config_path(data.input, directory) if data.input else None,
                         "relative paths resolve from this file's folder" if data.input
                         else "null: the ESCI sample shipped in the package (200 pairs, Apache-2.0)"),
-               _setting("  scheme", _scheme_value(data.scheme), "label scheme name or YAML file; null: the importer's own")]
+               _setting("  scheme", _scheme_value(data.scheme), "label scheme name or YAML file; null: the importer's own"),
+               *_import_option_lines(data.options)]
     lines = _replace_key(lines, "data", section)
     header = [
         f"# Written by `taosr1 init` from the package's configs/{TEMPLATE}: every TaoSR1 stage at a size 2 CPU cores",
@@ -93,6 +101,19 @@ def starter_text(template: str, data: DataChoice, directory: Path) -> str:
         f"#   taosr1 run {STARTER_NAME}",
     ]
     return "\n".join(header + lines) + "\n"
+
+
+def _import_option_lines(options: ImportOptions) -> list[str]:
+    """data.map, data.labels and data.delimiter, only those given (the quickstart's importer needs none)."""
+    comments = {"map": "record field: your file's column", "labels": "your raw label: level key",
+                "delimiter": "your file's field delimiter"}
+    lines = []
+    for name, comment in comments.items():
+        value = getattr(options, name)
+        if value:
+            # JSON is YAML: a flow mapping and a quoted delimiter (";" or a tab) read back as themselves
+            lines.append(f"  {name}: {json.dumps(value, ensure_ascii=False)}".ljust(_COMMENT_COLUMN - 1) + f" # {comment}")
+    return lines
 
 
 def _replace_key(lines: list[str], key: str, new: list[str]) -> list[str]:

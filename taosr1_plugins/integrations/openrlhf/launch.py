@@ -49,7 +49,9 @@ def prepare_launch(
     style = prompt_style_of(policy) if policy is not None else None  # the prompt the policy was trained with
     labelled, selection = select_prompts(records, difficulty, settings)
     if not selection.chosen:
-        raise LaunchError(f"no GRPO prompts kept by the sampler: {selection.summary}")
+        from taosr1_plugins.grpo.difficulty_mix import why_nothing_kept
+
+        raise LaunchError(why_nothing_kept(selection.summary, difficulty, "the GRPO recipe and grpo.overrides"))
     if policy is not None and (policy / "tokenizer_config.json").is_file():
         by_id = {record.id: record for record in labelled}
         longest = longest_prompt_tokens([by_id[c.id] for c in selection.chosen], scheme, settings, policy, style)

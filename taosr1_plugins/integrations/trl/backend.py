@@ -22,8 +22,8 @@ from taosr1_plugins.training.backend import SettingError, TrainingJob, refuse_un
 # our keys with LLaMA-Factory's meaning, read by finetune.py before the rest goes to TRL's config
 OUR_KEYS = {"max_samples", "freeze_trainable_layers"}
 # what the GRPO stage reports of TRL's summary
-GRPO_SUMMARY_KEYS = ("steps", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after", "extra_rollouts",
-                     "reward_first", "reward_last", "wall_seconds")
+GRPO_SUMMARY_KEYS = ("steps", "rollouts", "frac_groups_filtered", "frac_zero_std_before", "frac_zero_std_after",
+                     "extra_rollouts", "reward_first", "reward_last", "wall_seconds")
 
 
 def _config_class(stage: str):

@@ -42,9 +42,11 @@ def run_grpo_trl(
     out_dir: str | Path,
     settings: GrpoSettings | None = None,
     model_dir: str | Path | None = None,
+    settings_source: str = "the GRPO recipe and grpo.overrides",
 ) -> dict[str, Any]:
     """Train ``settings.steps`` GRPO steps, save the policy to ``model_dir`` (default ``out_dir/model``); returns a
     summary. The caller writes the prompt style into the policy's folder (the main job's runner does).
+    ``settings_source`` names where ``settings`` came from, for an error that no prompt was kept.
 
     Also writes ``out_dir/metrics.jsonl`` (TRL's per-step logs), ``selection.json`` and ``summary.json``.
     """
@@ -59,7 +61,10 @@ def run_grpo_trl(
     scheme = scheme_of(records[0])
     rows, selection = select_grpo_rows(records, difficulty, scheme, settings, prompt_style_of(model))
     if not rows:
-        raise ValueError(f"no GRPO prompts left after selection: {json.dumps(selection)}")
+        from taosr1_plugins.errors import UserError
+        from taosr1_plugins.grpo.difficulty_mix import why_nothing_kept
+
+        raise UserError(why_nothing_kept(selection, difficulty, settings_source))
     with atomic_write(out_dir / "selection.json") as fh:
         json.dump(selection, fh, indent=2)
 
@@ -75,6 +80,9 @@ def run_grpo_trl(
     trainer.train()
     wall = time.perf_counter() - started
     trainer.save_model(str(model_dir))
+    # GRPOTrainer saves its processing_class; the expected-reward trainer (a plain Trainer) has none, and a
+    # model folder without a tokenizer cannot be evaluated, deployed or trained further
+    tokenizer.save_pretrained(str(model_dir))
 
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     write_jsonl(out_dir / "metrics.jsonl", history)
