@@ -79,10 +79,7 @@ def run_grpo_trl(
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
-    trainer.save_model(str(model_dir))
-    # GRPOTrainer saves its processing_class; the expected-reward trainer (a plain Trainer) has none, and a
-    # model folder without a tokenizer cannot be evaluated, deployed or trained further
-    tokenizer.save_pretrained(str(model_dir))
+    trainer.save_model(str(model_dir))  # with the tokenizer, both trainers' processing_class
 
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     write_jsonl(out_dir / "metrics.jsonl", history)
