@@ -152,7 +152,7 @@ def test_freeze_trainable_layers_trains_only_the_last_layers(tmp_path, tiny_mode
 
     args = {**yaml.safe_load((REPO / "recipes/trl/sft_cot_smollm2.yaml").read_text()),
             "max_steps": 2, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
-            "learning_rate": 1e-2, "warmup_ratio": 0.0, "freeze_trainable_layers": 1}
+            "learning_rate": 1e-2, "warmup_steps": 0, "freeze_trainable_layers": 1}
     records = [r.model_copy(update={"cot": "Two of three terms match."}) for r in esci_records[:4]]
     run_sft_trl(tiny_model_dir, records, tmp_path / "sft", args, "answer_first")
 
@@ -192,7 +192,7 @@ def test_trl_trains_fp32_master_weights_from_a_bf16_checkpoint(tmp_path, tiny_mo
     records = [r.model_copy(update={"cot": "Two of three terms match."}) for r in esci_records[:6]]
     args = {**yaml.safe_load((REPO / "recipes/trl/sft_cot_smollm2.yaml").read_text()),
             "max_steps": 3, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
-            "learning_rate": learning_rate, "warmup_ratio": 0.0, "lr_scheduler_type": "constant"}
+            "learning_rate": learning_rate, "warmup_steps": 0, "lr_scheduler_type": "constant"}
     run_sft_trl(checkpoint, records, tmp_path / "sft", args, "answer_first")
     before, after = load_file(checkpoint / "model.safetensors"), load_file(tmp_path / "sft" / "model.safetensors")
     trained = [name for name in before if ".layers." in name and name.endswith("proj.weight")]

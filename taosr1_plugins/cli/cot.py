@@ -30,6 +30,7 @@ def generate(
     """Generate CoT for labelled records; rerun the same command to resume an interrupted run."""
     from pydantic import ValidationError
     from rich.console import Console
+    from taosr1_plugins.core.display import print_table
 
     from taosr1_plugins.cot.dropped import nothing_kept
     from taosr1_plugins.cot.generate import generate_cot, output_paths
@@ -70,7 +71,7 @@ def generate(
         fail(f"{exc}\nFinished records are saved; rerun the same command to resume.")
 
     console = Console(stderr=True)
-    console.print(report_table(report))
+    print_table(report_table(report), console)
     paths = output_paths(out)
     console.print(f"wrote {report.kept} records to {paths['out']}; report {paths['report']}; ledger {paths['ledger']}")
     if warning := nothing_kept(report.to_dict(), paths["ledger"]):

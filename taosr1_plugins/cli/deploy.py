@@ -199,6 +199,7 @@ def evaluate(
     """Macro-F1, accuracy, per-level P/R/F1, confusion, QWK, tag slices, NDCG, over-recall, ECE and tier
     stability, with plots, as one HTML file."""
     from rich.console import Console
+    from taosr1_plugins.core.display import print_table
 
     from taosr1_plugins.evaluation.metrics import metrics_table
     from taosr1_plugins.core.jsonl import check_outputs
@@ -218,7 +219,7 @@ def evaluate(
     stages = write_report(scores, report, cumpt=cumpt, names=name or None, irrelevant=parse_levels(irrelevant),
                           queries=queries)
     console = Console(stderr=True)
-    console.print(metrics_table({s.name: s.metrics for s in stages}, stages[0].scores.scheme, title="scores"))
+    print_table(metrics_table({s.name: s.metrics for s in stages}, stages[0].scores.scheme, title="scores"), console)
 
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"

@@ -35,6 +35,7 @@ def sample(
     """Sample N responses per prompt; rerun the same command to resume an interrupted run."""
     from pydantic import ValidationError
     from rich.console import Console
+    from taosr1_plugins.core.display import print_table
 
     from taosr1_plugins.data.validation import read_checked_records
     from taosr1_plugins.errors import OutputExistsError, UserError, first_problem
@@ -77,7 +78,7 @@ def sample(
         raise type(exc)(f"{exc} (use --overwrite)") from exc
     except GenerationError as exc:  # mid-run (endpoint down, backend missing): status 1, and how to go on
         fail(f"{exc}\nFinished shards are saved; rerun the same command to resume.")
-    Console(stderr=True).print(samples_table(summary))
+    print_table(samples_table(summary), Console(stderr=True))
 
 
 def samples_table(summary: dict):
@@ -131,6 +132,7 @@ def pairs(
 ) -> None:
     """Build DPO pairs: a LLaMA-Factory ranking dataset and OpenRLHF pairwise JSONL."""
     from rich.console import Console
+    from taosr1_plugins.core.display import print_table
 
     from taosr1_plugins.data.validation import read_checked_records
     from taosr1_plugins.core.jsonl import PLAIN_NAME_RULE, check_outputs, is_plain_name
@@ -146,5 +148,5 @@ def pairs(
                           gold_cot_when_all_wrong=gold_cot, name=name)
     summary = build_pairs(samples, sft_records, out_dir, options, writers=dpo_pair_writers())
     console = Console(stderr=True)
-    console.print(pairs_table(summary))
+    print_table(pairs_table(summary), console)
     console.print(f"LLaMA-Factory: dataset_dir={out_dir} dataset={name}; OpenRLHF: {summary['openrlhf']['file']}")

@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
     def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
         """List registered plugins and what each provides."""
         from rich.console import Console
+        from taosr1_plugins.core.display import print_table
         from rich.table import Table
 
         from taosr1_plugins.plugins import describe_plugins
@@ -26,4 +27,4 @@ def register(app: typer.Typer) -> None:
         for row in rows:
             provides = "\n".join(f"{what}: {', '.join(names)}" for what, names in row["provides"].items() if names)
             table.add_row(row["name"], row["distribution"] or "-", provides or "-")
-        Console().print(table)
+        print_table(table, Console())

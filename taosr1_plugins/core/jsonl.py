@@ -188,6 +188,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_shareable(target: int | str | Path, *, directory: bool = False) -> None:
+    """Give a file (descriptor or path) made by ``tempfile.mkstemp`` / ``mkdtemp`` the mode ``open()`` would have.
+
+    tempfile creates 0600 files and 0700 folders whatever the umask, so a teammate on the same server could not
+    read a run's results; ``open()`` and ``mkdir`` give 0666 / 0777 less the user's umask, and so does this."""
+    mode = (0o777 if directory else 0o666) & ~current_umask()
+    if isinstance(target, int):
+        os.fchmod(target, mode)
+    else:
+        os.chmod(target, mode)
+
+
 @contextlib.contextmanager
 def atomic_writes(paths: Iterable[str | Path], mode: str = "w") -> Iterator[list[IO]]:
     """Write several files beside their targets and move them into place only when all were written.
@@ -207,6 +226,7 @@ def atomic_writes(paths: Iterable[str | Path], mode: str = "w") -> Iterator[list
             created.extend(missing)
             _remove_stale_temporaries(path)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+            make_shareable(fd)  # the mode open() would give it, not mkstemp's 0600
             staged.append((path, tmp, os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")))
         yield [fh for _, _, fh in staged]
         for _, _, fh in staged:

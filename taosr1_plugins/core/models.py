@@ -92,6 +92,9 @@ def prepare_smollm2(out: str | Path | None = None, *, force: bool = False, progr
     steps.update()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    from taosr1_plugins.core.jsonl import make_shareable
+
+    make_shareable(tmp, directory=True)  # mkdtemp makes it 0700: the user's umask instead
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -134,6 +137,9 @@ def prepare_tiny(
     model = LlamaForCausalLM(config)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    from taosr1_plugins.core.jsonl import make_shareable
+
+    make_shareable(tmp, directory=True)  # mkdtemp makes it 0700: the user's umask instead
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)

@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from taosr1_plugins.evaluation.baselines import BASELINES
+from taosr1_plugins.core.display import print_table
 from taosr1_plugins.evaluation.metrics import compute_metrics, metrics_table
 from taosr1_plugins.core.jsonl import atomic_write, read_jsonl, write_jsonl
 from taosr1_plugins.core.records import Record
@@ -237,7 +238,5 @@ def run_baselines(config: RunConfig, only: Sequence[str] | None = None, force: b
     from taosr1_plugins.evaluation.metrics import Metrics
 
     table = {BASELINES[name]: Metrics(**result["metrics"]) for name, result in results.items()}
-    Console(width=max(console.width, 132)).print(
-        metrics_table(table, ctx.scheme, title=f"baselines on test ({len(test)} pairs)")
-    )
+    print_table(metrics_table(table, ctx.scheme, title=f"baselines on test ({len(test)} pairs)"), console)
     return results

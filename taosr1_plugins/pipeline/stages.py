@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from taosr1_plugins.core.display import print_table
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl_objects, read_jsonl, write_jsonl
 from taosr1_plugins.core.prompts import rendering_probe
@@ -244,7 +245,7 @@ def run_pairs(ctx: RunContext) -> dict[str, Any]:
         PairOptions(**pairs.model_dump(include=_pair_fields())),
         writers=dpo_pair_writers(),
     )
-    console.print(pairs_table(summary))
+    print_table(pairs_table(summary), console)
     return {"pairs": summary["pairs"]}
 
 
@@ -326,10 +327,8 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
         )
     with atomic_write(ctx.path("eval", "metrics.json")) as fh:
         json.dump({label: m.to_dict() for label, m in results.items()}, fh, indent=2)
-    # wide enough for every column even when stdout is not a terminal (rich then assumes 80 columns)
-    Console(width=max(console.width, 132)).print(
-        metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)")
-    )
+    # whole: Markdown when stdout is not a terminal, folding cells in a narrow one (core/display.py)
+    print_table(metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)"), console)
     return {label: {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "n": m.n} for label, m in results.items()}
 
 

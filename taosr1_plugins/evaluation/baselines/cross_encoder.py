@@ -97,7 +97,7 @@ def train_cross_encoder(
         per_device_train_batch_size=settings.batch_size,
         num_train_epochs=settings.epochs,
         learning_rate=settings.learning_rate,
-        warmup_ratio=0.1,
+        warmup_steps=0.1,  # a fraction of the steps (warmup_ratio is deprecated in transformers 5)
         logging_steps=10,
         save_strategy="no",
         report_to=[],
