@@ -88,7 +88,7 @@ def test_an_empty_dev_split_warns_again_when_skipped_and_strict_stops(tmp_path, 
     assert len(manifest(tmp_path)["split"]["warnings"]) == 1
 
     code, out, _ = run("--until", "split")  # unchanged: skipped, and still said
-    assert code == 0 and "split: unchanged, skipped" in out and warning in out
+    assert code == 0 and "✓ split 2/2 unchanged, skipped — train 30 · dev 0 · test 10" in out and warning in out
 
     code, out, err = run("--until", "cot", "--strict")
     assert code == 2 and "Traceback" not in err

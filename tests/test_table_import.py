@@ -274,7 +274,7 @@ def test_the_main_job_imports_with_a_scheme_file_beside_its_config(shop):
 
     # the scheme file is an input of the import: unchanged, nothing reruns; edited, the import does
     result = taosr1("run", "configs/shop.yaml", "--until", "import", cwd=shop)
-    assert "import: unchanged, skipped" in result.stdout
+    assert "✓ import 1/1 unchanged, skipped" in result.stdout
     (shop / "shop_scheme.yaml").write_text(SHOP_SCHEME.replace("Unrelated", "Nothing to do with"), encoding="utf-8")
     result = taosr1("run", "configs/shop.yaml", "--until", "import", cwd=shop)
     assert result.returncode == 0 and "skipped" not in result.stdout, result.stdout

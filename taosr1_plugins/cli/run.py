@@ -37,6 +37,14 @@ def register(app: typer.Typer) -> None:
             False, "--strict", help="Stop (exit 2) after a stage that finished with a warning: an empty dev or test "
             "split, a CoT stage that kept no trace, a GRPO stage that did not move the policy."
         ),
+        quiet: bool = typer.Option(
+            False, "--quiet", "-q", help="Print only warnings, errors and the final line (the stages' own output, "
+            "bars and tables go to /dev/null)."
+        ),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the run's summary as JSON on stdout (each stage: status, seconds, outputs, "
+            "warnings); everything for people goes to stderr."
+        ),
     ) -> None:
         """Run every stage: import → split → CoT → SFT → pass@N → DPO → GRPO → evaluation → deployment."""
         from taosr1_plugins.pipeline.config import load_config
@@ -50,9 +58,18 @@ def register(app: typer.Typer) -> None:
             stages = preflight(run_config, until_stage=until_stage, source=str(config))
             typer.echo(f"{config}: ready to run {stages[0]} … {stages[-1]}; run directory {Path(run_config.run_dir).resolve()}")
             return
-        manifest = run_pipeline(run_config, from_stage=from_stage, until_stage=until_stage, source=str(config),
-                                strict=strict)
-        typer.echo(f"run directory: {manifest.path.parent}")
+        import json
+
+        from taosr1_plugins.pipeline.progress import run_output
+
+        with run_output(quiet=quiet, as_json=as_json) as (output, stdout):
+            manifest = run_pipeline(run_config, from_stage=from_stage, until_stage=until_stage, source=str(config),
+                                    strict=strict, output=output)
+            run_dir = manifest.path.parent
+            output.final(output.final_line(run_dir))
+            if as_json:
+                stdout.write(json.dumps(output.summary(run_dir), indent=2, default=str, ensure_ascii=False) + "\n")
+                stdout.flush()
 
     @app.command("baselines")
     def baselines(

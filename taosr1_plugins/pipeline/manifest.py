@@ -14,6 +14,7 @@ from typing import Any
 from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.core.digest import file_sha256
 
+STAGE_SUMMARY_FILE = "stage_summary.json"
 TRACKED_DISTRIBUTIONS = ("taosr1-plugins", "torch", "transformers", "llamafactory", "trl", "peft", "datasets")
 
 
@@ -23,7 +24,8 @@ def fingerprint(settings: Any, inputs: list[Path]) -> str:
     for path in inputs:
         digest.update(str(path.name).encode())
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            # a stage's own stage_summary.json (pipeline/progress.py) holds its timing: not what a later stage reads
+            for child in sorted(p for p in path.rglob("*") if p.is_file() and p.name != STAGE_SUMMARY_FILE):
                 digest.update(file_sha256(child).encode())
         elif path.exists():
             digest.update(file_sha256(path).encode())

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import time
 
-from rich.console import Console
+from rich.markup import escape
+
+from taosr1_plugins.core.noise import hide_known_noise
 
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.pipeline.context import RunContext
 from taosr1_plugins.pipeline.degenerate import print_warnings, refuse_under_strict, stage_warnings
 from taosr1_plugins.pipeline.manifest import Manifest, fingerprint
 from taosr1_plugins.pipeline.preflight import check_run_config
+from taosr1_plugins.pipeline.progress import RunOutput, eta_text, job_eta, stage_line, write_stage_summary
 from taosr1_plugins.pipeline.stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
 from taosr1_plugins.pipeline.stages import STAGE_NAMES, STAGES, DryRunStop
 
 __all__ = ["STAGE_NAMES", "preflight", "run_pipeline"]
-
-console = Console()
 
 
 def is_current(ctx: RunContext, name: str) -> bool:
@@ -36,32 +36,46 @@ def preflight(config: RunConfig, *, until_stage: str | None = None, source: str 
 
 def run_pipeline(
     config: RunConfig, *, from_stage: str | None = None, until_stage: str | None = None, source: str | None = None,
-    strict: bool = False,
+    strict: bool = False, output: RunOutput | None = None,
 ) -> Manifest:
     """Run the stages up to ``until_stage``; first check every path, plugin and training backend they need
     (earlier stages re-run when stale), so a bad setting fails before the first stage, naming ``source``.
 
     A stage that finished with a degenerate result (pipeline/degenerate.py) warns, also when skipped later;
-    ``strict`` stops the run there with a DegenerateStageError (exit 2)."""
+    ``strict`` stops the run there with a DegenerateStageError (exit 2).
+
+    Each stage ends in one line (pipeline/progress.py) and writes its full summary to STAGE/stage_summary.json;
+    a stage about to run is announced with ``stage k/N`` and the job's ETA from the previous run's times."""
+    out = output or RunOutput()
     preflight(config, until_stage=until_stage, source=source)
+    hide_known_noise(import_transformers=False)
     ctx = RunContext(config)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    previous = {name: dict(entry) for name, entry in ctx.manifest.data.get("stages", {}).items()}
     ctx.manifest.start_run(config.model_dump(mode="json"), config.seed)
-    forced = False
+    last = STAGE_NAMES.index(until_stage) if until_stage else len(STAGE_NAMES) - 1
+    planned = [stage for stage in STAGES[: last + 1] if stage.enabled(config)]
+    total = len(planned)
     isolated = isolation_wanted(config)
-    for stage in STAGES:
-        forced = forced or stage.name == from_stage
+    index = 0
+    for stage in STAGES[: last + 1]:
         if not stage.enabled(config):
-            console.print(f"[dim]- {stage.name}: disabled in the config[/dim]")
+            out.say(f"[dim]- {stage.name}: disabled in the config[/dim]")
             continue
+        index += 1
+        forced = from_stage is not None and STAGE_NAMES.index(stage.name) >= STAGE_NAMES.index(from_stage)
         stage_fingerprint = fingerprint(stage.settings(config), stage.inputs(ctx))
         if not forced and ctx.manifest.is_done(stage.name, stage_fingerprint):
-            console.print(f"[dim]✓ {stage.name}: unchanged, skipped[/dim]")
             entry = ctx.manifest.stage(stage.name)
             # a run directory from before the checks has none recorded: asked of its outputs now
             warnings = entry["warnings"] if "warnings" in entry else stage_warnings(ctx, stage.name, entry.get("outputs", {}))
+            out.say("[dim]" + escape(stage_line(stage.name, index, total, seconds=None, outputs=entry.get("outputs"),
+                                                skipped=True)) + "[/dim]")
+            out.record(stage.name, "skipped", entry.get("seconds"), entry.get("outputs"), warnings)
         else:
-            console.rule(f"[bold]{stage.name}")
+            eta = job_eta(previous, [later.name for later in planned[index - 1:]])
+            out.rule(f"[bold]{stage.name}[/bold] · stage {index}/{total} · {eta_text(eta)}")
+            hide_known_noise(import_transformers=stage.name in MODEL_STAGES)
             ctx.path(stage.name).mkdir(parents=True, exist_ok=True)
             ctx.manifest.record(stage.name, status="running")
             started = time.perf_counter()
@@ -72,7 +86,8 @@ def run_pipeline(
                     outputs = stage.run(ctx)
             except DryRunStop as stop:
                 ctx.manifest.record(stage.name, status="dry_run", note=str(stop))
-                console.print(f"[yellow]{stage.name}: {stop}[/yellow]")
+                out.warn(f"[yellow]{stage.name}: {escape(str(stop))}[/yellow]")
+                out.record(stage.name, "dry_run", None, None, [str(stop)])
                 break
             except BaseException as exc:
                 ctx.manifest.record(stage.name, status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -81,10 +96,13 @@ def run_pipeline(
             warnings = stage_warnings(ctx, stage.name, outputs)
             ctx.manifest.record(stage.name, status="done", fingerprint=stage_fingerprint, seconds=seconds,
                                 outputs=outputs, warnings=warnings)
-            console.print(f"[green]✓ {stage.name}[/green] in {seconds:.1f}s: {json.dumps(outputs, default=str)[:300]}")
-        print_warnings(console, stage.name, warnings)
+            summary_file = write_stage_summary(ctx.path(stage.name), {
+                "stage": stage.name, "index": index, "of": total, "status": "done", "seconds": seconds,
+                "finished_at": ctx.manifest.stage(stage.name).get("updated_at"), "outputs": outputs, "warnings": warnings,
+            })
+            out.say("[green]" + escape(stage_line(stage.name, index, total, seconds=seconds, outputs=outputs)) + "[/green]")
+            out.record(stage.name, "ran", seconds, outputs, warnings, summary_file)
+        print_warnings(out.console, stage.name, warnings)
         if strict:
             refuse_under_strict(stage.name, warnings)
-        if stage.name == until_stage:
-            break
     return ctx.manifest

@@ -89,6 +89,9 @@ def _child(request_path: str) -> int:
     from taosr1_plugins.pipeline.stages import STAGES
     from taosr1_plugins.training.backend import DryRunStop, SettingError
 
+    from taosr1_plugins.core.noise import hide_known_noise
+
+    hide_known_noise()  # this process loads a model: no "Loading weights" bar, no known third-party deprecation
     request = json.loads(Path(request_path).read_text())
     outcome = Path(request["outcome"])
     config = RunConfig.model_validate(request["config"])
