@@ -188,17 +188,17 @@ class RunOutput:
 
     def say(self, markup: str) -> None:
         if not self.quiet:
-            self.console.print(markup)
+            self.console.print(markup, soft_wrap=True)  # one line, whatever the width: a path is never cut
 
     def rule(self, text: str) -> None:
         if not self.quiet:
             self.console.rule(text)
 
     def warn(self, markup: str) -> None:
-        self.console.print(markup)
+        self.console.print(markup, soft_wrap=True)
 
     def final(self, text: str) -> None:
-        self.console.print(escape(text))
+        self.console.print(escape(text), soft_wrap=True)
 
     def final_line(self, run_dir: Path) -> str:
         """``taosr1 run: 11 stages (3 ran, 8 unchanged) in 29m10s; run directory: runs/quickstart``."""
