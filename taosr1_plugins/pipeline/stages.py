@@ -227,7 +227,7 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
     agree = agreement(sampled, rows)
     with atomic_write(ctx.path("passn", "one_pass_agreement.json")) as fh:
         json.dump(agree, fh, indent=2)
-    console.print(f"one-pass difficulty vs sampled pass@{passn.n}: {json.dumps(agree)}", highlight=False)
+    console.print(f"one-pass difficulty vs sampled pass@{passn.n}: {json.dumps(agree)}", highlight=False, soft_wrap=True)
     if passn.difficulty == "one_pass":
         write_jsonl(ctx.path("passn", "difficulty.jsonl"), rows)
     return {"prompts": len(rows), "agreement": agree}
