@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from taosr1_plugins.evaluation.ablation import write_ablation
+from taosr1_plugins.evaluation.ablation import ablation_markdown, write_ablation
 from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
 from taosr1_plugins.deploy.cumpt import argmax_tier
 from taosr1_plugins.evaluation.metrics import compute_metrics
@@ -101,10 +101,13 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
     assert (stability[0]["argmax_changed"], stability[0]["cumpt_changed"]) == (direct.argmax_changed, direct.cumpt_changed)
     assert direct.argmax_changed > 0  # the nudged model really moves some pairs
 
-    markdown = paths["markdown"].read_text()
+    # the one report (report.html) and the Markdown `taosr1 report` prints carry the same columns; there is no
+    # ablation.md or ablation.png beside the page any more (issue 31 item 8: one report)
+    assert set(paths) == {"html", "json"} and sorted(p.name for p in paths["html"].parent.iterdir()) == ["ablation.json", "report.html"]
+    markdown, page = ablation_markdown(ablation), paths["html"].read_text()
     for column in ("NDCG@10", "over-recall", "ECE calibrated", "macro-F1 uncalibrated", "tier changed (CumPT)",
                    "macro-F1 [95% CI]", "Δ macro-F1 [95% CI]"):
-        assert column in markdown
+        assert column in markdown and f"<th>{column}</th>" in page
 
     # every row with its interval, drawn by the 12 test queries; each stage against the one before it
     intervals = table["intervals"]
