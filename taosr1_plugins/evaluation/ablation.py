@@ -14,8 +14,9 @@ after calibration, for the row that has one), training pairs, wall seconds, and,
 generated responses for that model, its valid-format rate. A second table gives tier stability between
 consecutive stages (stability.py), and a third how sure each row is (intervals.py): macro-F1 and QWK with 95%
 intervals from a bootstrap over test queries, and the paired difference of each stage with the one before it,
-and of the final row with the direct answer and MiniLM. Written as JSON, Markdown and a PNG plot under
-``RUN_DIR/report/``.
+and of the final row with the direct answer and MiniLM. Written, with per-stage metrics, the worst errors and the
+run's metadata, as one HTML page, ``RUN_DIR/report/report.html`` (run_report.py; the deploy stage writes the same
+page), and the numbers as ``RUN_DIR/report/ablation.json``; `taosr1 report` prints the tables as Markdown.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ ERRORS_PER_LEVEL = 25  # worst errors kept per gold level, so filtering by a rar
 EXTRA_STYLE = (
     "<style>.warnings li{color:#8a4b00}.warnings{background:#fff6e0;border:1px solid #e0b050;padding:.5em 2em}"
     "tr.baseline td{color:#555}td.text{text-align:left;max-width:28em}pre{background:#f6f6f6;padding:.5em;"
-    "overflow:auto;max-height:30em}nav a{margin-right:1em}.filters label{margin-right:1.5em}</style>"
+    "overflow:auto;max-height:30em}table.ablation td:first-child{text-align:left;white-space:nowrap}nav a{margin-right:1em}.filters label{margin-right:1.5em}</style>"
 )
 # an absolute path inside a string (not the tail of a URL or of a relative path)
 _ABSOLUTE = re.compile(r"(?<![\w:/.~-])/(?:[\w.+@-]+/)*[\w.+@-]+")
@@ -174,9 +174,12 @@ def report_warnings(ablation: Ablation) -> list[str]:
     for name, entry in stages.items():
         for warning in entry.get("warnings") or []:
             out.append(f"{name} stage: {warning}")
-        if entry.get("status") not in (None, "done"):
+        status = entry.get("status")
+        if status == "running":
+            out.append(f"{name} stage: not finished when this report was written (status: running)")
+        elif status not in (None, "done"):
             error = f": {entry['error']}" if entry.get("error") else ""
-            out.append(f"{name} stage: {entry.get('status')}{error}")
+            out.append(f"{name} stage: {status}{error}")
     if "+CumPT" not in ablation.results and ablation.results:
         out.append("No +CumPT row: the deploy stage has not finished (or its cumpt.json is missing), so the table "
                    "has no thresholds and calibration to show.")
