@@ -46,7 +46,8 @@ def machine() -> dict[str, Any]:
     import os
 
     info: dict[str, Any] = {"system": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
-                            "cpu": platform.processor() or None, "cpu_count": os.cpu_count()}
+                            "cpu": platform.processor() or None, "cpu_count": os.cpu_count(),
+                            "avx512_bf16": None, "amx_bf16": None}  # None: not known (no x86 flags to read)
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
