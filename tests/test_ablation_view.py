@@ -4,6 +4,7 @@ in every row it can compute them for, from the files the stages and baselines wr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,40 @@ def test_report_says_why_the_ranking_view_covers_no_query_and_the_deploy_stage_n
         **json.loads((run / "baselines" / "bm25" / "result.json").read_text()),
         "metrics": compute_metrics(list("ESCI"), list("ESCI"), ESCI).to_dict()}))  # 4 pairs, the split has 120
     assert _write_run_report(ctx, "grpo") is None
+
+
+def test_the_deploy_stage_writes_the_one_report_and_no_second_page(tmp_path, monkeypatch):
+    """run_deploy with its scorer stubbed (the model scores are build_report_run's): it writes report/report.html
+    through write_ablation, with the +CumPT row of the model it deployed, and nothing under deploy/ but scores
+    and thresholds; its manifest outputs keep their figures."""
+    import taosr1_plugins.deploy.scoring as scoring
+    from taosr1_plugins.pipeline.config import RunConfig
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.stages import run_deploy
+
+    run, *_ = build_report_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"]["deploy"] = {"status": "running"}  # as the runner records it while the stage runs
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "data" / "dev.jsonl").write_text((run / "data" / "test.jsonl").read_text())
+    dev_probs, dev_gold = synthetic(300, 12, sharpen=2.0)
+
+    def score_records(model, records, out, settings=None):
+        out = Path(out)
+        if out.name == "dev_scores.jsonl":
+            return write_scores(out, dev_probs, dev_gold)
+        assert out.exists(), out  # the test scores build_report_run wrote for each stage
+        return out
+
+    monkeypatch.setattr(scoring, "score_records", score_records)
+    config = RunConfig.model_validate({"run_dir": str(run), "format": "answer_first", "data": {"source": "esci"},
+                                       "deploy": {"calibration": "temperature"}})
+    outputs = run_deploy(RunContext(config))
+    page = run / "report" / "report.html"
+    assert outputs["report"] == str(page) and page.is_file() and not (run / "deploy" / "report.html").exists()
+    assert list(outputs["test"]) == ["SFT-CoT", "+DPO", "+GRPO"] and outputs["model"] == "grpo"
+    table = json.loads((run / "report" / "ablation.json").read_text())
+    assert [row["name"] for row in table["rows"]][-1] == "+CumPT"
+    cumpt_row = table["rows"][-1]
+    assert cumpt_row["metrics"]["macro_f1"] == pytest.approx(outputs["test"]["+GRPO"]["macro_f1_cumpt"], abs=1e-4)
+    assert "<h2>SFT-CoT = +DPO</h2>" in page.read_text() and str(tmp_path) not in page.read_text()

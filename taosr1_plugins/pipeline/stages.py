@@ -346,7 +346,7 @@ def _trained_weights(ctx: RunContext) -> list[Path]:
 def run_deploy(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
     from taosr1_plugins.evaluation.report import evaluate_scores
-    from taosr1_plugins.deploy.scoring import ScoreSettings, score_records
+    from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
 
     deploy = ctx.config.deploy
     if ctx.config.format is not ResponseFormat.ANSWER_FIRST:
@@ -373,7 +373,8 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
         score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
         names.append(labels[stage])
     cumpt = load_cumpt(cumpt_path)
-    results = [evaluate_scores(scores, cumpt, name, irrelevant=deploy.irrelevant or None) for scores, name in zip(score_files, names)]
+    results = [evaluate_scores(read_scores(path), cumpt, name, irrelevant=deploy.irrelevant or None)
+               for path, name in zip(score_files, names)]
     report = _write_run_report(ctx, final)
     final_result = results[-1]
     console.print(
