@@ -129,13 +129,14 @@ def _rows_table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str, 
                 text_columns: Sequence[int] = ()) -> str:
     """A table of already formatted cells (escaped here)."""
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
     body = []
     for i, row in enumerate(rows):
         attr = f' class="{row_classes[i]}"' if row_classes else ""
         cells = "".join(f'<td class="text">{_esc(c)}</td>' if j in text_columns else f"<td>{_esc(c)}</td>"
                         for j, c in enumerate(row))
         body.append(f"<tr{attr}>{cells}</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<table class="{cls}">{thead}<tbody>{"".join(body)}</tbody></table>'
 
 
 # --- warnings ------------------------------------------------------------------------------------------------
@@ -366,7 +367,8 @@ def _errors_section(ablation: Ablation) -> str:
     body = []
     for i, e in enumerate(errors, 1):
         item = _esc(e["item"]) + (f'<br><small>{_esc(e["description"])}</small>' if e["description"] else "")
-        probs = "".join(f"<td>{e['probs'][k]:.3f}</td>" for k in keys)
+        probs = "".join(f"<td><b>{e['probs'][k]:.3f}</b></td>" if k == e["gold"] else f"<td>{e['probs'][k]:.3f}</td>"
+                        for k in keys)  # the gold level's in bold
         explanation = f"<pre>{_esc(e['explanation'])}</pre>" if e["explanation"] else "-"
         body.append(f'<tr class="error" data-id="{_esc(e["id"])}" data-level="{_esc(e["gold"])}" '
                     f'data-predicted="{_esc(e["predicted"])}" data-tags="{_esc(" ".join(e["tags"]))}">'
