@@ -82,8 +82,10 @@ def register(app: typer.Typer) -> None:
         irrelevant: str = typer.Option(None, "--irrelevant", help="Levels counted as irrelevant for over-recall, "
                                        "e.g. C,I (default: the run's deploy.irrelevant, else the scheme's lowest)."),
     ) -> None:
-        """The run's report, one HTML page: the ablation table (baselines and each TaoSR1 stage on the run's test
-        split) with intervals, per-stage metrics, the worst errors and the run's metadata; its numbers as JSON."""
+        """The run's one HTML report: ablation table with intervals, per-stage metrics, worst errors, run metadata.
+
+        RUN_DIR/report/report.html (the page the deploy stage writes, now with the baselines found) and its numbers
+        as RUN_DIR/report/ablation.json; the tables are printed as Markdown."""
         from rich.console import Console
         from rich.markdown import Markdown
         from rich.markup import escape
