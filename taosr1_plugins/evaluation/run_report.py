@@ -169,8 +169,8 @@ def report_warnings(ablation: Ablation) -> list[str]:
         out.append(f"The ranking view (NDCG) covers no query: {why_no_ranking(ablation)}.")
     for names in identical_groups(ablation):
         if len(names) > 1:
-            out.append(f"{' and '.join(names)} made identical decisions on all {ablation.test_pairs} test pairs: "
-                       f"{', '.join(names[1:])} changed no decision; their per-stage metrics are shown once.")
+            out.append(f"{' and '.join(names)} made identical decisions on all {ablation.test_pairs} test pairs "
+                       "(a stage that changed no decision); their per-stage metrics are shown once.")
     stages = ablation.manifest.get("stages", {})
     for name, entry in stages.items():
         for warning in entry.get("warnings") or []:
