@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench cpu-recipe-data clean
+.PHONY: install demo test test-fast browser bench cpu-recipe-data clean
 
 install: $(STAMP)
 
@@ -38,8 +38,19 @@ demo: install
 	$(BIN)/taosr1 baselines configs/quickstart.yaml
 	$(BIN)/taosr1 report runs/quickstart
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# tests/test_report_browser.py renders the HTML report in headless Chromium: installed from the distribution when it
+# is missing and apt-get can (root). Quiet, and never fails the target: without a browser that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && { \
+	  echo "installing chromium (apt-get) for tests/test_report_browser.py"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  timeout 900 apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 900 apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  echo "chromium not installed (apt-get failed); tests/test_report_browser.py will skip"; }; } || true
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

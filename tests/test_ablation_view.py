@@ -4,11 +4,12 @@ in every row it can compute them for, from the files the stages and baselines wr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from taosr1_plugins.evaluation.ablation import write_ablation
+from taosr1_plugins.evaluation.ablation import ablation_markdown, write_ablation
 from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
 from taosr1_plugins.deploy.cumpt import argmax_tier
 from taosr1_plugins.evaluation.metrics import compute_metrics
@@ -101,10 +102,13 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
     assert (stability[0]["argmax_changed"], stability[0]["cumpt_changed"]) == (direct.argmax_changed, direct.cumpt_changed)
     assert direct.argmax_changed > 0  # the nudged model really moves some pairs
 
-    markdown = paths["markdown"].read_text()
+    # the one report (report.html) and the Markdown `taosr1 report` prints carry the same columns; there is no
+    # ablation.md or ablation.png beside the page any more (issue 31 item 8: one report)
+    assert set(paths) == {"html", "json"} and sorted(p.name for p in paths["html"].parent.iterdir()) == ["ablation.json", "report.html"]
+    markdown, page = ablation_markdown(ablation), paths["html"].read_text()
     for column in ("NDCG@10", "over-recall", "ECE calibrated", "macro-F1 uncalibrated", "tier changed (CumPT)",
                    "macro-F1 [95% CI]", "Δ macro-F1 [95% CI]"):
-        assert column in markdown
+        assert column in markdown and f"<th>{column}</th>" in page
 
     # every row with its interval, drawn by the 12 test queries; each stage against the one before it
     intervals = table["intervals"]
@@ -123,3 +127,136 @@ def test_every_row_gets_the_serving_columns_and_stages_get_tier_stability(tmp_pa
     row = next(r for r in wider.rows if r.name == "+GRPO")
     assert row.over_recall == pytest.approx(
         over_recall(gold_keys, [ESCI.keys[argmax_tier(p)] for p in grpo.ordered_probs()], ESCI, ["C", "I"]))
+
+
+def build_report_run(tmp_path):
+    """build_run, and what the one report shows beyond the table: a +DPO model that decides exactly as SFT-CoT,
+    rule-derived tags, the eval stage's responses, GRPO's per-step logs, and a manifest with versions, the machine,
+    and absolute paths (a command line, a failed stage's error) the page must not show."""
+    run, *rest = build_run(tmp_path)
+    deploy = run / "deploy"
+    for name in ("test_scores_sft.jsonl", "test_scores_grpo.jsonl"):
+        rows = [json.loads(line) for line in (deploy / name).read_text().splitlines()]
+        for i, row in enumerate(rows):
+            row["tags"] = ["negation"] if i % 4 == 0 else (["qa"] if i % 4 == 1 else [])
+        (deploy / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (deploy / "test_scores_dpo.jsonl").write_text((deploy / "test_scores_sft.jsonl").read_text())
+    (run / "eval").mkdir()
+    with open(run / "eval" / "predictions_grpo.jsonl", "w") as fh:
+        for i in range(N):
+            fh.write(json.dumps({"id": f"r{i}", "response": f"<answer>E</answer>\n<think>because of reason {i}</think>"}) + "\n")
+    (run / "grpo").mkdir()
+    with open(run / "grpo" / "metrics.jsonl", "w") as fh:
+        for step in range(1, 6):
+            fh.write(json.dumps({"step": step, "reward": 0.4 + step / 20, "accuracy/all": 0.5, "kl": step / 100,
+                                 "frac_reward_zero_std": 0.1}) + "\n")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"].update(model={"base": "smollm2"}, format="answer_first",
+                              data={"input": str(tmp_path / "data" / "pairs.csv")})
+    manifest["stages"]["dpo"] = {"status": "done", "seconds": 3}
+    manifest["stages"]["eval"] = {"status": "failed", "error": f"DataError: {run / 'grpo' / 'model'}: no tokenizer files"}
+    manifest.update(seed=0, argv=[str(tmp_path / ".venv" / "bin" / "taosr1"), "run", str(tmp_path / "config.yaml")],
+                    versions={"python": "3.11.7", "taosr1-plugins": "0.1.0", "torch": "2.13.0+cpu"},
+                    machine={"system": "Linux 6.1", "machine": "x86_64", "cpu": "Test CPU 9000", "cpu_count": 2,
+                             "avx512_bf16": True, "amx_bf16": False},
+                    started_at="2026-12-05T03:00:00")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    return (run, *rest)
+
+
+def test_the_one_report_page(tmp_path):
+    """report.html: warnings (calibration that lowered macro-F1, a stage that changed nothing, a failed stage),
+    identical stages shown once, the GRPO curves, the worst errors with explanations, the run's metadata, and no
+    absolute path of this machine."""
+    from taosr1_plugins.evaluation.run_report import worst_errors
+
+    run, *_ = build_report_run(tmp_path)
+    ablation, paths = write_ablation(run, TRAINED_MODELS)
+    page = paths["html"].read_text()
+    assert [row.name for row in ablation.rows][-4:] == ["SFT-CoT", "+DPO", "+GRPO", "+CumPT"]
+    assert str(tmp_path) not in page and "/tmp" not in page
+    assert "../config.yaml" in page and "../data/pairs.csv" in page and "DataError: grpo/model: no tokenizer files" in page
+    # uncalibrated 0.570 -> calibrated 0.562 on this run
+    cumpt = ablation.rows[-1]
+    assert cumpt.macro_f1_uncalibrated > cumpt.metrics.macro_f1
+    assert (f"Calibration lowered macro-F1 on test: +CumPT uncalibrated {cumpt.macro_f1_uncalibrated:.3f} → "
+            f"calibrated {cumpt.metrics.macro_f1:.3f}") in page
+    assert "SFT-CoT and +DPO made identical decisions on all 120 test pairs" in page
+    sections = [line for line in page.splitlines() if line.startswith('<section class="stage"')]
+    assert [s.split('"')[3] for s in sections] == ["SFT-CoT|+DPO", "+GRPO", "+CumPT"]
+    assert "<h2>SFT-CoT = +DPO</h2>" in page and "from deploy/test_scores_sft.jsonl" in page
+    assert 'data-plot="grpo_curves"' in page and 'data-plot="ablation"' in page
+    # the machine and the versions of the run
+    assert "Test CPU 9000 × 2" in page and "AVX512-BF16: yes" in page and "<td>torch</td><td>2.13.0+cpu</td>" in page
+    # the worst errors of the final row: furthest from gold first, with the eval stage's response
+    name, errors = worst_errors(ablation)
+    assert name == "+CumPT" and errors and [e["distance"] for e in errors] == sorted((e["distance"] for e in errors), reverse=True)
+    assert page.count('<tr class="error"') == len(errors) and "because of reason" in page
+    assert any(e["tags"] == ["negation"] for e in errors)
+
+
+def test_report_says_why_the_ranking_view_covers_no_query_and_the_deploy_stage_names_its_model(tmp_path):
+    from types import SimpleNamespace
+
+    from taosr1_plugins.pipeline.stages import _write_run_report
+
+    run, *_ = build_run(tmp_path)
+    records = [json.loads(line) for line in (run / "data" / "test.jsonl").read_text().splitlines()]
+    for i, record in enumerate(records):
+        record["query"] = f"query {i}"  # one pair per query: nothing to rank within a query
+    (run / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"]["deploy"] = {"status": "running"}  # as while the deploy stage itself writes the report
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    ctx = SimpleNamespace(run_dir=run, config=SimpleNamespace(deploy=SimpleNamespace(irrelevant=[])))
+    path = _write_run_report(ctx, "grpo")
+    page = path.read_text()
+    assert path == run / "report" / "report.html"
+    assert "+CumPT" in json.loads((run / "report" / "ablation.json").read_text())["rows"][-1]["name"]
+    assert "averaged over the 0" not in page
+    assert ("The ranking view (NDCG) covers no query: each of the 120 test queries has a single judged pair" in page)
+    # `taosr1 report` while deploy is unfinished: no +CumPT row, and the page says why
+    ablation, paths = write_ablation(run, TRAINED_MODELS)
+    assert ablation.rows[-1].name == "+GRPO" and "No +CumPT row: the deploy stage has not finished" in paths["html"].read_text()
+    # a report that cannot be written warns; the deploy stage's scoring stands
+    (run / "baselines" / "bm25" / "result.json").write_text(json.dumps({
+        **json.loads((run / "baselines" / "bm25" / "result.json").read_text()),
+        "metrics": compute_metrics(list("ESCI"), list("ESCI"), ESCI).to_dict()}))  # 4 pairs, the split has 120
+    assert _write_run_report(ctx, "grpo") is None
+
+
+def test_the_deploy_stage_writes_the_one_report_and_no_second_page(tmp_path, monkeypatch):
+    """run_deploy with its scorer stubbed (the model scores are build_report_run's): it writes report/report.html
+    through write_ablation, with the +CumPT row of the model it deployed, and nothing under deploy/ but scores
+    and thresholds; its manifest outputs keep their figures."""
+    import taosr1_plugins.deploy.scoring as scoring
+    from taosr1_plugins.pipeline.config import RunConfig
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.stages import run_deploy
+
+    run, *_ = build_report_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"]["deploy"] = {"status": "running"}  # as the runner records it while the stage runs
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "data" / "dev.jsonl").write_text((run / "data" / "test.jsonl").read_text())
+    dev_probs, dev_gold = synthetic(300, 12, sharpen=2.0)
+
+    def score_records(model, records, out, settings=None):
+        out = Path(out)
+        if out.name == "dev_scores.jsonl":
+            return write_scores(out, dev_probs, dev_gold)
+        assert out.exists(), out  # the test scores build_report_run wrote for each stage
+        return out
+
+    monkeypatch.setattr(scoring, "score_records", score_records)
+    config = RunConfig.model_validate({"run_dir": str(run), "format": "answer_first", "data": {"source": "esci"},
+                                       "deploy": {"calibration": "temperature"}})
+    outputs = run_deploy(RunContext(config))
+    page = run / "report" / "report.html"
+    assert outputs["report"] == str(page) and page.is_file() and not (run / "deploy" / "report.html").exists()
+    assert list(outputs["test"]) == ["SFT-CoT", "+DPO", "+GRPO"] and outputs["model"] == "grpo"
+    table = json.loads((run / "report" / "ablation.json").read_text())
+    assert [row["name"] for row in table["rows"]][-1] == "+CumPT"
+    cumpt_row = table["rows"][-1]
+    assert cumpt_row["metrics"]["macro_f1"] == pytest.approx(outputs["test"]["+GRPO"]["macro_f1_cumpt"], abs=1e-4)
+    assert "<h2>SFT-CoT = +DPO</h2>" in page.read_text() and str(tmp_path) not in page.read_text()

@@ -1,5 +1,6 @@
 """The main job end to end on CPU with the tiny model: every stage, the manifest, skipping and --from."""
 
+import html
 import json
 import math
 import subprocess
@@ -86,7 +87,9 @@ def test_main_job_runs_every_stage_then_skips_unchanged_ones(tmp_path, tiny_mode
     assert len(predictions) == 4
     deploy = stages["deploy"]["outputs"]
     assert deploy["model"] == "grpo" and list(deploy["test"]) == ["SFT-CoT", "+DPO", "+GRPO"]
-    report = (tmp_path / "run" / "deploy" / "report.html").read_text()
+    # the deploy stage writes the run's one report (issue 31: no second page under deploy/), as `taosr1 report` does
+    assert deploy["report"].endswith("report/report.html") and not (tmp_path / "run" / "deploy" / "report.html").exists()
+    report = (tmp_path / "run" / "report" / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 3
     assert 'data-plot="grpo_curves"' in report  # RL's training curves beside its scores
     cumpt = json.loads((tmp_path / "run" / "deploy" / "cumpt.json").read_text())
@@ -147,9 +150,12 @@ def _check_baselines_and_report(tmp_path, config_path, deploy, test_size):
     assert [(d["first"], d["second"]) for d in table["intervals"]["differences"]] == [
         ("SFT-CoT", "+DPO"), ("+DPO", "+GRPO"), ("+GRPO", "+CumPT"), (BASELINES["direct_answer"], "+CumPT"),
         (BASELINES["direct_answer_cumpt"], "+CumPT"), (BASELINES["cross_encoder"], "+CumPT")]
-    markdown = (run / "report" / "ablation.md").read_text()
-    assert all(f"| {name} |" in markdown for name in rows) and "| sft |" in markdown
-    assert (run / "report" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # one page (issue 31 item 8): the table, its plot and the wall times are in report.html, not in
+    # ablation.md/ablation.png beside it; ablation.json stays as the numbers for scripts
+    page = (run / "report" / "report.html").read_text()
+    assert all(f"<td>{html.escape(name)}</td>" in page for name in rows) and "<td>sft</td>" in page
+    assert 'data-plot="ablation"' in page and str(tmp_path) not in page
+    assert not (run / "report" / "ablation.md").exists() and not (run / "report" / "ablation.png").exists()
 
     bench = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_pipeline.py"), str(run)],
                            capture_output=True, text=True, timeout=60)

@@ -114,6 +114,13 @@ def test_manifest_records_config_versions_seed_and_each_stage(tmp_path, taosr1, 
     assert manifest["seed"] == 7 and manifest["config"]["seed"] == 7
     assert manifest["config"]["data"]["limit"] == 60
     assert manifest["versions"]["python"] and "taosr1-plugins" in manifest["versions"]
+    # where it ran, for the report's metadata: the CPU and whether it does bf16 natively
+    machine = manifest["machine"]
+    assert machine["cpu_count"] >= 1 and machine["machine"] and manifest["started_at"]
+    assert machine["avx512_bf16"] in (True, False, None) and machine["amx_bf16"] in (True, False, None)
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if "\nflags" in cpuinfo:  # x86 Linux: the CPU's flags are there to read
+        assert isinstance(machine["avx512_bf16"], bool) and isinstance(machine["amx_bf16"], bool)
     for stage in FIRST_STAGES:
         entry = manifest["stages"][stage]
         assert entry["status"] == "done" and len(entry["fingerprint"]) == 64 and entry["seconds"] >= 0

@@ -66,7 +66,7 @@ def test_main_job_runs_every_model_stage_in_its_own_process(tmp_path, tiny_model
     assert stages["passn"]["outputs"]["prompts"] == 2
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
     assert set(metrics) == {"base (zero-shot)", "SFT-CoT"} and all(m["n"] == 2 for m in metrics.values())
-    assert stages["deploy"]["outputs"]["model"] == "sft" and (tmp_path / "run" / "deploy" / "report.html").is_file()
+    assert stages["deploy"]["outputs"]["model"] == "sft" and (tmp_path / "run" / "report" / "report.html").is_file()
 
 
 def test_a_failing_child_stage_fails_the_run_with_its_reason(tmp_path, tiny_model_dir):

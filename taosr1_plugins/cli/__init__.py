@@ -28,7 +28,7 @@ COMMANDS = (
     ("baselines", "taosr1_plugins.cli.run",
      "Baselines on the run's splits: majority, lexical, MiniLM cross-encoder, LM zero-shot and direct-answer."),
     ("report", "taosr1_plugins.cli.run",
-     "The ablation table and plot: baselines and each TaoSR1 stage on the run's test split."),
+     "The run's one HTML report: ablation table with intervals, per-stage metrics, worst errors, run metadata."),
     ("plugins", "taosr1_plugins.cli.plugins", "List registered plugins and what each provides."),
     ("score", "taosr1_plugins.cli.deploy",
      "Label probabilities in one forward pass per pair; rerun the same command to resume."),

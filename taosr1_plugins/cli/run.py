@@ -99,15 +99,23 @@ def register(app: typer.Typer) -> None:
         irrelevant: str = typer.Option(None, "--irrelevant", help="Levels counted as irrelevant for over-recall, "
                                        "e.g. C,I (default: the run's deploy.irrelevant, else the scheme's lowest)."),
     ) -> None:
-        """The ablation table and plot: baselines and each TaoSR1 stage on the run's test split."""
+        """The run's one HTML report: ablation table with intervals, per-stage metrics, worst errors, run metadata.
+
+        RUN_DIR/report/report.html (the page the deploy stage writes, now with the baselines found) and its numbers
+        as RUN_DIR/report/ablation.json; the tables are printed as Markdown."""
         from rich.console import Console
         from rich.markdown import Markdown
+        from rich.markup import escape
 
-        from taosr1_plugins.evaluation.ablation import write_ablation
+        from taosr1_plugins.evaluation.ablation import ablation_markdown, write_ablation
         from taosr1_plugins.evaluation.over_recall import parse_levels
+        from taosr1_plugins.evaluation.run_report import report_warnings
         from taosr1_plugins.pipeline.stages import TRAINED_MODELS
 
         ablation, paths = write_ablation(run_dir, TRAINED_MODELS, out_dir, parse_levels(irrelevant))
-        Console(width=160).print(Markdown(paths["markdown"].read_text(encoding="utf-8")))
+        console = Console(width=160)
+        console.print(Markdown(ablation_markdown(ablation)))
+        for warning in report_warnings(ablation):
+            console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
         for kind, path in paths.items():
             typer.echo(f"{kind}: {path}")

@@ -14,8 +14,9 @@ after calibration, for the row that has one), training pairs, wall seconds, and,
 generated responses for that model, its valid-format rate. A second table gives tier stability between
 consecutive stages (stability.py), and a third how sure each row is (intervals.py): macro-F1 and QWK with 95%
 intervals from a bootstrap over test queries, and the paired difference of each stage with the one before it,
-and of the final row with the direct answer and MiniLM. Written as JSON, Markdown and a PNG plot under
-``RUN_DIR/report/``.
+and of the final row with the direct answer and MiniLM. Written, with per-stage metrics, the worst errors and the
+run's metadata, as one HTML page, ``RUN_DIR/report/report.html`` (run_report.py; the deploy stage writes the same
+page), and the numbers as ``RUN_DIR/report/ablation.json``; `taosr1 report` prints the tables as Markdown.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ class Ablation:
     irrelevant: list[str] = field(default_factory=list)
     stability: list[TierStability] = field(default_factory=list)
     bootstrap: Bootstrap | None = None  # None: no row kept its per-pair predictions
+    # for the HTML report (report/report.html), not in ablation.json: the run's manifest, its test split, each
+    # TaoSR1 row's evaluation (row name -> report.StageResult) and the deployed CumPT file
+    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
+    test: list[Record] = field(default_factory=list, repr=False)
+    results: dict[str, Any] = field(default_factory=dict, repr=False)
+    cumpt: Any = field(default=None, repr=False)
+    final: str | None = None  # the deployed stage (whose model +CumPT decides with)
 
     def to_dict(self) -> dict[str, Any]:
         boot = self.bootstrap
@@ -121,10 +129,12 @@ def _stage_row(label: str, result, **extra: Any) -> AblationRow:
 
 
 def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
-                     irrelevant: list[str] | None = None) -> Ablation:
+                     irrelevant: list[str] | None = None, final: str | None = None) -> Ablation:
     """``trained``: the pipeline's trained stages in training order, as (stage, row label) pairs.
 
     ``irrelevant``: levels for over-recall (default: the run config's ``deploy.irrelevant``, else the lowest).
+    ``final``: the deployed stage, from the deploy stage itself (the manifest records it only once that stage
+    is done); without it the +CumPT row needs a finished deploy stage.
     """
     from taosr1_plugins.deploy.calibration import load_cumpt
     from taosr1_plugins.evaluation.report import evaluate_scores
@@ -170,6 +180,7 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
                        config.get("dpo", {}).get("overrides", {}).get("max_samples")),
     }
     scored = {}
+    results: dict[str, Any] = {}
     for stage, label in trained:
         path = run_dir / "deploy" / f"test_scores_{stage}.jsonl"
         if not path.exists():
@@ -179,23 +190,26 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
             raise DataError(str(path), None, "id", "scores do not cover the run's test split; re-run the deploy stage")
         scored[stage] = scores
         gen = generation.get(label, {}).get("format_ok_rate")
-        result = evaluate_scores(scores, None, irrelevant=bad, queries=queries)
+        result = evaluate_scores(scores, None, label, irrelevant=bad, queries=queries)
         rows.append(_stage_row(label, result, train_pairs=train_pairs.get(stage),
                                seconds=stages.get(stage, {}).get("seconds"), generation_format_ok=gen))
         predicted[label] = _stage_predictions(result, scheme)
+        results[label] = result
     # CumPT thresholds belong to the model they were fitted on (the deploy stage's final model), and only a
     # finished deploy stage has both its thresholds and that model's test scores
     deploy = stages.get("deploy", {})
     cumpt_path = run_dir / "deploy" / "cumpt.json"
-    final = deploy.get("outputs", {}).get("model")
+    deployed = final is not None or deploy.get("status") == "done"
+    final = final or deploy.get("outputs", {}).get("model")
     cumpt = None
-    if deploy.get("status") == "done" and cumpt_path.exists() and final in scored:
+    if deployed and cumpt_path.exists() and final in scored:
         cumpt = load_cumpt(cumpt_path)
-        result = evaluate_scores(scored[final], cumpt, irrelevant=bad, queries=queries)
+        result = evaluate_scores(scored[final], cumpt, "+CumPT", irrelevant=bad, queries=queries)
         uncalibrated = result.uncalibrated_metrics
         rows.append(_stage_row("+CumPT", result, seconds=deploy.get("seconds"),
                                macro_f1_uncalibrated=uncalibrated.macro_f1 if uncalibrated is not None else None))
         predicted["+CumPT"] = _stage_predictions(result, scheme)
+        results["+CumPT"] = result
     labels = dict(trained)
     order = [stage for stage, _ in trained if stage in scored]
     partition = cumpt.to_cumpt() if cumpt is not None else None
@@ -205,7 +219,8 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
             raise DataError(None, None, None, f"{row.name!r} was evaluated on {row.metrics.n} pairs, the test split has {len(test)}")
     stage_seconds = {name: entry["seconds"] for name, entry in stages.items() if entry.get("seconds") is not None}
     bootstrap = _bootstrap(test, scheme, rows, predicted)
-    return Ablation(run_dir, scheme, len(test), rows, stage_seconds, bad, stability, bootstrap)
+    return Ablation(run_dir, scheme, len(test), rows, stage_seconds, bad, stability, bootstrap,
+                    manifest=manifest, test=test, results=results, cumpt=cumpt, final=final)
 
 
 def _baseline_predictions(path: Path, scheme: LabelScheme) -> dict[str, int] | None:
@@ -263,10 +278,33 @@ def markdown_table(ablation: Ablation) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ranking_queries(ablation: Ablation) -> int:
+    return next((row.ranking.queries for row in ablation.rows if row.ranking is not None), 0)
+
+
+def why_no_ranking(ablation: Ablation) -> str:
+    """Why the ranking view averaged over no query: what the test split's queries look like."""
+    by_query: dict[str, list[str | None]] = {}
+    for record in ablation.test:
+        by_query.setdefault(record.query, []).append(record.label)
+    several = [levels for levels in by_query.values() if len(levels) > 1]
+    graded = [levels for levels in several if len(set(levels)) > 1]
+    if not several:
+        return (f"each of the {len(by_query)} test queries has a single judged pair, so there is no order within a "
+                "query to score (split.max_pairs may have capped the test split, or the data judges one item per query)")
+    if not graded:
+        return (f"{len(several)} of the {len(by_query)} test queries have several pairs, but within each query they "
+                "all share one gold level, so every order is as good as any other")
+    return (f"{len(graded)} test queries have pairs at two or more levels, but no row kept a per-pair score "
+            "with its query to rank by")
+
+
 def notes(ablation: Ablation) -> str:
-    queries = next((row.ranking.queries for row in ablation.rows if row.ranking is not None), 0)
-    return (f"NDCG: per query, each row ranked by its own score (TaoSR1 rows: tier, then expected level), gains "
-            f"2^g - 1, averaged over the {queries} test queries with at least two levels. Over-recall: share of "
+    queries = ranking_queries(ablation)
+    ndcg = (f"NDCG: per query, each row ranked by its own score (TaoSR1 rows: tier, then expected level), gains "
+            f"2^g - 1, averaged over the {queries} test queries with at least two levels." if queries else
+            f"NDCG: not computed, because {why_no_ranking(ablation)}.")
+    return (f"{ndcg} Over-recall: share of "
             f"pairs labelled {', '.join(ablation.irrelevant)} placed in a shown tier. ECE: 10 bins of the top "
             f"probability, for rows with a level distribution; calibrated only where a calibration was fitted.\n")
 
@@ -303,8 +341,9 @@ def seconds_table(ablation: Ablation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_ablation(ablation: Ablation, out: Path) -> Path:
-    from taosr1_plugins.evaluation.report import pyplot
+def plot_ablation(ablation: Ablation) -> str:
+    """macro-F1 and QWK per row, as a base64 PNG for the report."""
+    from taosr1_plugins.evaluation.report import _png, pyplot
 
     plt = pyplot()
     names = [row.name for row in ablation.rows]
@@ -318,34 +357,40 @@ def plot_ablation(ablation: Ablation, out: Path) -> Path:
     ax.set_xlabel(f"on {ablation.test_pairs} test pairs (grey: baselines, blue: TaoSR1 stages; light: QWK)")
     ax.set_title(f"{ablation.run_dir.name}: macro-F1 and QWK")
     fig.tight_layout()
-    with atomic_write(out, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=110)
-    plt.close(fig)
-    return out
+    return _png(fig)
+
+
+def ablation_markdown(ablation: Ablation) -> str:
+    """The tables as Markdown, for the terminal (`taosr1 report` prints it)."""
+    parts = [f"## {ablation.run_dir.name}: {ablation.test_pairs} test pairs, scheme {ablation.scheme.name}\n\n",
+             markdown_table(ablation) + "\n" + notes(ablation)]
+    if ablation.bootstrap is not None:
+        boot = ablation.bootstrap
+        parts.append(f"\nHow sure each row is: 95% intervals from {boot.resamples} bootstrap draws of the "
+                     f"{boot.queries} test queries (every pair of a drawn query, every row on the same draws, so "
+                     "differences are paired). A change adds only where its interval excludes 0.\n\n"
+                     + intervals_tables(boot))
+    if ablation.stability:
+        parts.append("\nTier stability on the test split (the same rule for both checkpoints; CumPT: the deployed "
+                     "thresholds and calibration):\n\n" + stability_table(ablation))
+    parts.append("\nWall time per stage of the main job:\n\n" + seconds_table(ablation))
+    return "".join(parts)
 
 
 def write_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]], out_dir: str | Path | None = None,
-                   irrelevant: list[str] | None = None) -> tuple[Ablation, dict[str, Path]]:
-    ablation = collect_ablation(run_dir, trained, irrelevant)
+                   irrelevant: list[str] | None = None, final: str | None = None) -> tuple[Ablation, dict[str, Path]]:
+    """The run's one report: ``report.html`` (self-contained: tables, plots, metadata, worst errors) and its
+    numbers as ``ablation.json``, under ``RUN_DIR/report/`` unless ``out_dir`` says otherwise."""
+    from taosr1_plugins.evaluation.run_report import render_run_report
+
+    ablation = collect_ablation(run_dir, trained, irrelevant, final)
     if not ablation.rows:
         raise DataError(str(run_dir), None, None, "nothing to report: run `taosr1 run` and/or `taosr1 baselines` first")
     out = Path(out_dir) if out_dir else ablation.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "ablation.json", "markdown": out / "ablation.md", "plot": out / "ablation.png"}
+    paths = {"html": out / "report.html", "json": out / "ablation.json"}
     with atomic_write(paths["json"]) as fh:
         json.dump(ablation.to_dict(), fh, indent=2)
-    with atomic_write(paths["markdown"]) as fh:
-        fh.write(f"## {ablation.run_dir.name}: {ablation.test_pairs} test pairs, scheme {ablation.scheme.name}\n\n")
-        fh.write(markdown_table(ablation) + "\n" + notes(ablation))
-        if ablation.bootstrap is not None:
-            boot = ablation.bootstrap
-            fh.write(f"\nHow sure each row is: 95% intervals from {boot.resamples} bootstrap draws of the "
-                     f"{boot.queries} test queries (every pair of a drawn query, every row on the same draws, so "
-                     "differences are paired). A change adds only where its interval excludes 0.\n\n"
-                     + intervals_tables(boot))
-        if ablation.stability:
-            fh.write("\nTier stability on the test split (the same rule for both checkpoints; CumPT: the deployed "
-                     "thresholds and calibration):\n\n" + stability_table(ablation))
-        fh.write("\nWall time per stage of the main job:\n\n" + seconds_table(ablation))
-    plot_ablation(ablation, paths["plot"])
+    with atomic_write(paths["html"]) as fh:
+        fh.write(render_run_report(ablation, out))
     return ablation, paths

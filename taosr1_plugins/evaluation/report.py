@@ -280,10 +280,12 @@ def _img(name: str, data: str, alt: str) -> str:
     return f'<figure><img class="plot" data-plot="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
-def _stage_section(stage: StageResult) -> str:
+def _stage_section(stage: StageResult, title: str | None = None, source: str | None = None, note: str = "") -> str:
+    """``source``: the score file as the page names it (the run report: relative to the run directory)."""
     m, keys = stage.metrics, stage.scores.scheme.keys
-    parts = [f"<h2>{html.escape(stage.name)}</h2>",
-             f"<p>{m.n} labelled pairs from {html.escape(str(stage.scores.path))}; decisions: {stage.decision}.</p>"]
+    source = str(stage.scores.path) if source is None else source
+    parts = [f"<h2>{html.escape(title or stage.name)}</h2>",
+             f"<p>{m.n} labelled pairs from {html.escape(source)}; decisions: {stage.decision}.{note}</p>"]
     parts.append(_table(["level", "precision", "recall", "F1", "support"],
                         [[k, m.per_level[k]["precision"], m.per_level[k]["recall"], m.per_level[k]["f1"],
                           m.per_level[k]["support"]] for k in keys], "per-level"))

@@ -42,13 +42,36 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+def machine() -> dict[str, Any]:
+    """Where the run ran: OS, CPU model and count, and whether the CPU does bf16 natively (AVX512-BF16/AMX),
+    read from /proc/cpuinfo (no torch import: the manifest is written before any stage)."""
+    import os
+
+    info: dict[str, Any] = {"system": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
+                            "cpu": platform.processor() or None, "cpu_count": os.cpu_count(),
+                            "avx512_bf16": None, "amx_bf16": None}  # None: not known (no x86 flags to read)
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return info
+    fields = dict(line.split(":", 1) for line in cpuinfo.split("\n\n")[0].splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    info["cpu"] = fields.get("model name") or info["cpu"]
+    flags = set(fields.get("flags", "").split())
+    if flags:
+        info["avx512_bf16"] = "avx512_bf16" in flags
+        info["amx_bf16"] = "amx_bf16" in flags
+    return info
+
+
 class Manifest:
     def __init__(self, run_dir: Path):
         self.path = run_dir / "manifest.json"
         self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {"stages": {}}
 
     def start_run(self, config: dict[str, Any], seed: int) -> None:
-        self.data.update(config=config, seed=seed, versions=versions(), argv=sys.argv)
+        self.data.update(config=config, seed=seed, versions=versions(), argv=sys.argv, machine=machine(),
+                         started_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
         self.save()
 
     def stage(self, name: str) -> dict[str, Any]:

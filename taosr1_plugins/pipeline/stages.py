@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from taosr1_plugins.core.display import print_table
 from taosr1_plugins.core.formats import ResponseFormat
-from taosr1_plugins.core.jsonl import atomic_write, iter_jsonl_objects, read_jsonl, write_jsonl
+from taosr1_plugins.core.jsonl import atomic_write, read_jsonl, write_jsonl
 from taosr1_plugins.core.prompts import rendering_probe
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.pipeline.config import RunConfig
@@ -342,9 +343,9 @@ def _trained_weights(ctx: RunContext) -> list[Path]:
 
 
 def run_deploy(ctx: RunContext) -> dict[str, Any]:
-    from taosr1_plugins.deploy.calibration import fit_cumpt, write_cumpt
-    from taosr1_plugins.evaluation.report import write_report
-    from taosr1_plugins.deploy.scoring import ScoreSettings, score_records
+    from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
+    from taosr1_plugins.evaluation.report import evaluate_scores
+    from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
 
     deploy = ctx.config.deploy
     if ctx.config.format is not ResponseFormat.ANSWER_FIRST:
@@ -370,20 +371,20 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
     for stage in trained_stages(ctx.config):
         score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
         names.append(labels[stage])
-    grpo_log = ctx.path("grpo", "metrics.jsonl")  # TRL's per-step logs; an OpenRLHF job keeps its own
-    history = [row for _, row in iter_jsonl_objects(grpo_log)] if stage_enabled(ctx.config, "grpo") and grpo_log.exists() else None
-    results = write_report(score_files, ctx.path("deploy", "report.html"), cumpt=cumpt_path, names=names,
-                           irrelevant=deploy.irrelevant or None, grpo_history=history)
+    cumpt = load_cumpt(cumpt_path)
+    results = [evaluate_scores(read_scores(path), cumpt, name, irrelevant=deploy.irrelevant or None)
+               for path, name in zip(score_files, names)]
+    report = _write_run_report(ctx, final)
     final_result = results[-1]
     console.print(
         f"post-CoT scoring of the {final} model on test ({final_result.metrics.n} pairs): macro-F1 "
         f"{final_result.metrics.macro_f1:.3f} with CumPT vs {final_result.argmax_metrics.macro_f1:.3f} with argmax; "
-        f"report: {ctx.path('deploy', 'report.html')}"
+        f"report: {report or 'not written (see the warning above)'}"
     )
     return {
         "model": final,
         "cumpt": str(cumpt_path),
-        "report": str(ctx.path("deploy", "report.html")),
+        "report": str(report) if report else None,
         "test": {
             r.name: {"macro_f1_cumpt": round(r.metrics.macro_f1, 4), "macro_f1_argmax": round(r.argmax_metrics.macro_f1, 4),
                      "ndcg_at_10": None if r.ranking.ndcg_at_10 is None else round(r.ranking.ndcg_at_10, 4),
@@ -391,6 +392,21 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
             for r in results
         },
     }
+
+
+def _write_run_report(ctx: RunContext, final: str) -> Path | None:
+    """The run's one report (RUN_DIR/report/report.html, as `taosr1 report` writes it, with whatever baselines
+    are there so far); a report that cannot be written warns instead of failing the scoring done."""
+    from taosr1_plugins.errors import DataError
+    from taosr1_plugins.evaluation.ablation import write_ablation
+
+    try:
+        _, paths = write_ablation(ctx.run_dir, TRAINED_MODELS, irrelevant=ctx.config.deploy.irrelevant or None, final=final)
+    except DataError as exc:
+        console.print(f"[yellow]warning:[/yellow] the report was not written: {escape(str(exc))}; "
+                      f"`taosr1 report {ctx.run_dir}` writes it", highlight=False)
+        return None
+    return paths["html"]
 
 
 def _recipe(ctx: RunContext, stage: str) -> list[Path]:
