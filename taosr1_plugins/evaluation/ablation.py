@@ -71,6 +71,7 @@ class Ablation:
     results: dict[str, Any] = field(default_factory=dict, repr=False)
     cumpt: Any = field(default=None, repr=False)
     final: str | None = None  # the deployed stage (whose model +CumPT decides with)
+    trained: tuple[tuple[str, str], ...] = ()  # the pipeline's (stage, row label) pairs, in training order
 
     def to_dict(self) -> dict[str, Any]:
         boot = self.bootstrap
@@ -220,7 +221,7 @@ def collect_ablation(run_dir: str | Path, trained: Sequence[tuple[str, str]],
     stage_seconds = {name: entry["seconds"] for name, entry in stages.items() if entry.get("seconds") is not None}
     bootstrap = _bootstrap(test, scheme, rows, predicted)
     return Ablation(run_dir, scheme, len(test), rows, stage_seconds, bad, stability, bootstrap,
-                    manifest=manifest, test=test, results=results, cumpt=cumpt, final=final)
+                    manifest=manifest, test=test, results=results, cumpt=cumpt, final=final, trained=tuple(trained))
 
 
 def _baseline_predictions(path: Path, scheme: LabelScheme) -> dict[str, int] | None:

@@ -307,7 +307,7 @@ def worst_errors(ablation: Ablation) -> tuple[str, list[dict[str, Any]]]:
     result = ablation.results[name]
     keys = result.scores.scheme.keys
     records = {record.id: record for record in ablation.test}
-    labels = {label: stage for stage, label in _trained_labels()}
+    labels = {label: stage for stage, label in ablation.trained}
     stage = ablation.final if name == "+CumPT" else labels.get(name)
     explained = _explanations(ablation, stage)
     errors = []
@@ -332,12 +332,6 @@ def worst_errors(ablation: Ablation) -> tuple[str, list[dict[str, Any]]]:
             per_level[error["gold"]] = per_level.get(error["gold"], 0) + 1
             kept.append(error)
     return name, kept
-
-
-def _trained_labels() -> Sequence[tuple[str, str]]:
-    from taosr1_plugins.pipeline.stages import TRAINED_MODELS
-
-    return TRAINED_MODELS
 
 
 def _errors_section(ablation: Ablation) -> str:
@@ -389,7 +383,7 @@ def _machine_text(machine: Mapping[str, Any]) -> str:
 
 
 def _metadata_section(ablation: Ablation) -> str:
-    from taosr1_plugins.pipeline.manifest import machine
+    from taosr1_plugins.core.machine import machine
 
     manifest = relative(ablation.manifest, ablation.run_dir)
     config = manifest.get("config", {})

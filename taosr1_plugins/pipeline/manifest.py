@@ -13,6 +13,7 @@ from typing import Any
 
 from taosr1_plugins.core.jsonl import atomic_write
 from taosr1_plugins.core.digest import file_sha256
+from taosr1_plugins.core.machine import machine
 
 STAGE_SUMMARY_FILE = "stage_summary.json"
 TRACKED_DISTRIBUTIONS = ("taosr1-plugins", "torch", "transformers", "llamafactory", "trl", "peft", "datasets")
@@ -40,28 +41,6 @@ def versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[name] = None
     return found
-
-
-def machine() -> dict[str, Any]:
-    """Where the run ran: OS, CPU model and count, and whether the CPU does bf16 natively (AVX512-BF16/AMX),
-    read from /proc/cpuinfo (no torch import: the manifest is written before any stage)."""
-    import os
-
-    info: dict[str, Any] = {"system": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
-                            "cpu": platform.processor() or None, "cpu_count": os.cpu_count(),
-                            "avx512_bf16": None, "amx_bf16": None}  # None: not known (no x86 flags to read)
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return info
-    fields = dict(line.split(":", 1) for line in cpuinfo.split("\n\n")[0].splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    info["cpu"] = fields.get("model name") or info["cpu"]
-    flags = set(fields.get("flags", "").split())
-    if flags:
-        info["avx512_bf16"] = "avx512_bf16" in flags
-        info["amx_bf16"] = "amx_bf16" in flags
-    return info
 
 
 class Manifest:
