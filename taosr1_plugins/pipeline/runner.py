@@ -75,7 +75,8 @@ def run_pipeline(
         else:
             eta = job_eta(previous, [later.name for later in planned[index - 1:]])
             out.rule(f"[bold]{stage.name}[/bold] · stage {index}/{total} · {eta_text(eta)}")
-            hide_known_noise(import_transformers=stage.name in MODEL_STAGES)
+            # transformers only where the stage loads a model in this process (an isolated stage's child hides its own)
+            hide_known_noise(import_transformers=stage.name in MODEL_STAGES and not isolated)
             ctx.path(stage.name).mkdir(parents=True, exist_ok=True)
             ctx.manifest.record(stage.name, status="running")
             started = time.perf_counter()
