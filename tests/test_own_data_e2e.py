@@ -20,16 +20,8 @@ import yaml
 from taosr1_plugins.core.jsonl import read_jsonl
 from taosr1_plugins.core.records import Record
 from wheel_helpers import build_wheel, install_wheel, run_ok
+from shop_helpers import SHOP_SCHEME as SCHEME
 
-SCHEME = """\
-name: shop
-description: A shop's own 0-3 grades.
-levels:
-  - {key: "3", name: Exact, definition: The product is what the query asks for.}
-  - {key: "2", name: Substitute, definition: A close product that differs in an attribute the query states.}
-  - {key: "1", name: Complement, definition: A product used together with what the query asks for.}
-  - {key: "0", name: Irrelevant, definition: Unrelated to the query.}
-"""
 LEVELS = ["3", "2", "1", "0"]
 # 10 queries of 4 products graded 3, 2, 1 and 0: the quickstart's split by query
 # (0.7 / 0.1 / 0.2) gives 7 / 1 / 2 queries, so dev and test both hold every grade's pairs

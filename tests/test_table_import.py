@@ -22,16 +22,8 @@ from taosr1_plugins.core.schemes import SchemeError, get_scheme, load_scheme_fil
 from taosr1_plugins.data.columns import ImportOptions, ImportOptionsError, parse_pairs
 from taosr1_plugins.data.importing import import_records
 from taosr1_plugins.errors import DataError
+from shop_helpers import SHOP_SCHEME
 
-SHOP_SCHEME = """\
-name: shop
-description: A shop's own 0-3 grades.
-levels:
-  - {key: "3", name: Exact, definition: The product is what the query asks for.}
-  - {key: "2", name: Substitute, definition: A close product that differs in an attribute the query states.}
-  - {key: "1", name: Complement, definition: A product used together with what the query asks for.}
-  - {key: "0", name: Irrelevant, definition: Unrelated to the query.}
-"""
 COLUMNS = ["query_id", "query", "product_title", "description", "label"]
 ROWS = [
     ["q1-a", "red running shoes", "Red running shoe, mesh", "<p>Light <b>mesh</b> upper</p>", "3"],
