@@ -104,7 +104,6 @@ def register(app: typer.Typer) -> None:
         RUN_DIR/report/report.html (the page the deploy stage writes, now with the baselines found) and its numbers
         as RUN_DIR/report/ablation.json; the tables are printed as Markdown."""
         from rich.console import Console
-        from rich.markdown import Markdown
         from rich.markup import escape
 
         from taosr1_plugins.evaluation.ablation import ablation_markdown, write_ablation
@@ -113,8 +112,10 @@ def register(app: typer.Typer) -> None:
         from taosr1_plugins.pipeline.stages import TRAINED_MODELS
 
         ablation, paths = write_ablation(run_dir, TRAINED_MODELS, out_dir, parse_levels(irrelevant))
-        console = Console(width=160)
-        console.print(Markdown(ablation_markdown(ablation)))
+        # the Markdown itself, not rich's rendering of it: a 17-column table would be cut to the terminal's width
+        # ("uncalibrat…"), and the text is what docs/results.md and a pull request take
+        typer.echo(ablation_markdown(ablation))
+        console = Console(stderr=True)
         for warning in report_warnings(ablation):
             console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
         for kind, path in paths.items():
