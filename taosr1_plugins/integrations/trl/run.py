@@ -59,7 +59,8 @@ def run_grpo_trl(
     out_dir.mkdir(parents=True, exist_ok=True)
     model_dir = Path(model_dir) if model_dir is not None else out_dir / "model"
     scheme = scheme_of(records[0])
-    rows, selection = select_grpo_rows(records, difficulty, scheme, settings, prompt_style_of(model))
+    style = prompt_style_of(model)
+    rows, selection = select_grpo_rows(records, difficulty, scheme, settings, style)
     if not rows:
         from taosr1_plugins.errors import UserError
         from taosr1_plugins.grpo.difficulty_mix import why_nothing_kept
@@ -73,7 +74,7 @@ def run_grpo_trl(
     policy, tokenizer = load_policy(str(model), padding_side="left")
     freeze_all_but_last(policy, settings.trainable_layers)
     if settings.rollouts == "expected":
-        trainer = _expected_reward_trainer(policy, tokenizer, records, rows, scheme, settings, reward, prompt_style_of(model), out_dir)
+        trainer = _expected_reward_trainer(policy, tokenizer, records, rows, scheme, settings, reward, style, out_dir)
     else:
         trainer = _sampled_trainer(policy, tokenizer, rows, settings, reward, out_dir)
     started = time.perf_counter()
@@ -116,6 +117,12 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _common_args(settings: GrpoSettings, out_dir: Path, on_gpu: bool) -> dict[str, Any]:
+    """The trainer arguments both kinds of rollout set alike (TRL's GRPOConfig is a TrainingArguments)."""
+    return dict(output_dir=str(out_dir / "trainer"), max_steps=settings.steps, learning_rate=settings.learning_rate,
+                seed=settings.seed, logging_steps=1, save_strategy="no", report_to=[], use_cpu=not on_gpu)
+
+
 def _sampled_trainer(policy: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: GrpoSettings, reward: Any,
                      out_dir: Path) -> Any:
     """TRL's GRPOTrainer with online dynamic sampling: ``num_generations`` rollouts per prompt."""
@@ -129,20 +136,13 @@ def _sampled_trainer(policy: Any, tokenizer: Any, rows: list[dict[str, Any]], se
 
     on_gpu = torch.cuda.is_available()
     config = GRPOConfig(
-        output_dir=str(out_dir / "trainer"),
-        max_steps=settings.steps,
+        **_common_args(settings, out_dir, on_gpu),
         per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
         num_generations=settings.num_generations,
         max_prompt_length=settings.max_prompt_length,
         max_completion_length=settings.max_completion_length,
         temperature=settings.temperature,
-        learning_rate=settings.learning_rate,
         beta=settings.beta,
-        seed=settings.seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=not on_gpu,
         bf16=on_gpu,
         disable_tqdm=False,  # TRL's bar: steps done, rate and ETA while a CPU run takes minutes per step
         # TRL recomputes activations by default: memory a 7B model on a GPU needs, ~30% more compute a CPU run does not
@@ -183,15 +183,8 @@ def _expected_reward_trainer(policy: Any, tokenizer: Any, records: Sequence[Reco
                          "gold_index": scheme.keys.index(record.label)})
     on_gpu = torch.cuda.is_available()
     args = TrainingArguments(
-        output_dir=str(out_dir / "trainer"),
-        max_steps=settings.steps,
+        **_common_args(settings, out_dir, on_gpu),
         per_device_train_batch_size=settings.prompts_per_step,
-        learning_rate=settings.learning_rate,
-        seed=settings.seed,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=not on_gpu,
         remove_unused_columns=False,
         # autocast where the device does bf16 natively (the weights stay fp32); extra_trl_args may say otherwise
         **{"bf16": use_bf16("auto")[0], **settings.extra_trl_args},
