@@ -61,7 +61,8 @@ def resolve_model_scheme(model: str | Path, given: str | None = None, cumpt_file
                          cumpt_scheme=cumpt_file.scheme if cumpt_file else None)
     if asked is not None:
         return asked
-    recorded = [(_read(model).get("scheme"), _read(model).get("scheme_file"))]
+    folder = _read(model)
+    recorded = [(folder.get("scheme"), folder.get("scheme_file"))]
     if cumpt_file is not None:
         recorded.append((cumpt_file.scheme, getattr(cumpt_file, "scheme_file", None)))
     file = next((file for named, file in recorded if named == name and file), None)
