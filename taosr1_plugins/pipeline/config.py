@@ -117,6 +117,22 @@ class SftSection(_TrainingSection):
     )
 
 
+class PostCotSection(_Section):
+    """Post-CoT conversion by training, the paper's order: the policy learns and is rewarded reasoning first
+    (``format: think_answer`` through SFT, DPO and GRPO), then is fine-tuned on the same examples in answer-first
+    form, so that serving reads its label distribution in one forward pass (the deploy stage scores this model).
+    It is trained by the ``sft`` section's framework and recipe, from the last think-first model."""
+
+    enabled: bool = False
+    examples: int | None = Field(None, ge=1, description="answer-first examples (null = as many as sft.examples)")
+    label_weight: float = Field(
+        1.0, gt=0, le=1000, description="the label token's weight in this stage's loss (framework trl), as sft.label_weight"
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="trainer arguments on top of the SFT recipe and sft.overrides"
+    )
+
+
 class PassnSection(PassnRunSettings):
     """Stage 2 sampling from the SFT model (its difficulty file also drives stage 3)."""
 
@@ -219,6 +235,7 @@ class RunConfig(_Section):
     passn: PassnSection = Field(default_factory=PassnSection)
     dpo: DpoSection = Field(default_factory=DpoSection)
     grpo: GrpoSection = Field(default_factory=GrpoSection)
+    post_cot: PostCotSection = Field(default_factory=PostCotSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     eval: EvalSection = Field(default_factory=EvalSection)
     baselines: BaselinesSection = Field(default_factory=BaselinesSection)
@@ -234,6 +251,9 @@ class RunConfig(_Section):
                 raise ValueError("sft.label_weight weighs the label token at the answer position: it needs format: answer_first")
             if self.passn.difficulty == "one_pass":
                 raise ValueError("passn.difficulty: one_pass reads the label at the answer position; it needs format: answer_first")
+        elif self.post_cot.enabled:
+            raise ValueError("post_cot converts a think-first policy to answer-first: it needs format: think_answer "
+                             "(an answer_first policy is served as trained)")
         return self
 
     def resolve(self, path: str | Path) -> Path:

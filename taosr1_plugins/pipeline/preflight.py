@@ -73,6 +73,8 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
     if runs("cot"):
         need_plugin("cot.teacher", "teacher", config.cot.teacher)
     training = [stage for stage in TRAINING_STAGES if runs(stage) and stage_enabled(config, stage)]
+    if runs("post_cot") and config.post_cot.enabled and "sft" not in training:
+        training.insert(0, "sft")  # the post-CoT conversion is trained by the sft section's framework and recipe
     for stage in training:
         need_recipe(f"{stage}.recipe", getattr(config, stage).recipe)
         _check_plugins_named(config, stage, fail)

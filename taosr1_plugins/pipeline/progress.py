@@ -123,6 +123,7 @@ DESCRIBE = {
     "pairs": lambda out: [f"{_n(out.get('pairs'))} pairs"],
     "dpo": lambda out: _training(out, "pairs", "pairs"),
     "grpo": _grpo,
+    "post_cot": lambda out: _training(out, "examples", "examples"),
     "eval": _eval,
     "deploy": _deploy,
 }

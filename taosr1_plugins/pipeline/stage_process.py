@@ -25,7 +25,7 @@ from taosr1_plugins.pipeline.config import RunConfig
 
 # the stages that load a model into the process that runs them (LLaMA-Factory stages start their own
 # process already; with sft/dpo.framework trl they train in-process)
-MODEL_STAGES = ("sft", "passn", "dpo", "grpo", "eval", "deploy")
+MODEL_STAGES = ("sft", "passn", "dpo", "grpo", "post_cot", "eval", "deploy")
 
 
 class StageProcessError(RuntimeError):

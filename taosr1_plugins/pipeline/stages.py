@@ -102,21 +102,24 @@ def run_cot(ctx: RunContext) -> dict[str, Any]:
 
 
 def export_sft_examples(
-    ctx: RunContext, records: Path, out_dir: Path, name: str, *, allow_missing_cot: bool = False
+    ctx: RunContext, records: Path, out_dir: Path, name: str, *, allow_missing_cot: bool = False,
+    fmt: ResponseFormat | None = None, examples: int | None = None,
 ) -> dict[str, Any]:
-    """The SFT training set: ``sft.examples`` records of ``records`` with ``sft.balance`` level shares, written as
-    ``out_dir/NAME.records.jsonl`` (TRL reads it) and as LLaMA-Factory dataset NAME in ``out_dir``."""
+    """The SFT training set: ``sft.examples`` (or ``examples``) records of ``records`` with ``sft.balance`` level
+    shares, written as ``out_dir/NAME.records.jsonl`` (TRL reads it) and as LLaMA-Factory dataset NAME in
+    ``out_dir``, in the run's response format unless ``fmt`` says otherwise."""
     from collections import Counter
 
     from taosr1_plugins.cot.balance import balanced_examples
     from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
 
     sft = ctx.config.sft
-    chosen = balanced_examples(read_jsonl(records, Record), sft.examples, sft.balance, seed=ctx.config.seed)
+    chosen = balanced_examples(read_jsonl(records, Record), examples or sft.examples, sft.balance, seed=ctx.config.seed)
     chosen_file = out_dir / f"{name}.records.jsonl"
     write_jsonl(chosen_file, chosen)
     result = export_llamafactory(
-        chosen_file, out_dir, name=name, fmt=ctx.config.format, allow_missing_cot=allow_missing_cot, style=ctx.config.prompt
+        chosen_file, out_dir, name=name, fmt=fmt or ctx.config.format, allow_missing_cot=allow_missing_cot,
+        style=ctx.config.prompt,
     )
     levels = Counter(record.label for record in chosen)
     return {"dataset": result.name, "dataset_dir": str(out_dir), "records_file": str(chosen_file),
@@ -147,16 +150,19 @@ def _bf16(section: Any) -> bool:
     return bf16
 
 
-def fine_tune_sft(ctx: RunContext, exported: dict[str, Any], stage_dir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
-    """SFT of the base model with the configured framework and recipe into ``stage_dir/model``.
+def fine_tune_sft(
+    ctx: RunContext, exported: dict[str, Any], stage_dir: Path, overrides: dict[str, Any], *,
+    model: str | Path | None = None, fmt: ResponseFormat | None = None, label_weight: float | None = None,
+) -> dict[str, Any]:
+    """SFT of the base model (or ``model``) with the configured framework and recipe into ``stage_dir/model``.
 
     ``exported`` is what :func:`export_sft_examples` returned (the examples as records and as a LLaMA-Factory
     dataset: each framework reads its own). ``examples`` in the result counts the rows trained on.
     """
     data = {"records": Path(exported["records_file"]), "dataset_dir": Path(exported["dataset_dir"]),
             "dataset": exported["dataset"], "examples": exported["records"]}
-    backend, job = training_job(ctx, "sft", model=ctx.base_model(), data=data, work_dir=stage_dir, overrides=overrides,
-                                bf16=_bf16(ctx.config.sft))
+    backend, job = training_job(ctx, "sft", model=model or ctx.base_model(), data=data, work_dir=stage_dir,
+                                overrides=overrides, bf16=_bf16(ctx.config.sft), fmt=fmt, label_weight=label_weight)
     return train(backend, job)
 
 
@@ -291,8 +297,37 @@ def _warn_unestimated_prompts(records: list[Record], difficulty: list[Any], sett
         )
 
 
+def post_cot_start_model(ctx: RunContext) -> Path:
+    """The last think-first model: GRPO's, else DPO's, else SFT's."""
+    return ctx.model_dir([stage for stage, _ in THINK_FIRST_MODELS if stage_enabled(ctx.config, stage)][-1])
+
+
+def run_post_cot(ctx: RunContext) -> dict[str, Any]:
+    """Post-CoT conversion (the paper's order): the think-first policy fine-tuned on the same examples as SFT, each
+    rendered answer-first (label, then the same trace), so that deploy reads its label in one forward pass."""
+    post_cot = ctx.config.post_cot
+    exported = export_sft_examples(ctx, ctx.path("cot", "train.jsonl"), ctx.path("post_cot", "lf_data"),
+                                   "taosr1_post_cot", fmt=ResponseFormat.ANSWER_FIRST, examples=post_cot.examples)
+    return fine_tune_sft(ctx, exported, ctx.path("post_cot"), {**ctx.config.sft.overrides, **post_cot.overrides},
+                         model=post_cot_start_model(ctx), fmt=ResponseFormat.ANSWER_FIRST,
+                         label_weight=post_cot.label_weight)
+
+
 # (stage, row label in tables) for every model the main job may train, in training order
-TRAINED_MODELS = (("sft", "SFT-CoT"), ("dpo", "+DPO"), ("grpo", "+GRPO"))
+THINK_FIRST_MODELS = (("sft", "SFT-CoT"), ("dpo", "+DPO"), ("grpo", "+GRPO"))
+TRAINED_MODELS = (*THINK_FIRST_MODELS, ("post_cot", "+post-CoT"))
+
+
+def model_format(config: RunConfig, stage: str) -> ResponseFormat:
+    """The response form a stage's model was trained to give: post_cot's is answer-first whatever the run's."""
+    return ResponseFormat.ANSWER_FIRST if stage == "post_cot" else config.format
+
+
+def served_stages(config: RunConfig) -> list[str]:
+    """The trained models the deploy stage scores: those that answer first. A think-first run without post_cot
+    still has all of its models scored (with a warning), as before post_cot existed."""
+    answer_first = [stage for stage in trained_stages(config) if model_format(config, stage) is ResponseFormat.ANSWER_FIRST]
+    return answer_first or trained_stages(config)
 
 
 def evaluated_models(ctx: RunContext) -> dict[str, tuple[str, Path | str]]:
@@ -320,7 +355,7 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
             records,
             ctx.scheme,
             ctx.path("eval", f"predictions_{slug}.jsonl"),
-            fmt=ctx.config.format,
+            fmt=model_format(ctx.config, slug),
             max_new_tokens=ev.max_new_tokens,
             batch_size=ev.batch_size,
             # the base model was not trained on any prompt: it gets the run's
@@ -348,14 +383,16 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
     from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
 
     deploy = ctx.config.deploy
-    if ctx.config.format is not ResponseFormat.ANSWER_FIRST:
+    served = served_stages(ctx.config)
+    if model_format(ctx.config, served[-1]) is not ResponseFormat.ANSWER_FIRST:
         console.print(
             "[yellow]warning:[/yellow] post-CoT scoring reads the label right after '<answer>', a form these "
-            "models were not trained in (format: think_answer); set `format: answer_first` to train for it."
+            "models were not trained in (format: think_answer); set `format: answer_first` to train for it, or "
+            "`post_cot.enabled: true` to convert the think-first policy after RL."
         )
     settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True,
                              options=deploy.options)
-    final = trained_stages(ctx.config)[-1]
+    final = served[-1]
     dev = _needs_records(ctx.split_path("dev"), read_jsonl(ctx.split_path("dev"), Record),
                          "the split stage left dev empty, and CumPT is fitted on dev")
     dev_scores = score_records(ctx.model_dir(final), dev, ctx.path("deploy", "dev_scores.jsonl"), settings)
@@ -368,7 +405,7 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
                           "the split stage left test empty, and the deploy report is on test")
     score_files, names = [], []
     labels = dict(TRAINED_MODELS)
-    for stage in trained_stages(ctx.config):
+    for stage in served:
         score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
         names.append(labels[stage])
     cumpt = load_cumpt(cumpt_path)
@@ -470,6 +507,14 @@ STAGES = (
             *sorted(grpo_start_model(ctx).glob("*.safetensors")),
         ],
         enabled=lambda c: c.grpo.enabled,
+    ),
+    Stage(
+        "post_cot",
+        run_post_cot,
+        lambda c: [c.post_cot.model_dump(), c.sft.model_dump(), c.prompt.model_dump(),
+                   rendering_probe(c.prompt, ResponseFormat.ANSWER_FIRST), c.seed],
+        lambda ctx: [ctx.path("cot", "train.jsonl"), *_recipe(ctx, "sft"), *sorted(post_cot_start_model(ctx).glob("*.safetensors"))],
+        enabled=lambda c: c.post_cot.enabled,
     ),
     Stage(
         "eval",

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.model_scheme import write_model_scheme
 from taosr1_plugins.core.prompts import write_prompt_style
 from taosr1_plugins.errors import first_problem
@@ -43,23 +44,25 @@ def grpo_start_model(ctx: RunContext) -> Path:
 
 def training_job(
     ctx: RunContext, stage: str, *, model: str | Path, data: dict[str, Any], work_dir: Path | None = None,
-    overrides: dict[str, Any] | None = None, bf16: bool = False,
+    overrides: dict[str, Any] | None = None, bf16: bool = False, fmt: ResponseFormat | None = None,
+    label_weight: float | None = None,
 ) -> tuple[TrainingBackend, TrainingJob]:
     """Stage ``stage``'s backend and job; ``work_dir`` defaults to the stage's folder, whose ``model`` folder the
-    backend writes. ``overrides`` replaces the section's (the direct-answer baseline adds its own)."""
+    backend writes. ``overrides`` replaces the section's (the direct-answer baseline adds its own); ``fmt`` and
+    ``label_weight`` replace the run's response format and sft.label_weight (the post-CoT conversion's)."""
     config = ctx.config
     section = getattr(config, stage)
     backend = stage_backend(config, stage)
     work_dir = work_dir or ctx.path(stage)
     method: dict[str, Any] = {}
     if stage == "sft":
-        method["label_weight"] = section.label_weight
+        method["label_weight"] = section.label_weight if label_weight is None else label_weight
     if stage == "grpo":
         # a trace pass@N and evaluation let finish must not be cut during RL (backends that set their own budget)
         method = {"settings": grpo_settings(config), "new_token_budgets": (config.passn.max_new_tokens, config.eval.max_new_tokens)}
     recipe = getattr(section, "recipe", None) if stage != "grpo" else None
     job = TrainingJob(
-        stage=stage, model=str(model), output_dir=work_dir / "model", work_dir=work_dir, fmt=config.format,
+        stage=stage, model=str(model), output_dir=work_dir / "model", work_dir=work_dir, fmt=fmt or config.format,
         style=config.prompt, scheme=ctx.scheme, seed=config.seed, recipe=config.resolve(recipe) if recipe else None,
         overrides=dict(section.overrides if overrides is None else overrides), bf16=bf16,
         options=parse_options(backend, section.options), data=data, method=method, resolve=config.resolve,
