@@ -2,7 +2,10 @@
 # Stage 3 of TaoSR1 on one 8-GPU node: GRPO with OpenRLHF 0.11.2 (Ray + vLLM), our relevance reward,
 # difficulty-mixed prompt files and OpenRLHF's dynamic filtering of zero-variance groups.
 #
-#   taosr1 grpo prepare --data RUN/data/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf
+#   taosr1 grpo prepare --data RUN/cot/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf \
+#       --model RUN/dpo/model --run-config CONFIG.yaml
+# (--model: the prompt the policy was trained with, and its tokenizer to size the prompt budget; --run-config: the
+# main job's format, GRPO settings and length budgets. `taosr1 run` with grpo.framework openrlhf does both itself.)
 #   .venv-openrlhf/bin/ray start --head --num-gpus 8
 #   OPENRLHF_PYTHON=.venv-openrlhf/bin/python POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
 # Writes the final policy (Hugging Face format) to OUTPUT_DIR and full checkpoints to CKPT_PATH, both

@@ -74,7 +74,8 @@ class OpenRLHFBackend:
         settings = with_run_lengths(job.method["settings"], job.overrides, *job.method.get("new_token_budgets", ()))
         prompts_dir = job.work_dir / "openrlhf"
         policy = Path(job.model)
-        prompts = prepare_launch(job.data["records"], job.data["difficulty"], job.scheme, settings, prompts_dir, policy)
+        prompts = prepare_launch(job.data["records"], job.data["difficulty"], job.scheme, settings, prompts_dir, policy,
+                                 style=job.style)
         result = launch(job.resolve(job.options.launch_script), policy, prompts_dir, job.output_dir,
                         job.options.launch_env, job.work_dir / "launch.log", openrlhf_python(job))
         if result["dry_run"]:
