@@ -234,6 +234,8 @@ def test_checkpoints_go_under_the_grpo_folder_and_resume_on_request(tmp_path):
     assert Path(args["ckpt.path"]) == grpo_dir / "checkpoints" and args["ckpt.path"] != default_path
     assert Path(args["ckpt.output_dir"]) == grpo_dir / "model"
     assert not args["ckpt.load_enable"] and args["ckpt.max_num"] >= 1
+    # issue 29 item 6: OpenRLHF rotates only CKPT_PATH/_actor; save_hf's global_stepN_hf folders would grow unbounded
+    assert not args["ckpt.save_hf"]
     resumed, _ = _launch_args(grpo_dir, RESUME="1", CKPT_PATH=str(tmp_path / "elsewhere"))
     assert resumed["ckpt.load_enable"] and resumed["ckpt.path"] == str(tmp_path / "elsewhere")
 

@@ -89,7 +89,10 @@ CMD=(
   --actor.adam.lr 1e-6
   # DeepSpeed ZeRO-3 in bf16; packing needs flash-attn on the node.
   --ds.zero_stage 3 --ds.param_dtype bf16 --ds.packing_samples --actor.gradient_checkpointing_enable
-  --ckpt.output_dir "$OUTPUT_DIR" --ckpt.save_hf --ckpt.save_steps 50
+  # Checkpoints: DeepSpeed states under CKPT_PATH/_actor, which OpenRLHF rotates (--ckpt.max_num). No --ckpt.save_hf:
+  # its global_stepN_hf copies (~15 GB each for 7B) sit beside _actor/ and are never rotated; the Hugging Face
+  # model is written once, at the end, to OUTPUT_DIR.
+  --ckpt.output_dir "$OUTPUT_DIR" --ckpt.save_steps 50
   --ckpt.path "$CKPT_PATH" --ckpt.max_num "$CKPT_MAX_NUM"
   --logger.logging_steps 1
   ${EXTRA[@]+"${EXTRA[@]}"}
