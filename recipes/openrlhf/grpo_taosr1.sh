@@ -29,6 +29,9 @@ OUTPUT_DIR=$(abspath "${OUTPUT_DIR:-$GRPO_DIR/model}")
 CKPT_PATH=$(abspath "${CKPT_PATH:-$GRPO_DIR/checkpoints}")
 CKPT_MAX_NUM=${CKPT_MAX_NUM:-2}
 RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
+# Nodes of 8 GPUs. More than one needs the checkout, the run folder and .venv-openrlhf on a filesystem every
+# node mounts at the same path (docs/gpu.md, "Several nodes"); `taosr1 run` checks that before submitting.
+NNODES=${NNODES:-1}
 # The OpenRLHF environment (its own venv: OpenRLHF pins transformers 5.15, LLaMA-Factory needs <= 5.6);
 # its `ray` submits the job and its interpreter runs train_ppo_ray.
 OPENRLHF_PYTHON=${OPENRLHF_PYTHON:-python3}
@@ -62,9 +65,9 @@ CMD=(
   -- "$OPENRLHF_PYTHON" -m openrlhf.cli.train_ppo_ray
   # Placement: policy and reference share the 8 GPUs with 4 vLLM engines of 2 GPUs each; vLLM and
   # DeepSpeed sleep in turn (colocate_all), so one node holds generation and training.
-  --ref.num_nodes 1 --ref.num_gpus_per_node 8
-  --actor.num_nodes 1 --actor.num_gpus_per_node 8
-  --vllm.num_engines 4 --vllm.tensor_parallel_size 2 --vllm.gpu_memory_utilization 0.6
+  --ref.num_nodes "$NNODES" --ref.num_gpus_per_node 8
+  --actor.num_nodes "$NNODES" --actor.num_gpus_per_node 8
+  --vllm.num_engines $((4 * NNODES)) --vllm.tensor_parallel_size 2 --vllm.gpu_memory_utilization 0.6
   --train.colocate_all --vllm.enable_sleep --ds.enable_sleep
   --vllm.sync_backend nccl --vllm.enforce_eager
   --actor.model_name_or_path "$POLICY"

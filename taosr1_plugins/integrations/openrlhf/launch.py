@@ -109,6 +109,14 @@ def script_repo(script: Path) -> Path:
     return repo if (repo / "taosr1_plugins").is_dir() else repo.parent
 
 
+def job_nodes(env: Mapping[str, str]) -> int:
+    """The Ray nodes the job trains on: NNODES, which recipes/openrlhf/grpo_taosr1.sh passes as num_nodes."""
+    value = str(env.get("NNODES", os.environ.get("NNODES", "1")))
+    if not value.isdigit() or int(value) < 1:
+        raise LaunchError(f"NNODES must be a whole number of nodes >= 1, got {value!r}")
+    return int(value)
+
+
 def is_dry_run(env: Mapping[str, str]) -> bool:
     return str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
 
@@ -121,11 +129,17 @@ def launch(
     environment check in ``grpo_dir/openrlhf_env.json`` instead of failing on it."""
     from taosr1_plugins.integrations.openrlhf.env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
     from taosr1_plugins.integrations.openrlhf.prompts import REWARD_FILE
+    from taosr1_plugins.integrations.openrlhf.shared_storage import require_shared_storage
 
     dry_run = is_dry_run(env)
     python = python or "python3"
     repo = script_repo(script)
     reward_config = grpo_dir / REWARD_FILE
+    # every node reads these (the trainer's prompts, the engines' policy, the workers' reward) or writes its shards
+    require_shared_storage({
+        "the policy": policy, "the prompt files and reward.yaml": grpo_dir, "the final model": output_dir,
+        "the checkpoints": Path(env.get("CKPT_PATH", grpo_dir / "checkpoints")), "the checkout (workers' PYTHONPATH)": repo,
+    }, job_nodes(env))
     if dry_run:
         try:
             report = probe(python, repo, reward_config, ALL_PACKAGES)
