@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast browser bench cpu-recipe-data clean
+.PHONY: install demo test test-fast browser bench cpu-recipe-data gpu-wheelhouse clean
 
 install: $(STAMP)
 
@@ -74,6 +74,13 @@ cpu-recipe-data: install
 	$(BIN)/taosr1 data import --source esci --input taosr1_plugins/data/esci_sample/esci_200_with_titles.csv.gz --out $(CPU_DATA)/esci.jsonl
 	$(BIN)/taosr1 cot generate --data $(CPU_DATA)/esci.jsonl --out $(CPU_DATA)/esci_cot.jsonl --teacher template --overwrite
 	$(BIN)/taosr1 export llamafactory --data $(CPU_DATA)/esci_cot.jsonl --out-dir $(CPU_DATA)/lf_esci --name esci_cot
+
+# What a lent GPU machine (no index, no network, 64 MiB carried) needs for benchmarks/gpu_smoke_lent.sh: our
+# pure-Python dependencies as wheels (needs PyPI) and the tiny model. Carry .cache/gpu_wheelhouse and
+# .cache/taosr1/models/tiny-smollm2 with the working tree.
+gpu-wheelhouse: install
+	$(BIN)/taosr1 models prepare tiny
+	$(BIN)/python benchmarks/gpu_wheelhouse.py --out .cache/gpu_wheelhouse
 
 clean:
 	rm -rf $(VENV) .cache runs

@@ -17,7 +17,8 @@
 #      with CUDA, so the main process must end without ever having initialised CUDA (the memory hand-off);
 #   2. `taosr1 score` on the GPU with the final model (hf, and vllm if present);
 #   3. `taosr1 serve` on the GPU: /healthz and one POST /v1/score;
-#   4. OpenRLHF, if present: the GRPO stage's environment check and DRY_RUN launch against its parser.
+#   4. OpenRLHF, if present: the GRPO stage's DRY_RUN launch command parsed by OpenRLHF's own parser, and what
+#      its environment check finds missing (Ray, vLLM, DeepSpeed) as SKIP; "skipped" without OpenRLHF.
 # Exit status 1 if any step failed. DEVICE=cpu rehearses the same flow on a CPU (float32; it checks the
 # script, not the GPU paths).
 set -uo pipefail
@@ -196,17 +197,21 @@ fi
 
 # --- 4. OpenRLHF -----------------------------------------------------------------------------------------
 if has openrlhf; then
-  openrlhf_dry_run() {
+  openrlhf_dry_run() {  # the command the stage would submit, parsed by OpenRLHF's own train_ppo_ray parser
     "$PY" -m taosr1_plugins.cli run "$OUT/config.yaml" --from grpo --until grpo \
       --set grpo.framework=openrlhf --set "grpo.options.launch_env={DRY_RUN: '1'}" \
       --set "grpo.options.python=$(command -v "$PY")" --set "grpo.options.launch_script=$REPO/recipes/openrlhf/grpo_taosr1.sh" &&
-      cat "$RUN/grpo/openrlhf/openrlhf_env.json" && cat "$RUN/grpo/launch.log"
+      cat "$RUN/grpo/launch.log" && "$PY" -m taosr1_plugins.integrations.openrlhf.parser "$RUN/grpo/launch.log"
   }
   step openrlhf_dry_run openrlhf_dry_run
+  # what a real job would still lack here (Ray, vLLM, DeepSpeed, ...), as the dry run's environment check found it
+  missing=$("$PY" -c "import json, sys; print('; '.join(json.load(open(sys.argv[1])).get('problems', [])))" \
+    "$RUN/grpo/openrlhf/openrlhf_env.json" 2>/dev/null || echo "no environment report")
+  if [[ -n "$missing" ]]; then skip openrlhf_env "$missing"; else echo "PASS openrlhf_env" | tee -a "$SUMMARY"; fi
   # a real Ray job needs `ray start --head --num-gpus 1` and OpenRLHF's own environment (docs/gpu.md)
   skip openrlhf_train "a real OpenRLHF job is not part of the one-GPU smoke test"
 else
-  skip openrlhf_dry_run "openrlhf not installed"
+  skip openrlhf_dry_run "openrlhf not installed: the launch command was not parsed"
 fi
 
 echo "--- summary ($SUMMARY)"

@@ -7,10 +7,6 @@ and execute only the statements of its ``__main__`` block that build the argpars
 
 from __future__ import annotations
 
-import argparse
-import ast
-import datetime
-import importlib.util
 import json
 import os
 import shlex
@@ -21,25 +17,11 @@ from pathlib import Path
 import pytest
 
 from taosr1_plugins.data.samples import esci_sample_path
+from taosr1_plugins.integrations.openrlhf.parser import openrlhf_parser
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "openrlhf" / "grpo_taosr1.sh"
 OPENRLHF_VERSION = "0.11.2"
-
-
-def openrlhf_parser() -> argparse.ArgumentParser:
-    spec = importlib.util.find_spec("openrlhf")
-    source_path = Path(spec.submodule_search_locations[0]) / "cli" / "train_ppo_ray.py"
-    tree = ast.parse(source_path.read_text())
-    main = next(n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))
-    statements = []
-    for statement in main.body:
-        if "parse_args" in ast.unparse(statement):
-            break
-        statements.append(statement)
-    namespace = {"argparse": argparse, "datetime": datetime.datetime, "os": os}
-    exec(compile(ast.Module(body=statements, type_ignores=[]), str(source_path), "exec"), namespace)
-    return namespace["parser"]
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +216,8 @@ def test_checkpoints_go_under_the_grpo_folder_and_resume_on_request(tmp_path):
     assert Path(args["ckpt.path"]) == grpo_dir / "checkpoints" and args["ckpt.path"] != default_path
     assert Path(args["ckpt.output_dir"]) == grpo_dir / "model"
     assert not args["ckpt.load_enable"] and args["ckpt.max_num"] >= 1
+    # issue 29 item 6: OpenRLHF rotates only CKPT_PATH/_actor; save_hf's global_stepN_hf folders would grow unbounded
+    assert not args["ckpt.save_hf"]
     resumed, _ = _launch_args(grpo_dir, RESUME="1", CKPT_PATH=str(tmp_path / "elsewhere"))
     assert resumed["ckpt.load_enable"] and resumed["ckpt.path"] == str(tmp_path / "elsewhere")
 

@@ -63,7 +63,9 @@ def test_a_missing_interpreter_is_named(reward_config, tmp_path):
 
 def test_main_job_dry_run_uses_grpo_python_and_records_the_check(tmp_path):
     pytest.importorskip("openrlhf", reason="pip install --no-deps openrlhf==0.11.2 (make install does)")
-    from test_grpo_recipe import _grpo_stage_context, openrlhf_parser
+    from test_grpo_recipe import _grpo_stage_context
+
+    from taosr1_plugins.integrations.openrlhf.parser import openrlhf_parser
 
     from taosr1_plugins.pipeline.stages import DryRunStop, run_grpo
 

@@ -98,3 +98,5 @@ def test_dpo_and_grpo_blocks_read_what_the_stage_before_wrote():
     # the script stops at once without these two (POLICY, GRPO_DIR: ${VAR:?...})
     assert Path(env["GRPO_DIR"]) == Path(option(prepare, "--out-dir"))
     assert env["POLICY"] == dpo["output_dir"]
+    # the prompt files are sized to, and written in the prompt of, the policy the job starts from
+    assert option(prepare, "--model") == env["POLICY"]

@@ -115,3 +115,16 @@ def test_isolation_defaults_to_whether_cuda_is_there():
     from taosr1_plugins.pipeline.stage_process import isolation_wanted
 
     assert isolation_wanted(RunConfig()) is torch.cuda.is_available()
+
+
+def test_a_local_cot_teacher_runs_in_its_own_process(tmp_path, tiny_model_dir):
+    # issue 29 item 4: an `hf` teacher on CUDA would otherwise hold its memory in the main process until the run ends
+    config = _config(tmp_path, str(tiny_model_dir), data={"source": "esci", "limit": 12}, cot={
+        "teacher": "hf", "k": 0, "retries": 0, "batch_size": 4,
+        "options": {"model": str(tiny_model_dir), "max_new_tokens": 4, "batch_size": 4}})
+    result = subprocess.run([sys.executable, "-c", MAIN_JOB, str(config), "cot"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"torch": False, "transformers": False, "trl": False}
+    cot = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["cot"]
+    assert cot["status"] == "done" and cot["outputs"]["teacher"] == "hf"

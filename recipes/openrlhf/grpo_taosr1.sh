@@ -2,7 +2,10 @@
 # Stage 3 of TaoSR1 on one 8-GPU node: GRPO with OpenRLHF 0.11.2 (Ray + vLLM), our relevance reward,
 # difficulty-mixed prompt files and OpenRLHF's dynamic filtering of zero-variance groups.
 #
-#   taosr1 grpo prepare --data RUN/data/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf
+#   taosr1 grpo prepare --data RUN/cot/train.jsonl --difficulty RUN/passn/difficulty.jsonl --out-dir RUN/grpo_openrlhf \
+#       --model RUN/dpo/model --run-config CONFIG.yaml
+# (--model: the prompt the policy was trained with, and its tokenizer to size the prompt budget; --run-config: the
+# main job's format, GRPO settings and length budgets. `taosr1 run` with grpo.framework openrlhf does both itself.)
 #   .venv-openrlhf/bin/ray start --head --num-gpus 8
 #   OPENRLHF_PYTHON=.venv-openrlhf/bin/python POLICY=RUN/dpo/model GRPO_DIR=RUN/grpo_openrlhf bash recipes/openrlhf/grpo_taosr1.sh
 # Writes the final policy (Hugging Face format) to OUTPUT_DIR and full checkpoints to CKPT_PATH, both
@@ -26,6 +29,9 @@ OUTPUT_DIR=$(abspath "${OUTPUT_DIR:-$GRPO_DIR/model}")
 CKPT_PATH=$(abspath "${CKPT_PATH:-$GRPO_DIR/checkpoints}")
 CKPT_MAX_NUM=${CKPT_MAX_NUM:-2}
 RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
+# Nodes of 8 GPUs. More than one needs the checkout, the run folder and .venv-openrlhf on a filesystem every
+# node mounts at the same path (docs/gpu.md, "Several nodes"); `taosr1 run` checks that before submitting.
+NNODES=${NNODES:-1}
 # The OpenRLHF environment (its own venv: OpenRLHF pins transformers 5.15, LLaMA-Factory needs <= 5.6);
 # its `ray` submits the job and its interpreter runs train_ppo_ray.
 OPENRLHF_PYTHON=${OPENRLHF_PYTHON:-python3}
@@ -59,9 +65,9 @@ CMD=(
   -- "$OPENRLHF_PYTHON" -m openrlhf.cli.train_ppo_ray
   # Placement: policy and reference share the 8 GPUs with 4 vLLM engines of 2 GPUs each; vLLM and
   # DeepSpeed sleep in turn (colocate_all), so one node holds generation and training.
-  --ref.num_nodes 1 --ref.num_gpus_per_node 8
-  --actor.num_nodes 1 --actor.num_gpus_per_node 8
-  --vllm.num_engines 4 --vllm.tensor_parallel_size 2 --vllm.gpu_memory_utilization 0.6
+  --ref.num_nodes "$NNODES" --ref.num_gpus_per_node 8
+  --actor.num_nodes "$NNODES" --actor.num_gpus_per_node 8
+  --vllm.num_engines $((4 * NNODES)) --vllm.tensor_parallel_size 2 --vllm.gpu_memory_utilization 0.6
   --train.colocate_all --vllm.enable_sleep --ds.enable_sleep
   --vllm.sync_backend nccl --vllm.enforce_eager
   --actor.model_name_or_path "$POLICY"
@@ -86,7 +92,10 @@ CMD=(
   --actor.adam.lr 1e-6
   # DeepSpeed ZeRO-3 in bf16; packing needs flash-attn on the node.
   --ds.zero_stage 3 --ds.param_dtype bf16 --ds.packing_samples --actor.gradient_checkpointing_enable
-  --ckpt.output_dir "$OUTPUT_DIR" --ckpt.save_hf --ckpt.save_steps 50
+  # Checkpoints: DeepSpeed states under CKPT_PATH/_actor, which OpenRLHF rotates (--ckpt.max_num). No --ckpt.save_hf:
+  # its global_stepN_hf copies (~15 GB each for 7B) sit beside _actor/ and are never rotated; the Hugging Face
+  # model is written once, at the end, to OUTPUT_DIR.
+  --ckpt.output_dir "$OUTPUT_DIR" --ckpt.save_steps 50
   --ckpt.path "$CKPT_PATH" --ckpt.max_num "$CKPT_MAX_NUM"
   --logger.logging_steps 1
   ${EXTRA[@]+"${EXTRA[@]}"}

@@ -32,22 +32,49 @@ def _settings_source(config: Path | None) -> str:
     return f"--config {config}" if config else "the defaults (no --config)"
 
 
+def _prepare_settings(config: Path | None, run_config: Path | None):
+    """(GRPO settings, prompt style, where a prompt budget was set) as the main job's GRPO stage has them with
+    ``run_config``: its format, prompt, GRPO recipe and overrides, and the completion budget raised to pass@N's
+    and evaluation's; else the GRPO settings file's (or the defaults) and the default prompt."""
+    from taosr1_plugins.core.prompts import PromptStyle
+    from taosr1_plugins.grpo.config import load_grpo_settings
+
+    if run_config is None:
+        settings = load_grpo_settings(config)
+        return settings, PromptStyle(), (f"--config {config}" if "max_prompt_length" in settings.model_fields_set else None)
+    if config is not None:
+        raise typer.BadParameter("give the GRPO settings through --run-config's grpo.recipe, not beside it",
+                                 param_hint="--config")
+    from taosr1_plugins.integrations.openrlhf.launch import with_run_lengths
+    from taosr1_plugins.pipeline.config import load_config
+    from taosr1_plugins.pipeline.training import grpo_settings
+
+    run = load_config(run_config)
+    settings = with_run_lengths(grpo_settings(run), run.grpo.overrides, run.passn.max_new_tokens, run.eval.max_new_tokens)
+    budget_set = "max_prompt_length" in settings.model_fields_set
+    return settings, run.prompt, (f"{run_config}'s grpo.recipe or grpo.overrides" if budget_set else None)
+
+
 @app.command("prepare")
 def prepare(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help=DATA_HELP),
     difficulty: Path = typer.Option(None, "--difficulty", exists=True, dir_okay=False, help=DIFFICULTY_HELP),
     out_dir: Path = typer.Option(..., "--out-dir", help="Folder for the OpenRLHF prompt files."),
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help=CONFIG_HELP),
+    run_config: Path = typer.Option(None, "--run-config", exists=True, dir_okay=False, help="The main job's config "
+                                    "(taosr1 run): its format, prompt, grpo.recipe/overrides and length budgets, as its "
+                                    "GRPO stage writes them."),
+    model: Path = typer.Option(None, "--model", exists=True, file_okay=False, help="The policy the job starts from "
+                               "(POLICY): the prompt it was trained with, and its tokenizer to size the prompt budget."),
 ) -> None:
     """Choose GRPO prompts by difficulty and write OpenRLHF prompt JSONL files + probabilities."""
+    from taosr1_plugins.integrations.openrlhf.launch import prepare_launch
     from taosr1_plugins.grpo.prompts import select_prompts
-    from taosr1_plugins.integrations.openrlhf.prompts import write_openrlhf_prompts
-    from taosr1_plugins.grpo.config import load_grpo_settings
     from taosr1_plugins.core.schemes import scheme_of
 
     from taosr1_plugins import plugins
 
-    settings = load_grpo_settings(config)
+    settings, style, budget_set_by = _prepare_settings(config, run_config)
     # the Ray workers would refuse an unregistered reward only once the job has started
     plugins.get("reward", settings.reward.function)
     records, rows = _load(data, difficulty)
@@ -60,8 +87,12 @@ def prepare(
 
         # the cause is the difficulty file or the sampling settings, whichever it is: named, not guessed
         raise UserError(why_nothing_kept(selection.summary, rows, _settings_source(config)))
-    manifest = write_openrlhf_prompts(labelled, selection, scheme_of(labelled[0]), out_dir, settings.format, settings)
-    typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs")} | {"selection": selection.summary}, indent=2))
+    if model is None:  # OpenRLHF cuts what does not fit from the prompt's left: nothing checks that here
+        typer.secho("warning: without --model the prompts are not sized to the policy's tokenizer, and the prompt is "
+                    "the default one, not the one the policy was trained with", fg="yellow", err=True)
+    manifest = prepare_launch(labelled, rows, scheme_of(labelled[0]), settings, out_dir, model, style=style,
+                              budget_set_by=budget_set_by)
+    typer.echo(json.dumps({k: manifest[k] for k in ("rows", "prompt_probs", "selection")}, indent=2))
     typer.echo(f"wrote {out_dir}/openrlhf_prompts.env and {out_dir}/reward.yaml for recipes/openrlhf/grpo_taosr1.sh")
 
 

@@ -24,8 +24,9 @@ from taosr1_plugins.errors import DataError, UserError
 from taosr1_plugins.pipeline.config import RunConfig
 
 # the stages that load a model into the process that runs them (LLaMA-Factory stages start their own
-# process already; with sft/dpo.framework trl they train in-process)
-MODEL_STAGES = ("sft", "passn", "dpo", "grpo", "post_cot", "eval", "deploy")
+# process already; with sft/dpo.framework trl they train in-process); cot with `cot.teacher: hf` holds its
+# teacher on the GPU until its process ends, which would keep vLLM and torchrun from starting later
+MODEL_STAGES = ("cot", "sft", "passn", "dpo", "grpo", "post_cot", "eval", "deploy")
 
 
 class StageProcessError(RuntimeError):

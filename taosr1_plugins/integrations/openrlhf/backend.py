@@ -48,7 +48,8 @@ class OpenRLHFBackend:
         run before hours of SFT rather than after."""
         from taosr1_plugins.grpo.config import TRL_TRAINER_ARGUMENTS
         from taosr1_plugins.integrations.openrlhf.env import EnvironmentCheckError, check_openrlhf_env
-        from taosr1_plugins.integrations.openrlhf.launch import LaunchError, is_dry_run, script_repo
+        from taosr1_plugins.integrations.openrlhf.launch import LaunchError, is_dry_run, job_nodes, script_repo
+        from taosr1_plugins.integrations.openrlhf.shared_storage import require_shared_storage
 
         script = job.resolve(job.options.launch_script)
         if not script.is_file():
@@ -61,6 +62,8 @@ class OpenRLHFBackend:
             raise SettingError(trl_only[0], "a TRL trainer argument (set by grpo.recipe or grpo.overrides): OpenRLHF "
                                "takes its trainer arguments from its launch script (options.launch_script) and would "
                                "ignore it; recipes/openrlhf/grpo_qwen.yaml holds only what OpenRLHF reads")
+        require_shared_storage({"the run folder": job.work_dir, "the checkout (workers' PYTHONPATH)": script_repo(script)},
+                               job_nodes(job.options.launch_env))
         if is_dry_run(job.options.launch_env):
             return
         try:
@@ -74,7 +77,8 @@ class OpenRLHFBackend:
         settings = with_run_lengths(job.method["settings"], job.overrides, *job.method.get("new_token_budgets", ()))
         prompts_dir = job.work_dir / "openrlhf"
         policy = Path(job.model)
-        prompts = prepare_launch(job.data["records"], job.data["difficulty"], job.scheme, settings, prompts_dir, policy)
+        prompts = prepare_launch(job.data["records"], job.data["difficulty"], job.scheme, settings, prompts_dir, policy,
+                                 style=job.style)
         result = launch(job.resolve(job.options.launch_script), policy, prompts_dir, job.output_dir,
                         job.options.launch_env, job.work_dir / "launch.log", openrlhf_python(job))
         if result["dry_run"]:

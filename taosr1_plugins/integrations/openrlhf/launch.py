@@ -39,14 +39,20 @@ def prepare_launch(
     settings: GrpoSettings,
     out_dir: Path,
     policy: Path | None = None,
+    *,
+    style: PromptStyle | None = None,
+    budget_set_by: str | None = None,
 ) -> dict[str, Any]:
     """Prompt files + ``openrlhf_prompts.env`` and ``reward.yaml`` under ``out_dir``; returns the prompts
-    manifest. With the ``policy`` checkpoint at hand, the prompt budget covers its longest chosen prompt."""
-    from taosr1_plugins.core.prompts import prompt_style_of
+    manifest. The prompt is the one the ``policy`` folder was trained with (else ``style``). With the policy's
+    tokenizer at hand the prompt budget covers its longest chosen prompt: raised to it, or, when
+    ``budget_set_by`` names who set the budget, refused before anything is written (a LaunchError)."""
+    from taosr1_plugins.core.prompts import PROMPT_FILE, prompt_style_of
     from taosr1_plugins.grpo.prompts import select_prompts
     from taosr1_plugins.integrations.openrlhf.prompts import write_openrlhf_prompts
 
-    style = prompt_style_of(policy) if policy is not None else None  # the prompt the policy was trained with
+    if policy is not None and (policy / PROMPT_FILE).is_file():
+        style = prompt_style_of(policy)  # the prompt the policy was trained with
     labelled, selection = select_prompts(records, difficulty, settings)
     if not selection.chosen:
         from taosr1_plugins.grpo.difficulty_mix import why_nothing_kept
@@ -55,7 +61,14 @@ def prepare_launch(
     if policy is not None and (policy / "tokenizer_config.json").is_file():
         by_id = {record.id: record for record in labelled}
         longest = longest_prompt_tokens([by_id[c.id] for c in selection.chosen], scheme, settings, policy, style)
-        if longest > (settings.max_prompt_length or 0):
+        budget = settings.max_prompt_length or 0
+        if longest > budget and budget_set_by:
+            raise LaunchError(
+                f"max_prompt_length {budget} (set by {budget_set_by}) is shorter than the longest chosen prompt, "
+                f"{longest} tokens in {policy}'s tokenizer: OpenRLHF would cut {longest - budget} tokens from its left, "
+                "the system prompt with the level definitions; raise it to at least that, or leave it unset"
+            )
+        if longest > budget:
             settings = settings.model_copy(update={"max_prompt_length": longest})
     return write_openrlhf_prompts(labelled, selection, scheme, out_dir, settings.format, settings, style)
 
@@ -96,6 +109,14 @@ def script_repo(script: Path) -> Path:
     return repo if (repo / "taosr1_plugins").is_dir() else repo.parent
 
 
+def job_nodes(env: Mapping[str, str]) -> int:
+    """The Ray nodes the job trains on: NNODES, which recipes/openrlhf/grpo_taosr1.sh passes as num_nodes."""
+    value = str(env.get("NNODES", os.environ.get("NNODES", "1")))
+    if not value.isdigit() or int(value) < 1:
+        raise LaunchError(f"NNODES must be a whole number of nodes >= 1, got {value!r}")
+    return int(value)
+
+
 def is_dry_run(env: Mapping[str, str]) -> bool:
     return str(env.get("DRY_RUN", os.environ.get("DRY_RUN", ""))) == "1"
 
@@ -108,11 +129,17 @@ def launch(
     environment check in ``grpo_dir/openrlhf_env.json`` instead of failing on it."""
     from taosr1_plugins.integrations.openrlhf.env import ALL_PACKAGES, EnvironmentCheckError, check_openrlhf_env, probe, problems
     from taosr1_plugins.integrations.openrlhf.prompts import REWARD_FILE
+    from taosr1_plugins.integrations.openrlhf.shared_storage import require_shared_storage
 
     dry_run = is_dry_run(env)
     python = python or "python3"
     repo = script_repo(script)
     reward_config = grpo_dir / REWARD_FILE
+    # every node reads these (the trainer's prompts, the engines' policy, the workers' reward) or writes its shards
+    require_shared_storage({
+        "the policy": policy, "the prompt files and reward.yaml": grpo_dir, "the final model": output_dir,
+        "the checkpoints": Path(env.get("CKPT_PATH", grpo_dir / "checkpoints")), "the checkout (workers' PYTHONPATH)": repo,
+    }, job_nodes(env))
     if dry_run:
         try:
             report = probe(python, repo, reward_config, ALL_PACKAGES)
