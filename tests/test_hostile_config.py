@@ -32,6 +32,13 @@ def write_config(folder: Path, text: str) -> Path:
     return config
 
 
+def alias_bomb(levels: int = 6, width: int = 10) -> str:
+    """A flow mapping of ~200 bytes per level whose last value stands for width**levels leaves."""
+    parts = [f"l0: &l0 [{', '.join(['x'] * width)}]"]
+    parts += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "{" + ", ".join(parts) + "}"
+
+
 BAD_CONFIGS = {
     "missing data.input": ("data: {source: esci, input: nowhere.csv}\n", "field 'data.input': no such file"),
     "data.input a folder": ("data: {source: esci, input: ..}\n", "field 'data.input': is not a regular file"),
@@ -62,6 +69,18 @@ BAD_CONFIGS = {
     "unknown GRPO sampler": (
         "grpo: {overrides: {sampler: nope}}\n", "field 'grpo.recipe': setting 'sampler': unknown prompt sampler 'nope'"
     ),
+    # every plugin's options by the model that reads them, every numeric setting bounded (issue 32)
+    "unknown cot option": ("cot: {options: {nosuch_option: 1}}\n", "field 'cot.options.nosuch_option': teacher 'template': Extra inputs"),
+    "unknown deploy option": ("deploy: {options: {nosuch_option: 1}}\n", "field 'deploy.options.nosuch_option': deployment adapter 'hf'"),
+    "negative eval.limit": ("eval: {limit: -5}\n", "field 'eval.limit': Input should be greater than or equal to 1"),
+    "zero eval.batch_size": ("eval: {batch_size: 0}\n", "field 'eval.batch_size': Input should be greater than or equal to 1"),
+    "negative eval.max_new_tokens": ("eval: {max_new_tokens: -1}\n", "field 'eval.max_new_tokens': Input should be greater"),
+    "negative data.limit": ("data: {limit: -1}\n", "field 'data.limit': Input should be greater than or equal to 1"),
+    "negative passn.limit": ("passn: {limit: -1}\n", "field 'passn.limit': Input should be greater than or equal to 1"),
+    "negative seed": ("seed: -1\n", "field 'seed': Input should be greater than or equal to 0"),
+    "circular anchor": ("sft: {overrides: &ov {learning_rate: 1.0e-4, self: *ov}}\n", "line 2: a circular anchor"),
+    "alias bomb in cot.options": (f"cot: {{options: {alias_bomb()}}}\n", "expands to over 100,000 values"),
+    "alias bomb in sft.overrides": (f"sft: {{overrides: {alias_bomb()}}}\n", "expands to over 100,000 values"),
     "guided replay on OpenRLHF": (
         "grpo: {framework: openrlhf, overrides: {guided_replay: true}}\n", "field 'grpo.overrides.guided_replay': guided_replay is a TRL-backend option"
     ),
@@ -115,6 +134,9 @@ def test_non_utf8_yaml_is_a_config_error(tmp_path, taosr1):
         ("noequals", "KEY=VALUE"),
         (".limit=1", "KEY=VALUE"),
         ("split.ratios=[0, 0, 0]", "field 'split.ratios'"),
+        ("eval.limit=-5", "field 'eval.limit'"),
+        (f"cot.options={alias_bomb()}", "expands to over 100,000 values"),
+        ("cot.options=&a [1, *a]", "a circular anchor"),
     ],
 )
 def test_bad_set_is_a_clear_error(tmp_path, taosr1, setting, message):
