@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -281,3 +282,51 @@ def test_preflight_checks_only_the_stages_the_run_reaches(tmp_path):
     check_run_config(config, config_path, stages=("import", "split", "cot", "export", "sft"))  # `--until sft`
     with pytest.raises(DataError, match=r"(dpo|grpo)\.recipe.: no such file"):
         check_run_config(config, config_path)
+
+
+# a temperature (or bias) that passes "> 0" but makes the calibrated distribution NaN: every pair fell back to the
+# lowest tier in `eval`, `score` wrote "margin": NaN, and `serve` answered 500 while /healthz said ok (issue 32)
+POISON_CALIBRATIONS = {
+    "temperature 5e-324": ({"method": "temperature", "temperature": 5e-324}, "calibration.temperature"),
+    "temperature 1e-310": ({"method": "temperature", "temperature": 1e-310}, "calibration.temperature"),
+    "temperature 1e300": ({"method": "temperature", "temperature": 1e300}, "calibration.temperature"),
+    "bias 1e308": ({"method": "temperature_bias", "temperature": 1.0, "biases": {"E": 1e308, "S": 0, "C": 0, "I": 0}},
+                   "calibration.biases.E"),
+}
+
+
+def poisoned_cumpt(folder: Path, case: str) -> Path:
+    cumpt = folder / "cumpt.json"
+    cumpt.write_text(json.dumps({"scheme": "esci", "levels": ["E", "S", "C", "I"],
+                                 "thresholds": {"E": 0.5, "S": 0.6, "C": 0.7}, "calibration": POISON_CALIBRATIONS[case][0]}))
+    return cumpt
+
+
+@pytest.mark.parametrize("command", ["eval", "score", "serve"])
+@pytest.mark.parametrize("case", sorted(POISON_CALIBRATIONS))
+def test_a_calibration_that_cannot_give_finite_probabilities_is_refused(tmp_path, taosr1, tiny_model_dir, command, case):
+    cumpt = poisoned_cumpt(tmp_path, case)
+    data = one_record(tmp_path)
+    args = {
+        "eval": ["--scores", data, "--report", tmp_path / "r.html"],  # the scores file is read after the cumpt.json
+        "score": ["--model", tiny_model_dir, "--data", data, "--out", tmp_path / "s.jsonl", "--device", "cpu"],
+        # bounded: a regression serves for 20 s, then fails the status check
+        "serve": ["--model", tiny_model_dir, "--device", "cpu", "--host", "127.0.0.1", "--port", "0", "--exit-after", "20"],
+    }[command]
+    before = snapshot(tmp_path)
+    code, err = taosr1(command, *args, "--cumpt", cumpt)
+    assert code == 2 and str(cumpt) in err and f"field '{POISON_CALIBRATIONS[case][1]}" in err, err
+    assert "Traceback" not in err and snapshot(tmp_path) == before
+
+
+def test_the_temperatures_a_fit_can_give_load_and_stay_finite(tmp_path):
+    from taosr1_plugins.deploy.calibration import load_cumpt
+    from taosr1_plugins.deploy.temperature import BETA_BOUNDS
+
+    for beta in BETA_BOUNDS:  # the fit's own extremes
+        cumpt = tmp_path / "cumpt.json"
+        cumpt.write_text(json.dumps({"scheme": "esci", "levels": ["E", "S", "C", "I"], "thresholds": {"E": 0.5, "S": 0.6, "C": 0.7},
+                                     "calibration": {"method": "temperature", "temperature": 1 / beta}}))
+        partition = load_cumpt(cumpt).to_cumpt()
+        for probs in ([1, 0, 0, 0], [0, 0, 0, 1], [0.25] * 4, [1e-9, 1e-9, 1e-9, 1 - 3e-9]):
+            assert all(math.isfinite(p) for p in partition.calibrated(probs)) and math.isfinite(partition.margin(probs))

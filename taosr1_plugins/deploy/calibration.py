@@ -17,7 +17,7 @@ import math
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -60,7 +60,9 @@ class CalibrationBlock(BaseModel):
     method: Literal["none", "temperature", "temperature_bias"]  # temperature.METHODS
     # the range the fit searches: a temperature of 5e-324 passes "> 0" and makes every calibrated p NaN
     temperature: float = Field(ge=TEMPERATURE_BOUNDS[0], le=TEMPERATURE_BOUNDS[1], allow_inf_nan=False)
-    biases: dict[str, float] = Field(default_factory=dict, description="per level; empty: none")
+    biases: dict[str, Annotated[float, Field(ge=-BIAS_BOUND, le=BIAS_BOUND, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="per level; empty: none"
+    )
     uncalibrated_thresholds: dict[str, float] | None = None
 
 
@@ -82,9 +84,6 @@ class CumptFile(BaseModel):
         if block is not None:
             if block.biases and set(block.biases) != set(self.levels):
                 raise ValueError(f"calibration biases must be given for levels {self.levels}, got {sorted(block.biases)}")
-            if not all(math.isfinite(b) and abs(b) <= BIAS_BOUND for b in block.biases.values()):
-                raise ValueError(f"calibration biases must lie in [-{BIAS_BOUND:g}, {BIAS_BOUND:g}] (the fit's range), "
-                                 f"got {block.biases}")
             if block.uncalibrated_thresholds is not None:
                 _check_thresholds(block.uncalibrated_thresholds, self.levels)
             _check_finite(self.transform, len(self.levels))
