@@ -116,6 +116,10 @@ def parse_options(backend: TrainingBackend, options: Mapping[str, Any]) -> BaseM
         raise SettingError(f"options.{exc.option}" if exc.option != "options" else "options", exc.message) from None
 
 
+def _where(job: TrainingJob, key: str) -> str:
+    return f"overrides.{key}" if key in job.overrides else f"recipe {job.recipe}: {key}"
+
+
 def refuse_unknown_args(job: TrainingJob, known: set[str], what: str) -> None:
     """A key of the recipe or the overrides that the framework's own config does not have: a typo that would
     otherwise fail, or be silently ignored, only once the stage starts."""
@@ -128,12 +132,7 @@ def refuse_unknown_args(job: TrainingJob, known: set[str], what: str) -> None:
     key = unknown[0]
     close = get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    where = f"overrides.{key}" if key in job.overrides else f"recipe {job.recipe}: {key}"
-    raise SettingError(where, f"not an argument of {what}{hint}")
-
-
-def _where(job: TrainingJob, key: str) -> str:
-    return f"overrides.{key}" if key in job.overrides else f"recipe {job.recipe}: {key}"
+    raise SettingError(_where(job, key), f"not an argument of {what}{hint}")
 
 
 def _declared_types(classes: Sequence[type]) -> dict[str, Any]:
@@ -190,8 +189,8 @@ def check_arg_values(job: TrainingJob, classes: Sequence[type], build: Callable[
     abc``), then ``build(args)`` (the stage's arguments, with ``fixed`` standing in for what the run fills),
     which runs the classes' own checks (``lr_scheduler_type: nope``, ``finetuning_type: nope``). The key a
     refusal is about is the one whose removal lets the classes build."""
-    given = [*job.overrides, *(key for key in recipe_args(job.recipe, {}) if key not in job.overrides)]
-    values = {**recipe_args(job.recipe, {}), **job.overrides}
+    values = recipe_args(job.recipe, job.overrides)
+    given = [*job.overrides, *(key for key in values if key not in job.overrides)]  # the overrides named first
     types = _declared_types(classes)
     for key in given:
         if key in types and (problem := _type_problem(types[key], values[key])) is not None:

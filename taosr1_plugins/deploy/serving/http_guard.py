@@ -21,10 +21,8 @@ from taosr1_plugins.core.jsonl import bad_text
 
 REQUEST_TIMEOUT_S = 30.0  # headers and body of one request, from the first byte the server waits for
 SHUTDOWN_GRACE_S = 5  # after SIGTERM, in-flight requests get this long before they are cancelled
-
-
-# in-flight requests still waiting this long after SIGTERM are answered 503, before uvicorn's grace ends and it
-# cancels them (a 500 "graceful shutdown exceeded" and a traceback in the log)
+# requests still waiting for the model this long before the grace ends are answered 503 (Shutdown), before
+# uvicorn cancels them (a 500 "graceful shutdown exceeded" and a traceback in the log)
 ANSWER_BEFORE_GRACE_ENDS_S = 1.5
 
 
@@ -68,6 +66,14 @@ def check_worker(batcher, shutdown: Shutdown) -> None:
         raise RequestError(503, str(batcher.death()))
     if shutdown.stopping:
         raise shutdown.refusal()
+
+
+def worker_health(batcher) -> tuple[int, dict[str, str]]:
+    """(HTTP status, status fields) of a health endpoint: a dead batch thread answers nothing, so health says
+    so with a 503 (a load balancer takes the server out), as every request does."""
+    if batcher.alive:
+        return 200, {"status": "ok"}
+    return 503, {"status": "dead", "error": str(batcher.death())}
 
 
 async def wait_for_answers(futures: list, shutdown: Shutdown) -> list:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from taosr1_plugins.deploy.serving.batching import MicroBatcher
 from taosr1_plugins.deploy.serving.http_guard import (
     REQUEST_TIMEOUT_S, RequestError, Shutdown, check_port, check_worker, make_server, parse_json_body, read_body,
-    run_server, validation_message, wait_for_answers,
+    run_server, validation_message, wait_for_answers, worker_health,
 )
 
 MAX_BODY_BYTES = 1 << 20
@@ -148,9 +148,9 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
 
     @app.get("/health")
     def health() -> JSONResponse:
-        alive = batcher.alive  # a dead batch thread answers nothing: health says so (503), as requests do
-        return JSONResponse(status_code=200 if alive else 503, content={
-            "status": "ok" if alive else "dead", **({} if alive else {"error": str(batcher.death())}),
+        code, status = worker_health(batcher)
+        return JSONResponse(status_code=code, content={
+            **status,
             "model": served_model_name, "batches": batcher.batches, **stats})
 
     @app.get("/v1/models")

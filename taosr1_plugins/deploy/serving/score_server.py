@@ -34,7 +34,7 @@ from taosr1_plugins.deploy.scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES,
 from taosr1_plugins.deploy.serving.batching import MicroBatcher
 from taosr1_plugins.deploy.serving.http_guard import (
     REQUEST_TIMEOUT_S, RequestError, Shutdown, check_port, check_worker, make_server, parse_json_body, read_body,
-    run_server, validation_message, wait_for_answers,
+    run_server, validation_message, wait_for_answers, worker_health,
 )
 
 DEFAULT_EXPLAIN_TOKENS = ExplainSettings.model_fields["max_explain_tokens"].default
@@ -183,9 +183,9 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        alive = batcher.alive  # a dead batch thread answers nothing: health says so (503), as requests do
-        return JSONResponse(status_code=200 if alive else 503, content={
-            "status": "ok" if alive else "dead", **({} if alive else {"error": str(batcher.death())}),
+        code, status = worker_health(batcher)
+        return JSONResponse(status_code=code, content={
+            **status,
             "model": model_name, "scheme": scheme.name, "levels": scheme.keys,
             "cumpt": cumpt is not None, "calibrated": cumpt is not None and cumpt.calibration is not None,
             "batches": batcher.batches, "pairs": batcher.items,
