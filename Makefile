@@ -58,6 +58,8 @@ test-fast: install
 # Each benchmark prints ratios measured in one run; sizes kept to minutes on 2 CPU cores.
 bench: install
 	$(BIN)/python benchmarks/bench_reward.py
+	# refusing a YAML alias bomb against loading the quickstart config (milliseconds, not the minute it cost)
+	$(BIN)/python benchmarks/bench_yaml_bomb.py
 	# the final model of `make demo` when there is one (scored with the prompt it was trained on), else the base model
 	$(BIN)/python benchmarks/bench_scoring.py --pairs 16 $$( [ -d runs/quickstart/grpo/model ] && echo --model runs/quickstart/grpo/model )
 	# seconds per SFT example / DPO pair / GRPO completion, pass@N prompts/s: the old recipe against the new default

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -30,6 +31,13 @@ def write_config(folder: Path, text: str) -> Path:
     (folder / "broken.yaml").write_bytes(b"a: [1, 2\n\xff")
     (folder / "list.yaml").write_text("- 1\n- 2\n")
     return config
+
+
+def alias_bomb(levels: int = 6, width: int = 10) -> str:
+    """A flow mapping of ~200 bytes per level whose last value stands for width**levels leaves."""
+    parts = [f"l0: &l0 [{', '.join(['x'] * width)}]"]
+    parts += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "{" + ", ".join(parts) + "}"
 
 
 BAD_CONFIGS = {
@@ -62,6 +70,18 @@ BAD_CONFIGS = {
     "unknown GRPO sampler": (
         "grpo: {overrides: {sampler: nope}}\n", "field 'grpo.recipe': setting 'sampler': unknown prompt sampler 'nope'"
     ),
+    # every plugin's options by the model that reads them, every numeric setting bounded (issue 32)
+    "unknown cot option": ("cot: {options: {nosuch_option: 1}}\n", "field 'cot.options.nosuch_option': teacher 'template': Extra inputs"),
+    "unknown deploy option": ("deploy: {options: {nosuch_option: 1}}\n", "field 'deploy.options.nosuch_option': deployment adapter 'hf'"),
+    "negative eval.limit": ("eval: {limit: -5}\n", "field 'eval.limit': Input should be greater than or equal to 1"),
+    "zero eval.batch_size": ("eval: {batch_size: 0}\n", "field 'eval.batch_size': Input should be greater than or equal to 1"),
+    "negative eval.max_new_tokens": ("eval: {max_new_tokens: -1}\n", "field 'eval.max_new_tokens': Input should be greater"),
+    "negative data.limit": ("data: {limit: -1}\n", "field 'data.limit': Input should be greater than or equal to 1"),
+    "negative passn.limit": ("passn: {limit: -1}\n", "field 'passn.limit': Input should be greater than or equal to 1"),
+    "negative seed": ("seed: -1\n", "field 'seed': Input should be greater than or equal to 0"),
+    "circular anchor": ("sft: {overrides: &ov {learning_rate: 1.0e-4, self: *ov}}\n", "line 2: a circular anchor"),
+    "alias bomb in cot.options": (f"cot: {{options: {alias_bomb()}}}\n", "expands to over 100,000 values"),
+    "alias bomb in sft.overrides": (f"sft: {{overrides: {alias_bomb()}}}\n", "expands to over 100,000 values"),
     "guided replay on OpenRLHF": (
         "grpo: {framework: openrlhf, overrides: {guided_replay: true}}\n", "field 'grpo.overrides.guided_replay': guided_replay is a TRL-backend option"
     ),
@@ -115,6 +135,9 @@ def test_non_utf8_yaml_is_a_config_error(tmp_path, taosr1):
         ("noequals", "KEY=VALUE"),
         (".limit=1", "KEY=VALUE"),
         ("split.ratios=[0, 0, 0]", "field 'split.ratios'"),
+        ("eval.limit=-5", "field 'eval.limit'"),
+        (f"cot.options={alias_bomb()}", "expands to over 100,000 values"),
+        ("cot.options=&a [1, *a]", "a circular anchor"),
     ],
 )
 def test_bad_set_is_a_clear_error(tmp_path, taosr1, setting, message):
@@ -259,3 +282,51 @@ def test_preflight_checks_only_the_stages_the_run_reaches(tmp_path):
     check_run_config(config, config_path, stages=("import", "split", "cot", "export", "sft"))  # `--until sft`
     with pytest.raises(DataError, match=r"(dpo|grpo)\.recipe.: no such file"):
         check_run_config(config, config_path)
+
+
+# a temperature (or bias) that passes "> 0" but makes the calibrated distribution NaN: every pair fell back to the
+# lowest tier in `eval`, `score` wrote "margin": NaN, and `serve` answered 500 while /healthz said ok (issue 32)
+POISON_CALIBRATIONS = {
+    "temperature 5e-324": ({"method": "temperature", "temperature": 5e-324}, "calibration.temperature"),
+    "temperature 1e-310": ({"method": "temperature", "temperature": 1e-310}, "calibration.temperature"),
+    "temperature 1e300": ({"method": "temperature", "temperature": 1e300}, "calibration.temperature"),
+    "bias 1e308": ({"method": "temperature_bias", "temperature": 1.0, "biases": {"E": 1e308, "S": 0, "C": 0, "I": 0}},
+                   "calibration.biases.E"),
+}
+
+
+def poisoned_cumpt(folder: Path, case: str) -> Path:
+    cumpt = folder / "cumpt.json"
+    cumpt.write_text(json.dumps({"scheme": "esci", "levels": ["E", "S", "C", "I"],
+                                 "thresholds": {"E": 0.5, "S": 0.6, "C": 0.7}, "calibration": POISON_CALIBRATIONS[case][0]}))
+    return cumpt
+
+
+@pytest.mark.parametrize("command", ["eval", "score", "serve"])
+@pytest.mark.parametrize("case", sorted(POISON_CALIBRATIONS))
+def test_a_calibration_that_cannot_give_finite_probabilities_is_refused(tmp_path, taosr1, tiny_model_dir, command, case):
+    cumpt = poisoned_cumpt(tmp_path, case)
+    data = one_record(tmp_path)
+    args = {
+        "eval": ["--scores", data, "--report", tmp_path / "r.html"],  # the scores file is read after the cumpt.json
+        "score": ["--model", tiny_model_dir, "--data", data, "--out", tmp_path / "s.jsonl", "--device", "cpu"],
+        # bounded: a regression serves for 20 s, then fails the status check
+        "serve": ["--model", tiny_model_dir, "--device", "cpu", "--host", "127.0.0.1", "--port", "0", "--exit-after", "20"],
+    }[command]
+    before = snapshot(tmp_path)
+    code, err = taosr1(command, *args, "--cumpt", cumpt)
+    assert code == 2 and str(cumpt) in err and f"field '{POISON_CALIBRATIONS[case][1]}" in err, err
+    assert "Traceback" not in err and snapshot(tmp_path) == before
+
+
+def test_the_temperatures_a_fit_can_give_load_and_stay_finite(tmp_path):
+    from taosr1_plugins.deploy.calibration import load_cumpt
+    from taosr1_plugins.deploy.temperature import BETA_BOUNDS
+
+    for beta in BETA_BOUNDS:  # the fit's own extremes
+        cumpt = tmp_path / "cumpt.json"
+        cumpt.write_text(json.dumps({"scheme": "esci", "levels": ["E", "S", "C", "I"], "thresholds": {"E": 0.5, "S": 0.6, "C": 0.7},
+                                     "calibration": {"method": "temperature", "temperature": 1 / beta}}))
+        partition = load_cumpt(cumpt).to_cumpt()
+        for probs in ([1, 0, 0, 0], [0, 0, 0, 1], [0.25] * 4, [1e-9, 1e-9, 1e-9, 1 - 3e-9]):
+            assert all(math.isfinite(p) for p in partition.calibrated(probs)) and math.isfinite(partition.margin(probs))

@@ -110,6 +110,13 @@ RIGHT = render_response("a case for the phone", "E", ESCI, "think_answer")
         ({"completions": None, "label": ["E"]}, "completions must be a list"),
         ({"completions": [RIGHT], "label": ["E"], "scheme": ["esci", "esci"]}, "scheme=2"),
         ({"completions": RIGHT, "label": ["E"]}, "completions must be a list"),
+        # one label where a list of them belongs (issue 32): a TypeError from list(5), or {'gold': 'E'} read as "gold"
+        ({"completions": [RIGHT], "label": 5}, "label must be a list with one entry per sample, got int"),
+        ({"completions": [RIGHT], "label": 5.0}, "label must be a list with one entry per sample, got float"),
+        ({"completions": [RIGHT], "label": object()}, "label must be a list with one entry per sample, got object"),
+        ({"completions": [RIGHT], "label": {"gold": "E"}}, "label must be a list with one entry per sample, got dict"),
+        ({"completions": [RIGHT], "label": "E"}, "label must be a list with one entry per sample, got str"),
+        ({"completions": [RIGHT], "label": ["E"], "scheme": "esci"}, "scheme must be a list"),
     ],
 )
 def test_trl_adapter_names_mismatched_lengths(kwargs, message):

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hostile_helpers import run_main
 from loopback import free_port, wait_until_up
 from taosr1_plugins.core.schemes import get_scheme
 from taosr1_plugins.deploy.serving.http_guard import make_server
@@ -28,6 +29,7 @@ from taosr1_plugins.deploy.serving.score_server import create_app as score_app
 
 ESCI = get_scheme("esci")
 REQUEST_TIMEOUT = 1.0
+PROMPT_TOKENS = 300  # the chat server's prompt token limit here
 
 
 @contextlib.contextmanager
@@ -64,7 +66,7 @@ def chat_server(tiny_model_dir):
     from taosr1_plugins.deploy.serving.openai_server import create_app
 
     app = create_app(load_chat_model(str(tiny_model_dir), device="cpu"), served_model_name="tiny",
-                     max_body_bytes=100_000, max_prompt_chars=20_000)
+                     max_body_bytes=100_000, max_prompt_chars=20_000, max_prompt_tokens=PROMPT_TOKENS)
     with serve(app) as base:
         yield base
 
@@ -189,6 +191,11 @@ BAD_CHAT_BODIES = {
     "deeply nested": ('{"messages": ' + "[" * 40_000 + "]" * 40_000 + "}", 400, "nested too deeply"),
     "no body": ("", 400, "invalid JSON"),
     "messages missing": (json.dumps({"model": "tiny"}), 422, "messages"),
+    # under both size limits, yet minutes of chat template for the one worker: bounded by count and by tokens
+    "2,000 one-character messages": (json.dumps(chat_body(messages=[{"role": "user", "content": "x"}] * 2_000)),
+                                     413, "2000 messages; the limit is 256"),
+    "prompt over the token limit": (json.dumps(chat_body(messages=[{"role": "user", "content": "red shoe " * 400}])),
+                                    413, f"tokens; the limit is {PROMPT_TOKENS}"),
 }
 
 
@@ -214,31 +221,103 @@ def test_chat_server_serves_good_requests_among_bad_ones(chat_server):
     assert health["errors"] == 0 and health["rejected"] >= 3
 
 
-def test_chat_server_stops_within_seconds_of_sigterm_while_generating(tiny_model_dir):
+def test_chat_server_answers_in_flight_requests_and_exits_cleanly_on_sigterm(tiny_model_dir):
+    """SIGTERM while a long generation runs: the client gets a 503 with Retry-After (not uvicorn's 500 "graceful
+    shutdown exceeded"), the server exits within seconds and logs no traceback."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "taosr1_plugins.cli", "serve-chat", "--model", str(tiny_model_dir),
          "--served-model-name", "tiny", "--device", "cpu", "--max-tokens-limit", "100000",
-         "--host", "127.0.0.1", "--port", str(port), "--exit-after", "300"],
+         "--host", "127.0.0.1", "--port", str(port), "--exit-after", "300", "--log-level", "info"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    answers: list[httpx.Response | Exception] = []
     try:
         wait_until_up(f"{base}/v1/models", timeout=90, proc=proc)
 
         def long_request():
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.post(f"{base}/v1/chat/completions", json=chat_body(max_tokens=100_000), timeout=120)
+            try:
+                answers.append(httpx.post(f"{base}/v1/chat/completions", json=chat_body(max_tokens=100_000), timeout=120))
+            except httpx.HTTPError as exc:
+                answers.append(exc)
 
-        threading.Thread(target=long_request, daemon=True).start()
+        client = threading.Thread(target=long_request, daemon=True)
+        client.start()
         time.sleep(2.0)  # the long generation is under way
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)  # the bound: SHUTDOWN_GRACE_S plus start-up slack, far below the generation
-        assert proc.returncode is not None
+        client.join(timeout=30)
+        log = proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert proc.returncode in (0, -signal.SIGTERM), log  # uvicorn re-raises the signal it handled
+    assert "Traceback" not in log and "graceful shutdown exceeded" not in log, log
+    (answer,) = answers
+    assert isinstance(answer, httpx.Response), answer
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5", answer.text
+    assert "shutting down" in answer.json()["error"]["message"]
+
+
+# --- server options and a dead batch thread -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "option", "value"), [
+    ("serve", "--max-wait", "inf"), ("serve", "--max-wait", "nan"), ("serve-chat", "--batch-wait", "inf"),
+    ("serve", "--exit-after", "-5"), ("serve-chat", "--exit-after", "-5"), ("serve", "--request-timeout", "inf"),
+])
+def test_server_options_out_of_bounds_are_refused_at_once(tiny_model_dir, capsys, monkeypatch, command, option, value):
+    port = str(free_port())
+    bounded = [] if option == "--exit-after" else ["--exit-after", "20"]  # so a regression ends instead of serving
+    code, err = run_main(capsys, monkeypatch, command, "--model", tiny_model_dir, "--device", "cpu", "--host", "127.0.0.1",
+                         "--port", port, *bounded, option, value)
+    assert code == 2 and option in err, err
+
+
+@pytest.mark.parametrize("command", ["serve", "serve-chat"])
+def test_a_port_in_use_is_refused_before_the_model_loads(tiny_model_dir, capsys, monkeypatch, command):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = run_main(capsys, monkeypatch, command, "--model", tiny_model_dir, "--device", "cpu",
+                             "--host", "127.0.0.1", "--port", str(port), "--exit-after", "20")
+    out = capsys.readouterr().out
+    assert code == 2 and f"--port {port}: cannot listen there" in err, err
+    assert "Traceback" not in err and "serving" not in out and "scoring with" not in out
+
+
+class DiesOnPoison:
+    """The real scorer, except that a pair with query 'poison' ends the thread that calls it (SystemExit, which
+    no ``except Exception`` catches): the batch thread dying, as the OverflowError of --max-wait inf made it."""
+
+    def __init__(self, scorer):
+        self.scorer, self.scheme = scorer, scorer.scheme
+
+    def probabilities(self, records):
+        if any(record.query == "poison" for record in records):
+            raise SystemExit("the batch thread ends here")
+        return self.scorer.probabilities(records)
+
+
+def test_a_dead_batch_thread_is_reported_by_health_and_requests_fail_fast(tiny_model_dir):
+    from taosr1_plugins.deploy.scoring import ScoreSettings, load_scorer
+
+    scorer = load_scorer(tiny_model_dir, ESCI, ScoreSettings(device="cpu", batch_size=4))
+    with serve(score_app(DiesOnPoison(scorer), max_batch=4, max_wait=0.01)) as base:
+        good = json.dumps({"pairs": [GOOD_PAIR]}).encode()
+        assert post(f"{base}/v1/score", good).status_code == 200
+        assert httpx.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"
+        # every wait below is bounded: a request that hangs fails the test by its timeout
+        poisoned = httpx.post(f"{base}/v1/score", json={"pairs": [{**GOOD_PAIR, "query": "poison"}]}, timeout=30)
+        assert poisoned.status_code == 503 and "the batch worker died (SystemExit" in poisoned.text
+        for _ in range(3):
+            later = httpx.post(f"{base}/v1/score", content=good, headers={"content-type": "application/json"}, timeout=10)
+            assert later.status_code == 503 and "restart the server" in later.text
+        health = httpx.get(f"{base}/healthz", timeout=10)
+        assert health.status_code == 503 and health.json()["status"] == "dead"
 
 
 json_values = st.recursive(

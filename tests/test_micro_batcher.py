@@ -49,3 +49,26 @@ def test_one_bad_job_does_not_fail_its_batch():
     assert [futures[i].result(timeout=10) for i in (1, 3)] == ["Y", "Z"]
     with pytest.raises(ValueError, match="cannot take"):
         futures[2].result(timeout=10)
+
+
+@pytest.mark.parametrize("max_wait", [float("inf"), float("nan"), -1.0, 1e9])
+def test_a_wait_the_thread_cannot_keep_is_refused(max_wait):
+    # inf passed the command line's min=0 and then killed the thread at its first queue wait (OverflowError)
+    with pytest.raises(ValueError, match="max_wait must be between 0 and"):
+        MicroBatcher(Recorder(), max_batch=4, max_wait=max_wait)
+
+
+def test_when_the_thread_dies_every_job_fails_fast_and_it_says_so():
+    """A key function that raises stops the worker outside run(): the job it was on, those queued behind it and
+    every later one fail at once with the cause, instead of waiting forever."""
+    batcher = MicroBatcher(lambda jobs: [job["v"] for job in jobs], max_batch=4, max_wait=0.05, key=lambda job: job["key"])
+    assert batcher.submit({"key": 1, "v": "a"}).result(timeout=10) == "a" and batcher.alive
+    dying = batcher.submit({"v": "no key"})  # KeyError in the worker's own loop
+    with pytest.raises(RuntimeError, match=r"the batch worker died \(KeyError"):
+        dying.result(timeout=10)
+    assert not batcher.alive and isinstance(batcher.died, KeyError)
+    later = [batcher.submit({"key": 1, "v": str(i)}) for i in range(3)]
+    for future in later:
+        with pytest.raises(RuntimeError, match="the batch worker died"):
+            future.result(timeout=1)
+    assert batcher.pending == 0

@@ -125,3 +125,31 @@ def test_each_pair_is_calibrated_once(setup, tmp_path):
     assert response.status_code == 200, response.text
     assert isinstance(response.json()["results"][0]["explanation"], str)
     assert CountingCalibration.calls == 1
+
+
+def test_a_pair_on_a_threshold_gets_the_tier_the_fit_counted(tmp_path):
+    """`calibrate` fits the thresholds on the probabilities a score file stores (6 decimals), so they sit on
+    stored cumulative values; scoring the exact probabilities of such a pair (a hair below the stored ones,
+    the same once rounded) must give the tier the fit counted for it, at fit and at serve time alike."""
+    import random
+
+    from taosr1_plugins.deploy.calibration import fit_cumpt
+    from taosr1_plugins.deploy.cumpt import cumulative
+
+    rng = random.Random(0)
+    stored, exact, rows = [], [], []
+    for i in range(40):
+        weights = [rng.random() + (1.5 if k == i % 4 else 0.0) for k in range(4)]
+        probs = [round(w / sum(weights), 6) for w in weights]
+        stored.append(probs)
+        exact.append([probs[0] - 4e-7, probs[1], probs[2], probs[3] + 4e-7])  # rounds back to ``probs``
+        rows.append({"id": f"p{i}", "scheme": "esci", **score_pair(probs, ESCI).fields(), "gold": ESCI.keys[i % 4]})
+    scores = tmp_path / "dev.jsonl"
+    write_jsonl(scores, rows)
+    fitted = fit_cumpt(scores)
+    cumpt = CumPT(ESCI.keys, [fitted["thresholds"][key] for key in ESCI.keys[:-1]])
+    # the case this is about: a threshold lies on a stored value, and the exact values fall just below it
+    assert any(cumpt.tier(s) != cumpt.tier(e) for s, e in zip(stored, exact)), "no pair lies on a threshold"
+    assert any(c in cumpt.thresholds for s in stored for c in cumulative(s)[:-1])
+    for s, e in zip(stored, exact):
+        assert score_pair(e, ESCI, cumpt).tier == cumpt.tier(s)  # what the fit counted for this pair

@@ -80,6 +80,13 @@ TYPOS = {
                             "field 'sft.options.launcher': Input should be 'cli' or 'module'"),
     "trl takes no options": ({"sft": {"framework": "trl", "options": {"launcher": "cli"}}},
                              "field 'sft.options.launcher': Extra inputs are not permitted"),
+    # values, by the framework's own argument classes: a field's declared type, then the classes' own checks
+    "trl sft value of the wrong type": ({"sft": {"framework": "trl", "overrides": {"num_train_epochs": "abc"}}},
+                                        "field 'sft.overrides.num_train_epochs': Input should be a valid number"),
+    "trl dpo choice": ({"dpo": {"framework": "trl", "overrides": {"lr_scheduler_type": "nope"}}},
+                       "field 'dpo.overrides.lr_scheduler_type': refused by trl.DPOConfig: nope is not a valid SchedulerType"),
+    "llamafactory dpo choice": ({"dpo": {"overrides": {"finetuning_type": "nope"}}},
+                                "field 'dpo.overrides.finetuning_type': Input should be 'lora', 'oft', 'freeze' or 'full'"),
     "renamed key": ({"grpo": {"backend": "openrlhf"}}, "'backend' is now 'framework'"),
     "TRL argument on openrlhf": ({"grpo": {"framework": "openrlhf", "recipe": str(REPO / "recipes/openrlhf/grpo_qwen.yaml"),
                                            "overrides": {"learning_rate": 1e-5},

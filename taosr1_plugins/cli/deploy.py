@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from taosr1_plugins.cli.options import option
+from taosr1_plugins.cli.options import finite, option
+from taosr1_plugins.deploy.serving.batching import MAX_WAIT_S
 from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
 
 
@@ -132,11 +133,13 @@ def serve(
     port: int = typer.Option(8080, "--port", min=0, max=65535),
     device: str = typer.Option("auto", "--device"),
     max_batch: int = typer.Option(16, "--max-batch", min=1, help="Pairs per forward pass."),
-    max_wait: float = typer.Option(0.01, "--max-wait", min=0, help="Seconds to wait for a batch to fill."),
+    max_wait: float = typer.Option(0.01, "--max-wait", min=0, max=MAX_WAIT_S, callback=finite,
+                                   help="Seconds to wait for a batch to fill."),
     max_pairs: int = typer.Option(64, "--max-pairs", min=1, help="Pairs per request."),
     max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1),
-    exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
-    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
+    exit_after: float | None = typer.Option(None, "--exit-after", min=0, callback=finite,
+                                            help="Stop by itself after this many seconds."),
+    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1, max=3600, callback=finite,
                                           help="Seconds a client has to send one request's headers and body."),
     explain_mode: str = typer.Option("never", "--explain-mode", help="Default for requests: never, always, or auto "
                                      "(pairs whose CumPT tier margin is below --explain-margin; needs --cumpt). A "
@@ -167,13 +170,19 @@ def serve_chat(
     device: str = typer.Option("auto", "--device"),
     dtype: str = typer.Option("auto", "--dtype"),
     max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests per generate call."),
-    batch_wait: float = typer.Option(0.01, "--batch-wait", min=0, help="Seconds to wait to fill a batch."),
+    batch_wait: float = typer.Option(0.01, "--batch-wait", min=0, max=MAX_WAIT_S, callback=finite,
+                                     help="Seconds to wait to fill a batch."),
     max_tokens_limit: int = typer.Option(4096, "--max-tokens-limit", min=1),
     max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1),
     max_prompt_chars: int = typer.Option(200_000, "--max-prompt-chars", min=1),
-    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1,
+    max_messages: int | None = typer.Option(None, "--max-messages", min=1, help="Messages per request (default: "
+                                            "256, openai_server.MAX_MESSAGES)."),
+    max_prompt_tokens: int | None = typer.Option(None, "--max-prompt-tokens", min=1, help="Prompt tokens per request "
+                                                 "(default: the model's context length)."),
+    request_timeout: float = typer.Option(30.0, "--request-timeout", min=0.1, max=3600, callback=finite,
                                           help="Seconds a client has to send one request's headers and body."),
-    exit_after: float | None = typer.Option(None, "--exit-after", help="Stop by itself after this many seconds."),
+    exit_after: float | None = typer.Option(None, "--exit-after", min=0, callback=finite,
+                                            help="Stop by itself after this many seconds."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve a local model behind an OpenAI-compatible chat endpoint (POST /v1/chat/completions, GET /v1/models,
@@ -182,7 +191,8 @@ def serve_chat(
 
     run_server(model, served_model_name=served_model_name, host=host, port=port, device=device, dtype=dtype,
                max_batch=max_batch, batch_wait=batch_wait, max_tokens_limit=max_tokens_limit,
-               max_body_bytes=max_body_bytes, max_prompt_chars=max_prompt_chars, request_timeout=request_timeout,
+               max_body_bytes=max_body_bytes, max_prompt_chars=max_prompt_chars, max_prompt_tokens=max_prompt_tokens,
+               **({"max_messages": max_messages} if max_messages else {}), request_timeout=request_timeout,
                exit_after=exit_after, log_level=log_level)
 
 

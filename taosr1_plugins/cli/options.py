@@ -32,6 +32,15 @@ def option(model: type[BaseModel], name: str, *flags: str, default: Any = _UNSET
     )
 
 
+def finite(value: float | None) -> float | None:
+    """A typer callback: click's FloatRange lets NaN through (every comparison with it is false)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 def parse_options(pairs: list[str]) -> dict[str, str]:
     """``key=value`` strings -> dict; each plugin (teacher, backend) validates and converts its own options."""
     options: dict[str, str] = {}

@@ -10,13 +10,15 @@ import typer
 def _overrides(items: list[str]) -> dict:
     import yaml
 
+    from taosr1_plugins.core import yaml_load
+
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not all(key.split(".")):
             raise typer.BadParameter(f"--set takes KEY=VALUE (KEY like eval.limit), got {item!r}", param_hint="--set")
         try:
-            overrides[key] = yaml.safe_load(value)
+            overrides[key] = yaml_load.safe_load(value)
         except yaml.YAMLError as exc:
             raise typer.BadParameter(f"{item!r}: the value is not valid YAML ({getattr(exc, 'problem', None) or exc})", param_hint="--set") from None
     return overrides

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from taosr1_plugins.errors import DataError, UnknownPluginError, UserError, data_error
+from taosr1_plugins.core import yaml_load
 
 if TYPE_CHECKING:
     from taosr1_plugins.core.records import Record
@@ -180,7 +181,7 @@ def load_scheme_file(path: str | Path) -> LabelScheme:
         if cached and cached[0] == stamp:
             _by_name[cached[1].name] = cached[1]  # the file read last names the scheme
             return cached[1]
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(str(path), None, None, f"cannot read scheme: {exc}") from exc
     try:

@@ -17,12 +17,12 @@ import math
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taosr1_plugins.deploy.cumpt import NEVER, CumPT, argmax_tier, fit_thresholds
-from taosr1_plugins.deploy.temperature import Calibration
+from taosr1_plugins.deploy.temperature import BIAS_BOUND, TEMPERATURE_BOUNDS, Calibration
 from taosr1_plugins.errors import DataError, data_error
 from taosr1_plugins.evaluation.metrics import Metrics, compute_metrics
 from taosr1_plugins.core.jsonl import atomic_write
@@ -42,14 +42,27 @@ def _check_thresholds(thresholds: Mapping[str, float], levels: list[str]) -> Non
             raise ValueError(f"threshold of level {key!r} must be a cumulative probability in [0, 1], got {value}")
 
 
+def _check_finite(transform: Calibration, levels: int) -> None:
+    """The transform on the extremes a model can give (all mass on one level, below the stored precision
+    elsewhere; uniform) must be a distribution: the bounds guarantee it, this proves it for the file at hand."""
+    probes = [[1.0 if i == k else 0.0 for i in range(levels)] for k in range(levels)] + [[1 / levels] * levels]
+    for probe in probes:
+        out = transform.apply(probe)
+        if not all(math.isfinite(p) for p in out) or abs(sum(out) - 1) > 1e-6:
+            raise ValueError(f"the calibration turns {probe} into {out}, not a distribution")
+
+
 class CalibrationBlock(BaseModel):
     """The transform applied before the thresholds (the rest is a record of the fit)."""
 
     model_config = ConfigDict(extra="allow")
 
     method: Literal["none", "temperature", "temperature_bias"]  # temperature.METHODS
-    temperature: float = Field(gt=0, allow_inf_nan=False)
-    biases: dict[str, float] = Field(default_factory=dict, description="per level; empty: none")
+    # the range the fit searches: a temperature of 5e-324 passes "> 0" and makes every calibrated p NaN
+    temperature: float = Field(ge=TEMPERATURE_BOUNDS[0], le=TEMPERATURE_BOUNDS[1], allow_inf_nan=False)
+    biases: dict[str, Annotated[float, Field(ge=-BIAS_BOUND, le=BIAS_BOUND, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="per level; empty: none"
+    )
     uncalibrated_thresholds: dict[str, float] | None = None
 
 
@@ -71,10 +84,9 @@ class CumptFile(BaseModel):
         if block is not None:
             if block.biases and set(block.biases) != set(self.levels):
                 raise ValueError(f"calibration biases must be given for levels {self.levels}, got {sorted(block.biases)}")
-            if not all(math.isfinite(b) for b in block.biases.values()):
-                raise ValueError(f"calibration biases must be finite, got {block.biases}")
             if block.uncalibrated_thresholds is not None:
                 _check_thresholds(block.uncalibrated_thresholds, self.levels)
+            _check_finite(self.transform, len(self.levels))
         return self
 
     @property

@@ -48,7 +48,12 @@ class ScoredPair:
 
 
 def score_pair(probs: Sequence[float], scheme: LabelScheme, cumpt: CumPT | None = None) -> ScoredPair:
-    """``probs``: the model's p(level) in scheme order; ``cumpt``: thresholds (and calibration) for the tier."""
+    """``probs``: the model's p(level) in scheme order; ``cumpt``: thresholds (and calibration) for the tier.
+
+    Everything is read from the probabilities as a score file stores them (rounded to ``DECIMALS``): that is
+    what `calibrate` fits the thresholds on and `eval` reads, so a pair lying on a threshold gets one tier from
+    fit, score, eval and serve alike (from the exact ones it could fall just below the threshold it defines)."""
+    probs = [round(p, DECIMALS) for p in probs]
     label = scheme.keys[argmax_tier(probs)]
     if cumpt is None:
         return ScoredPair(dict(zip(scheme.keys, probs)), label, label, _score(probs))

@@ -21,6 +21,7 @@ METHODS = ("none", "temperature", "temperature_bias")
 # Stored probabilities are rounded to 6 decimals, so a 0 means "below 5e-7"; its log must stay finite.
 PROB_FLOOR = 1e-7
 BETA_BOUNDS = (0.05, 20.0)  # T between 0.05 and 20: beyond that a fit says more about the dev split than the model
+TEMPERATURE_BOUNDS = (1 / BETA_BOUNDS[1], 1 / BETA_BOUNDS[0])  # what a cumpt.json may hold: what a fit can give
 BIAS_BOUND = 20.0
 
 

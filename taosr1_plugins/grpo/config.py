@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.grpo.dynamic_sampling import DynamicSamplingSettings
 from taosr1_plugins.grpo.reward import RewardSettings
 from taosr1_plugins.grpo.difficulty_mix import DifficultyMix
+from taosr1_plugins.core import yaml_load
 
 
 # The TRL route's trainer arguments, which the GRPO settings carry for `taosr1 grpo train` and `grpo.framework: trl`;
@@ -79,5 +79,5 @@ class GrpoSettings(BaseModel):
 def load_grpo_settings(path: str | Path | None = None, **overrides: Any) -> GrpoSettings:
     data: dict[str, Any] = {}
     if path is not None:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml_load.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     return GrpoSettings.model_validate({**data, **{k: v for k, v in overrides.items() if v is not None}})

@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
 from taosr1_plugins.core.schemes import LabelScheme
+from taosr1_plugins.core import yaml_load
 
 
 class RewardSettings(BaseModel):
@@ -73,7 +73,7 @@ def load_reward_settings(path: str | Path | None = None, **overrides: Any) -> Re
     """Settings from a YAML file (a mapping, or a mapping with a top-level ``reward:`` key)."""
     data: dict[str, Any] = {}
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        loaded = yaml_load.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         data = loaded.get("reward", loaded) if isinstance(loaded, dict) else {}
     return RewardSettings.model_validate({**data, **overrides})
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from taosr1_plugins.evaluation.baselines import BASELINES, BaselineName
 from taosr1_plugins.evaluation.baselines.cross_encoder import CrossEncoderSettings
 from taosr1_plugins.errors import DataError, first_problem
+from taosr1_plugins.core.options import OptionError
 from taosr1_plugins.cot.balance import Balance
 from taosr1_plugins.cot.config import CotSettings
 from taosr1_plugins.data.columns import ImportOptions
@@ -21,6 +22,7 @@ from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.precision import Precision
 from taosr1_plugins.core.prompts import PromptStyle
 from taosr1_plugins.shipped import shipped_path
+from taosr1_plugins.core import yaml_load
 
 
 class _Section(BaseModel):
@@ -34,7 +36,7 @@ class DataSection(ImportOptions):
     input: str | None = Field(None, description="raw judgement file; null = the ESCI sample shipped in the package")
     scheme: str | None = Field(None, description="label scheme name or YAML file (relative to the config, like "
                                "input); null = the importer's own")
-    limit: int | None = None
+    limit: int | None = Field(None, ge=1, description="import only the first N pairs (null = all)")
 
 
 SplitSection = SplitSettings  # declared once, with the stage: its keys are the `split:` section's
@@ -137,7 +139,7 @@ class PassnSection(PassnRunSettings):
     """Stage 2 sampling from the SFT model (its difficulty file also drives stage 3)."""
 
     enabled: bool = True
-    limit: int | None = Field(None, description="sample only the first N training prompts (CPU budgets)")
+    limit: int | None = Field(None, ge=1, description="sample only the first N training prompts (CPU budgets)")
     difficulty: Literal["sampled", "one_pass"] = Field(
         "sampled",
         description="what GRPO's difficulty file holds: sampled pass@N, or the one-pass estimate from p(gold label) "
@@ -201,9 +203,9 @@ class DeploySection(ScoringSettings, CalibrationSettings):
 
 class EvalSection(_Section):
     split: Literal["dev", "test"] = "test"
-    limit: int | None = None
-    max_new_tokens: int = 256
-    batch_size: int = 8
+    limit: int | None = Field(None, ge=1, description="evaluate only the first N pairs (null = all)")
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(8, ge=1)
     zero_shot_baseline: bool = Field(True, description="also evaluate the base model before SFT")
 
 
@@ -215,12 +217,12 @@ class BaselinesSection(_Section):
     direct_answer_overrides: dict[str, Any] = Field(
         default_factory=dict, description="on top of the SFT recipe and sft.overrides (same examples, no reasoning)"
     )
-    batch_size: int = 8
+    batch_size: int = Field(8, ge=1)
 
 
 class RunConfig(_Section):
     run_dir: str = "runs/quickstart"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="numpy's and torch's seeds alike take [0, 2^32)")
     format: ResponseFormat = ResponseFormat.THINK_ANSWER
     prompt: PromptStyle = Field(default_factory=PromptStyle, description="the student's prompt, in every stage")
     isolate_stages: bool | None = Field(
@@ -281,7 +283,7 @@ class RunConfig(_Section):
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_load.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DataError(str(path), None, None, f"cannot read config: {exc}") from exc
     if not isinstance(data, dict):
@@ -299,6 +301,10 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     except ValidationError as exc:
         # a check across sections (RunConfig's own validators) is about the response format
         field, message = first_problem(exc, whole="format")
+        cause = (exc.errors()[0].get("ctx") or {}).get("error")
+        if isinstance(cause, OptionError):  # a plugin's options model refused one key: name the key, not the section
+            field, message = f"{field}.options" + (f".{cause.option}" if cause.option != "options" else ""), cause.message
+            message = f"{cause.what}: {message}"
         raise DataError(str(path), None, field, message) from exc
     config.base_dir = path.resolve().parent
     return config

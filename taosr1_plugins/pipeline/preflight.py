@@ -13,6 +13,7 @@ import yaml
 from taosr1_plugins.errors import DataError, UserError
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.training.backend import TRAINING_STAGES, SettingError
+from taosr1_plugins.core import yaml_load
 
 
 
@@ -43,7 +44,7 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
             return
         path = config.resolve(value)
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yaml_load.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             fail(field, f"cannot read {path}: {exc}")
         if loaded is not None and not isinstance(loaded, dict):

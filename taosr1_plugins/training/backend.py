@@ -10,18 +10,18 @@ it. Framework-free: pydantic and the core only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-import yaml
 from pydantic import BaseModel
 
 from taosr1_plugins.core.formats import ResponseFormat
 from taosr1_plugins.core.prompts import PromptStyle
 from taosr1_plugins.core.schemes import LabelScheme
 from taosr1_plugins.errors import UserError
+from taosr1_plugins.core import yaml_load
 
 TRAINING_STAGES = ("sft", "dpo", "grpo")
 
@@ -99,7 +99,7 @@ class TrainingBackend(Protocol):
 
 def recipe_args(recipe: Path | None, overrides: Mapping[str, Any], **fixed: Any) -> dict[str, Any]:
     """A recipe YAML's arguments, then ``overrides``, then ``fixed`` (paths become strings)."""
-    args = (yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}) if recipe is not None else {}
+    args = (yaml_load.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}) if recipe is not None else {}
     args.update(overrides)
     args.update({key: str(value) if isinstance(value, Path) else value for key, value in fixed.items()})
     return args
@@ -116,6 +116,10 @@ def parse_options(backend: TrainingBackend, options: Mapping[str, Any]) -> BaseM
         raise SettingError(f"options.{exc.option}" if exc.option != "options" else "options", exc.message) from None
 
 
+def _where(job: TrainingJob, key: str) -> str:
+    return f"overrides.{key}" if key in job.overrides else f"recipe {job.recipe}: {key}"
+
+
 def refuse_unknown_args(job: TrainingJob, known: set[str], what: str) -> None:
     """A key of the recipe or the overrides that the framework's own config does not have: a typo that would
     otherwise fail, or be silently ignored, only once the stage starts."""
@@ -128,8 +132,84 @@ def refuse_unknown_args(job: TrainingJob, known: set[str], what: str) -> None:
     key = unknown[0]
     close = get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    where = f"overrides.{key}" if key in job.overrides else f"recipe {job.recipe}: {key}"
-    raise SettingError(where, f"not an argument of {what}{hint}")
+    raise SettingError(_where(job, key), f"not an argument of {what}{hint}")
+
+
+def _declared_types(classes: Sequence[type]) -> dict[str, Any]:
+    """Each field's declared type, of the framework's argument dataclasses (string annotations resolved)."""
+    import dataclasses
+    import typing
+
+    types: dict[str, Any] = {}
+    for cls in classes:
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # an annotation that does not resolve here: those fields keep their raw type
+            hints = {}
+        for f in dataclasses.fields(cls):
+            types.setdefault(f.name, hints.get(f.name, f.type))
+    return types
+
+
+_SCALARS = (int, float, bool, str, type(None))
+
+
+def _scalar(tp: Any) -> bool:
+    """Whether ``tp`` is a plain scalar type (``float``, ``int | None``, a ``Literal``): a value the framework
+    uses as given. A list, dict or enum field may be converted by the class itself (DPOConfig turns
+    ``loss_type: sigmoid`` into a list), so its value is left to the class's own checks."""
+    import types
+    import typing
+
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return all(_scalar(arg) for arg in typing.get_args(tp))
+    return tp in _SCALARS
+
+
+def _type_problem(tp: Any, value: Any) -> str | None:
+    """pydantic's message when ``value`` does not fit the scalar type ``tp`` (None when it does, or is not scalar)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    if not _scalar(tp):
+        return None
+    try:
+        TypeAdapter(tp).validate_python(value)
+    except ValidationError as exc:
+        return exc.errors()[0]["msg"]
+    return None
+
+
+def check_arg_values(job: TrainingJob, classes: Sequence[type], build: Callable[[dict[str, Any]], Any], what: str,
+                     **fixed: Any) -> None:
+    """The recipe and overrides as the framework's own argument classes read them, so a bad value fails at
+    preflight and not when its stage starts: each value against its field's declared type (``num_train_epochs:
+    abc``), then ``build(args)`` (the stage's arguments, with ``fixed`` standing in for what the run fills),
+    which runs the classes' own checks (``lr_scheduler_type: nope``, ``finetuning_type: nope``). The key a
+    refusal is about is the one whose removal lets the classes build."""
+    values = recipe_args(job.recipe, job.overrides)
+    given = [*job.overrides, *(key for key in values if key not in job.overrides)]  # the overrides named first
+    types = _declared_types(classes)
+    for key in given:
+        if key in types and (problem := _type_problem(types[key], values[key])) is not None:
+            raise SettingError(_where(job, key), f"{problem} ({what}), got {values[key]!r}")
+    args = job.recipe_args(**fixed)
+
+    def refusal(args: dict[str, Any]) -> Exception | None:
+        try:
+            build(args)
+        except Exception as exc:  # the classes' checks raise ValueError, TypeError, even AssertionError
+            return exc
+        return None
+
+    problem = refusal(args)
+    if problem is None:
+        return
+    culprit = next((key for key in given if refusal({k: v for k, v in args.items() if k != key}) is None), None)
+    message = (str(problem).strip().splitlines() or [type(problem).__name__])[0][:300]
+    raise SettingError(_where(job, culprit) if culprit else "overrides", f"refused by {what}: {message}")
 
 
 def get_backend(name: str) -> TrainingBackend:

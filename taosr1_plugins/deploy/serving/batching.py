@@ -12,6 +12,13 @@ from concurrent.futures import Future
 from typing import Any
 
 
+MAX_WAIT_S = 10.0  # a batch waiting longer to fill is a misconfiguration: every client would wait that long
+
+
+class WorkerDied(RuntimeError):
+    """The batch thread has stopped: nothing submitted will ever run (the server answers 503)."""
+
+
 class MicroBatcher:
     """``submit(job)`` -> a Future of ``run([job, ...])``'s result for that job.
 
@@ -22,40 +29,79 @@ class MicroBatcher:
 
     def __init__(self, run: Callable[[list[Any]], Sequence[Any]], *, max_batch: int, max_wait: float,
                  key: Callable[[Any], Hashable] = lambda job: None, name: str = "batch"):
+        # float("inf") passes "min=0" and then kills the thread at its first queue wait (OverflowError)
+        if not 0 <= max_wait <= MAX_WAIT_S:  # also false for NaN
+            raise ValueError(f"max_wait must be between 0 and {MAX_WAIT_S:g} seconds, got {max_wait}")
         self.run, self.max_batch, self.max_wait, self.key = run, max(1, max_batch), max_wait, key
         self.jobs: queue.Queue[tuple[Any, Future]] = queue.Queue()
         self.batches = 0
         self.items = 0  # jobs finished in a batch
         self.largest_batch = 0
-        threading.Thread(target=self._work, name=name, daemon=True).start()
+        self.died: BaseException | None = None  # why the thread stopped, if it did
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
 
     @property
     def pending(self) -> int:
         return self.jobs.qsize()
 
+    @property
+    def alive(self) -> bool:
+        return self.died is None and self._thread.is_alive()
+
     def submit(self, job: Any) -> Future:
+        """A Future of the job's result; once the thread has died, one that has already failed (WorkerDied)."""
         future: Future = Future()
         self.jobs.put((job, future))
+        if not self.alive:  # after the put: a job queued while the thread was dying is failed here or by _work
+            self._fail_queued()
         return future
 
     def _work(self) -> None:
-        held: list[tuple[Any, Future]] = []  # taken from the queue, but not of the last batch's key
+        held: list[tuple[Any, Future]] = []
+        try:
+            self._loop(held)
+        except BaseException as exc:  # noqa: BLE001  whatever stops the thread, no job may wait for it forever
+            self.died = exc
+            for _, future in held:
+                _fail(future, self.death())
+            self._fail_queued()
+
+    def death(self) -> WorkerDied:
+        exc = self.died
+        cause = f"{type(exc).__name__}: {exc}" if exc is not None else "it stopped"
+        return WorkerDied(f"the batch worker died ({cause}); restart the server")
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                _, future = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            _fail(future, self.death())
+
+    def _loop(self, held: list[tuple[Any, Future]]) -> None:
+        # held: taken from the queue, but not of the last batch's key
         while True:
             first = held.pop(0) if held else self.jobs.get()
-            batch, deadline = [first], time.monotonic() + self.max_wait
-            key = self.key(first[0])
-            # held jobs of this key joined the queue before anything still in it, so they board first
-            waiting: list[tuple[Any, Future]] = []
-            for entry in held:
-                (batch if len(batch) < self.max_batch and self.key(entry[0]) == key else waiting).append(entry)
-            held = waiting
-            while len(batch) < self.max_batch:
-                try:
-                    entry = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                (batch if self.key(entry[0]) == key else held).append(entry)
-            self._run(batch)
+            batch = [first]
+            try:
+                deadline, key = time.monotonic() + self.max_wait, self.key(first[0])
+                # held jobs of this key joined the queue before anything still in it, so they board first
+                waiting: list[tuple[Any, Future]] = []
+                for entry in held:
+                    (batch if len(batch) < self.max_batch and self.key(entry[0]) == key else waiting).append(entry)
+                held[:] = waiting
+                while len(batch) < self.max_batch:
+                    try:
+                        entry = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    (batch if self.key(entry[0]) == key else held).append(entry)
+                self._run(batch)
+            except BaseException:
+                held.extend(batch)  # so that _work fails them too (a job in both is failed once)
+                raise
 
     def _run(self, batch: list[tuple[Any, Future]]) -> None:
         try:
@@ -74,3 +120,8 @@ class MicroBatcher:
         for (_, future), result in zip(batch, results):
             if not future.done():  # a client that went away cancelled its future
                 future.set_result(result)
+
+
+def _fail(future: Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

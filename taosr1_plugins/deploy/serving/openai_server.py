@@ -15,6 +15,7 @@ the model is not safe to call from several threads at once.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,11 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from taosr1_plugins.deploy.serving.batching import MicroBatcher
 from taosr1_plugins.deploy.serving.http_guard import (
-    REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body, run_server, validation_message,
+    REQUEST_TIMEOUT_S, RequestError, Shutdown, check_port, check_worker, make_server, parse_json_body, read_body,
+    run_server, validation_message, wait_for_answers, worker_health,
 )
 
 MAX_BODY_BYTES = 1 << 20
 MAX_PROMPT_CHARS = 200_000  # all messages' text; a longer prompt is refused (413), not tokenised
+# 10,000 one-character messages pass both limits above and held the one worker for 23 s in the chat template
+MAX_MESSAGES = 256
+DEFAULT_MAX_PROMPT_TOKENS = 8192  # for a model whose config names no context length
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range
 
 
@@ -93,24 +98,60 @@ def generate_batch(chat, batch: list[Job]) -> list:
     )
 
 
+class PromptTokens:
+    """Counts a conversation's prompt tokens as the worker will (chat template, then tokenizer) with a copy of the
+    tokenizer, off the event loop and off the worker's own tokenizer (a fast tokenizer is not safe to share
+    between threads while one of them pads)."""
+
+    def __init__(self, tokenizer):
+        import copy
+
+        self.tokenizer = copy.deepcopy(tokenizer)
+        self.lock = threading.Lock()
+
+    def __call__(self, messages: list[dict[str, str]]) -> int:
+        from taosr1_plugins.core.hf_chat import render_chat
+
+        with self.lock:
+            text = render_chat(self.tokenizer, messages)
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def context_tokens(chat) -> int:
+    """The model's context length, from its config; DEFAULT_MAX_PROMPT_TOKENS without one."""
+    config = getattr(chat.model, "config", None)
+    return int(getattr(config, "max_position_embeddings", None) or DEFAULT_MAX_PROMPT_TOKENS)
+
+
 def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, default_max_tokens: int = 512,
                max_batch: int = 8, batch_wait: float = 0.01, max_body_bytes: int = MAX_BODY_BYTES,
-               max_prompt_chars: int = MAX_PROMPT_CHARS):
+               max_prompt_chars: int = MAX_PROMPT_CHARS, max_messages: int = MAX_MESSAGES,
+               max_prompt_tokens: int | None = None):
+    """``max_prompt_tokens``: None = the model's context length."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
     app = FastAPI(title="taosr1 OpenAI-compatible server")
     batcher = MicroBatcher(lambda jobs: generate_batch(chat, jobs), max_batch=max_batch, max_wait=batch_wait,
                            key=lambda job: job.sampling_key, name="generate")
+    app.state.batcher = batcher
+    app.state.shutdown = shutdown = Shutdown()
+    count_tokens = PromptTokens(chat.tokenizer)
+    max_prompt_tokens = max_prompt_tokens or context_tokens(chat)
     stats = {"chat_completions": 0, "errors": 0, "rejected": 0}  # errors: generation failed; rejected: 4xx
     created = int(time.time())
 
-    def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-        return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "code": status}})
+    def error(status: int, message: str, kind: str = "invalid_request_error",
+              headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "code": status}},
+                            headers=headers)
 
     @app.get("/health")
-    def health() -> dict:
-        return {"status": "ok", "model": served_model_name, "batches": batcher.batches, **stats}
+    def health() -> JSONResponse:
+        code, status = worker_health(batcher)
+        return JSONResponse(status_code=code, content={
+            **status,
+            "model": served_model_name, "batches": batcher.batches, **stats})
 
     @app.get("/v1/models")
     def models() -> dict:
@@ -128,6 +169,9 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
         except ValidationError as exc:
             stats["rejected"] += 1
             return error(422, validation_message(exc))
+        if len(request.messages) > max_messages:
+            stats["rejected"] += 1
+            return error(413, f"{len(request.messages)} messages; the limit is {max_messages}")
         messages = [{"role": m.role, "content": m.text()} for m in request.messages]
         prompt_chars = sum(len(m["content"]) for m in messages)
         if prompt_chars > max_prompt_chars:
@@ -141,6 +185,14 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
         max_tokens = request.max_completion_tokens or request.max_tokens or default_max_tokens
         if max_tokens > max_tokens_limit:
             return error(400, f"max_tokens {max_tokens} is over this server's limit {max_tokens_limit}")
+        try:
+            prompt_tokens = await asyncio.to_thread(count_tokens, messages)
+        except Exception as exc:  # a chat template that refuses these messages (e.g. roles out of order)
+            stats["rejected"] += 1
+            return error(400, f"the chat template refuses these messages: {type(exc).__name__}: {exc}")
+        if prompt_tokens > max_prompt_tokens:
+            stats["rejected"] += 1
+            return error(413, f"the prompt has {prompt_tokens} tokens; the limit is {max_prompt_tokens}")
         job = Job(
             messages=messages,
             max_new_tokens=max_tokens,
@@ -149,7 +201,11 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
             seed=request.seed,
         )
         try:
-            reply = await asyncio.wrap_future(batcher.submit(job))
+            check_worker(batcher, shutdown)
+            (reply,) = await wait_for_answers([batcher.submit(job)], shutdown)
+        except RequestError as exc:  # 503: the worker died, or the server is stopping
+            stats["errors"] += 1
+            return error(exc.status, exc.message, "server_error", exc.headers)
         except Exception as exc:
             stats["errors"] += 1
             return error(500, f"generation failed: {type(exc).__name__}: {exc}", "server_error")
@@ -181,14 +237,16 @@ def create_app(chat, *, served_model_name: str, max_tokens_limit: int = 4096, de
 def serve(model: str, *, served_model_name: str | None = None, host: str = "127.0.0.1", port: int = 8000,
           device: str = "auto", dtype: str = "auto", max_batch: int = 8, batch_wait: float = 0.01,
           max_tokens_limit: int = 4096, max_body_bytes: int = MAX_BODY_BYTES, max_prompt_chars: int = MAX_PROMPT_CHARS,
+          max_messages: int = MAX_MESSAGES, max_prompt_tokens: int | None = None,
           request_timeout: float = REQUEST_TIMEOUT_S, exit_after: float | None = None, log_level: str = "warning") -> None:
     """Load the model and serve until interrupted (or for ``exit_after`` seconds); `taosr1 serve-chat`."""
     from taosr1_plugins.core.hf_chat import load_chat_model
 
+    check_port(host, port)
     chat = load_chat_model(model, device=device, dtype=dtype)
     app = create_app(chat, served_model_name=served_model_name or model, max_tokens_limit=max_tokens_limit,
                      max_batch=max_batch, batch_wait=batch_wait, max_body_bytes=max_body_bytes,
-                     max_prompt_chars=max_prompt_chars)
+                     max_prompt_chars=max_prompt_chars, max_messages=max_messages, max_prompt_tokens=max_prompt_tokens)
     server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
     print(f"serving {model} on http://{host}:{port}/v1", flush=True)
     run_server(server, exit_after)

@@ -21,7 +21,6 @@ serving.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,7 +33,8 @@ from taosr1_plugins.core.records import Item, Record
 from taosr1_plugins.deploy.scoring import DEFAULT_EXPLAIN_MARGIN, EXPLAIN_MODES, ExplainPolicy
 from taosr1_plugins.deploy.serving.batching import MicroBatcher
 from taosr1_plugins.deploy.serving.http_guard import (
-    REQUEST_TIMEOUT_S, RequestError, make_server, parse_json_body, read_body, run_server, validation_message,
+    REQUEST_TIMEOUT_S, RequestError, Shutdown, check_port, check_worker, make_server, parse_json_body, read_body,
+    run_server, validation_message, wait_for_answers, worker_health,
 )
 
 DEFAULT_EXPLAIN_TOKENS = ExplainSettings.model_fields["max_explain_tokens"].default
@@ -172,24 +172,27 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
     stats = {"requests": 0, "rejected": 0, "failed": 0}
     app.state.batcher = batcher
     app.state.scheme = scheme
+    app.state.shutdown = shutdown = Shutdown()
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse(status_code=status, content={"error": {"message": message, "code": status}})
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": {"message": message, "code": status}}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):  # FastAPI's own validation (e.g. query parameters)
         return error(422, validation_message(exc))
 
     @app.get("/healthz")
-    def healthz() -> dict:
-        return {
-            "status": "ok", "model": model_name, "scheme": scheme.name, "levels": scheme.keys,
+    def healthz() -> JSONResponse:
+        code, status = worker_health(batcher)
+        return JSONResponse(status_code=code, content={
+            **status,
+            "model": model_name, "scheme": scheme.name, "levels": scheme.keys,
             "cumpt": cumpt is not None, "calibrated": cumpt is not None and cumpt.calibration is not None,
             "batches": batcher.batches, "pairs": batcher.items,
             "largest_batch": batcher.largest_batch, "max_batch": batcher.max_batch, "pending": batcher.pending,
             "explain": explain, "explain_margin": explain_margin, "explained": scoring.explained,
             "explain_failed": scoring.explain_failed, **stats,
-        }
+        })
 
     async def score(request):  # a plain Starlette route: the raw body is parsed and checked by parse_pairs
         try:
@@ -200,13 +203,16 @@ def create_app(scorer, *, cumpt: CumPT | None = None, model_name: str = "model",
                 raise RequestError(422, "explain: 'auto' decides by the CumPT tier margin; this server has no cumpt.json")
             if batcher.pending + len(records) > limits.max_pending:
                 raise RequestError(429, f"{batcher.pending} pairs are queued; retry later")
+            check_worker(batcher, shutdown)
         except RequestError as exc:
             stats["rejected"] += 1
-            return error(exc.status, exc.message)
+            return error(exc.status, exc.message, exc.headers)
         policy = policies[mode] if mode != "never" else None
         try:
-            futures = [batcher.submit(PairJob(record, policy)) for record in records]
-            answers = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+            answers = await wait_for_answers([batcher.submit(PairJob(record, policy)) for record in records], shutdown)
+        except RequestError as exc:  # 503: the worker died, or the server is stopping
+            stats["failed"] += 1
+            return error(exc.status, exc.message, exc.headers)
         except Exception as exc:
             stats["failed"] += 1
             return error(500, f"scoring failed: {type(exc).__name__}: {exc}")
@@ -251,6 +257,7 @@ def load_app(model: str, *, cumpt_path: str | None = None, scheme: str | None = 
 def serve(model: str, *, host: str = "127.0.0.1", port: int = 8080, exit_after: float | None = None,
           log_level: str = "warning", request_timeout: float = REQUEST_TIMEOUT_S, **app_options) -> None:
     """Load the model and serve until interrupted (or for ``exit_after`` seconds); ``app_options``: load_app's."""
+    check_port(host, port)
     app = load_app(model, **app_options)
     server = make_server(app, host=host, port=port, log_level=log_level, request_timeout=request_timeout)
     print(f"scoring with {model} ({app.state.scheme.name}) on http://{host}:{port}/v1/score", flush=True)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from taosr1_plugins.hookspecs import hookimpl
-from taosr1_plugins.training.backend import SettingError, TrainingJob, refuse_unknown_args
+from taosr1_plugins.training.backend import SettingError, TrainingJob, check_arg_values, refuse_unknown_args
 
 
 class LlamaFactoryOptions(BaseModel):
@@ -32,6 +32,20 @@ def llamafactory_argument_names() -> set[str]:
     return {f.name for cls in _TRAIN_ARGS for f in dataclasses.fields(cls)}
 
 
+def _parse_quietly(args: dict[str, Any]) -> Any:
+    """LLaMA-Factory's argument classes from ``args``, as `llamafactory-cli train` parses them; transformers'
+    deprecation notes are the stage's to print, not the preflight's."""
+    from llamafactory.hparams.parser import _parse_train_args
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        return _parse_train_args(args)
+    finally:
+        logging.set_verbosity(verbosity)
+
+
 class LlamaFactoryBackend:
     name: ClassVar[str] = "llamafactory"
     stages: ClassVar[tuple[str, ...]] = ("sft", "dpo")
@@ -41,6 +55,11 @@ class LlamaFactoryBackend:
         if job.method.get("label_weight", 1.0) != 1.0:
             raise SettingError("label_weight", "needs framework: trl (LLaMA-Factory weighs every target token alike)")
         refuse_unknown_args(job, llamafactory_argument_names(), "LLaMA-Factory's trainer")
+        from llamafactory.hparams.parser import _TRAIN_ARGS
+
+        # the run's paths stand in for those it fills when the stage starts
+        check_arg_values(job, _TRAIN_ARGS, _parse_quietly, "LLaMA-Factory's trainer", model_name_or_path=job.model,
+                         dataset_dir=job.work_dir, dataset="taosr1", output_dir=job.work_dir / "model", seed=job.seed)
 
     def train(self, job: TrainingJob) -> dict[str, Any]:
         from taosr1_plugins.integrations.llamafactory.launch import train

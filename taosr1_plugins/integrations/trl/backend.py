@@ -17,7 +17,7 @@ from taosr1_plugins.core.jsonl import read_jsonl
 from taosr1_plugins.core.records import Record
 from taosr1_plugins.hookspecs import hookimpl
 from taosr1_plugins.core.options import NoOptions
-from taosr1_plugins.training.backend import SettingError, TrainingJob, refuse_unknown_args
+from taosr1_plugins.training.backend import SettingError, TrainingJob, check_arg_values, refuse_unknown_args
 
 # our keys with LLaMA-Factory's meaning, read by finetune.py before the rest goes to TRL's config
 OUR_KEYS = {"max_samples", "freeze_trainable_layers"}
@@ -53,6 +53,10 @@ class TrlBackend:
                 raise SettingError(f"overrides.extra_trl_args.{unknown[0]}", f"not an argument of {config.__module__.split('.')[0]}.{config.__name__}")
             return
         refuse_unknown_args(job, _fields(config) | OUR_KEYS, f"trl.{config.__name__}")
+        from taosr1_plugins.integrations.trl.finetune import trainer_config
+
+        check_arg_values(job, [config], lambda args: trainer_config(job.stage, args, job.work_dir),
+                         f"trl.{config.__name__}", seed=job.seed)
 
     def train(self, job: TrainingJob) -> dict[str, Any]:
         if job.stage == "sft":

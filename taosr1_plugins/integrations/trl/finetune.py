@@ -106,6 +106,20 @@ def _trainer_args(args: dict[str, Any], output_dir: Path) -> tuple[dict[str, Any
     return args, max_samples, trainable_layers
 
 
+def trainer_config(stage: str, args: dict[str, Any], output_dir: Path) -> tuple[Any, int | None, int | None]:
+    """(the stage's TRL config, max_samples, freeze_trainable_layers) from its arguments, as the stage trains
+    with it; the backend builds it at preflight too, so TRL's own checks of the values run before any stage."""
+    from taosr1_plugins.integrations.trl.compat import fix_trl_availability_flags
+
+    fix_trl_availability_flags()
+    from trl import DPOConfig, SFTConfig
+
+    trainer_args, max_samples, trainable_layers = _trainer_args(args, output_dir)
+    if stage == "sft":  # the completion mask is ours (tokenized_sft_row): TRL trains on the answer tokens only
+        return SFTConfig(**trainer_args, completion_only_loss=True), max_samples, trainable_layers
+    return DPOConfig(**trainer_args), max_samples, trainable_layers
+
+
 def _summary(trainer, started: float) -> dict[str, Any]:
     from taosr1_plugins.core.trainer_state import summarise_log_history
 
@@ -132,11 +146,10 @@ def run_sft_trl(
 
     output_dir = Path(output_dir)
     policy, tokenizer = load_policy(str(model))
-    from trl import SFTConfig, SFTTrainer  # after load_policy: it makes trl's trainers importable
+    from trl import SFTTrainer  # after load_policy: it makes trl's trainers importable
 
-    trainer_args, max_samples, trainable_layers = _trainer_args(args, output_dir)
+    config, max_samples, trainable_layers = trainer_config("sft", args, output_dir)
     freeze_all_but_last(policy, trainable_layers)
-    config = SFTConfig(**trainer_args, completion_only_loss=True)
     labelled = [record for record in records if record.label is not None][:max_samples]
     dataset = Dataset.from_list([tokenized_sft_row(tokenizer, r, fmt, config.max_length, style) for r in labelled])
     started = time.perf_counter()
@@ -164,13 +177,13 @@ def run_dpo_trl(model: str | Path, pairs_file: str | Path, output_dir: str | Pat
 
     output_dir = Path(output_dir)
     policy, tokenizer = load_policy(str(model))
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
-    trainer_args, max_samples, trainable_layers = _trainer_args(args, output_dir)
+    config, max_samples, trainable_layers = trainer_config("dpo", args, output_dir)
     freeze_all_but_last(policy, trainable_layers)
     rows = [{key: row[key] for key in ("prompt", "chosen", "rejected")} for _, row in iter_jsonl_objects(pairs_file)][:max_samples]
     started = time.perf_counter()
-    trainer = DPOTrainer(model=policy, args=DPOConfig(**trainer_args), train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer = DPOTrainer(model=policy, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.train()
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))

@@ -39,9 +39,11 @@ class TrlRelevanceReward:
             self.__name__ = "taosr1_correct"
 
     def __call__(self, completions: Sequence[Any], label: Sequence[Any] | None = None, **columns: Any) -> list[float]:
-        check_batch(completions=completions)
-        labels = list(label) if label is not None else [None] * len(completions)
-        schemes = columns.get("scheme") or [None] * len(completions)
+        samples = check_batch(completions=completions)
+        # checked as given, before list(): list(5) is a TypeError, and list({"gold": "E"}) the one label "gold"
+        labels = label if label is not None else [None] * samples
+        schemes = columns.get("scheme")
+        schemes = schemes if schemes is not None else [None] * samples
         check_batch(completions=completions, label=labels, scheme=schemes)
         scores = []
         for completion, gold, scheme in zip(completions, labels, schemes):
