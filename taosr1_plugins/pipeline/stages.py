@@ -354,7 +354,7 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
             "models were not trained in (format: think_answer); set `format: answer_first` to train for it."
         )
     settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True,
-                             options=deploy.options)
+                             options=deploy.options, executor=deploy.executor, ray=deploy.ray)
     final = trained_stages(ctx.config)[-1]
     dev = _needs_records(ctx.split_path("dev"), read_jsonl(ctx.split_path("dev"), Record),
                          "the split stage left dev empty, and CumPT is fitted on dev")
@@ -480,7 +480,7 @@ STAGES = (
     Stage(
         "deploy",
         run_deploy,
-        lambda c: [c.deploy.model_dump(), trained_stages(c)],
+        lambda c: [c.deploy.fingerprint(), trained_stages(c)],
         lambda ctx: [ctx.split_path("dev"), ctx.split_path("test"), *_trained_weights(ctx)],
         enabled=lambda c: c.deploy.enabled,
     ),
