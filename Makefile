@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.taosr1-installed
-EXTRAS := llamafactory,trl,openai,serve,test
+EXTRAS := llamafactory,trl,openai,serve,ray,test
 
 # Models and prepared checkpoints live inside the checkout; recipes/llamafactory/*_tiny.yaml refer to them by relative path.
 export TAOSR1_CACHE_DIR ?= $(CURDIR)/.cache/taosr1
