@@ -52,6 +52,8 @@ def score(
     check_outputs([out, out.with_name(out.name + ".partial")], [data, cumpt])
     if executor not in ("local", "ray"):
         fail(f"--executor must be local or ray, not {executor!r}", 2)
+    if address and executor != "ray":  # joining a cluster only to score in this process is surely a mistake
+        fail("--address names a Ray cluster: give --executor ray too", 2)
     if data.is_dir() and out.parent.resolve() == data.resolve():  # the next run would read its own output as input
         fail(f"--out {out} is inside the input folder {data}", 2)
     adapter = plugins.get("deployment_adapter", backend)  # cli.main() reports an unknown name

@@ -123,7 +123,7 @@ def run_identity(model: str, source: PairSource, settings: ScoreSettings) -> dic
 
 def score_on_ray(model: str | Path, source: PairSource, out: str | Path, settings: ScoreSettings) -> Path:
     """Score ``source`` into ``out`` on a Ray cluster; resumes an interrupted run from ``out.parts/``."""
-    from ray.data import ActorPoolStrategy, DataContext
+    from ray.exceptions import RayError
 
     parts = PartsFolder(out)
     parts.start(run_identity(str(model), source, settings), overwrite=settings.overwrite)
@@ -132,30 +132,40 @@ def score_on_ray(model: str | Path, source: PairSource, out: str | Path, setting
     if done:
         print(f"resuming: {len(done)} of {len(source.ids)} pairs already scored in {parts.folder}", file=sys.stderr)
     if todo:
-        ray_settings = settings.ray
-        with ray_cluster(ray_settings, quiet=not settings.progress):
-            DataContext.get_current().enable_progress_bars = False  # ours counts pairs, across runs
-            scored = pair_dataset(source).map_batches(
-                PairScorer,
-                batch_size=ray_settings.part_rows,
-                batch_format="pyarrow",
-                compute=ActorPoolStrategy(size=ray_settings.actors),  # a fixed pool: one model replica per actor
-                num_cpus=ray_settings.cpus_per_actor,
-                num_gpus=ray_settings.gpus_per_actor or None,
-                fn_constructor_kwargs={
-                    "model": str(model), "scheme": source.scheme, "scheme_file": source.scheme_file,
-                    "settings": settings.model_copy(update={"progress": False}), "parts": str(parts.folder),
-                    "done": frozenset(done),
-                },
-                max_restarts=MAX_RESTARTS,
-                max_task_retries=MAX_RESTARTS,
-            )
-            with progress_bar(len(source.ids), desc="score (ray)", unit="pair", initial=len(done),
-                              enabled=settings.progress) as bar:
-                for batch in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
-                    bar.update(sum(batch.column("rows").to_pylist()))
+        try:
+            _run(model, source, parts, done, settings)
+        except (RayError, ConnectionError) as exc:  # the command reports it in one line; the parts stay for a rerun
+            raise RuntimeError(f"Ray scoring stopped ({type(exc).__name__}: {exc}); rerun the same command to "
+                               f"resume from {parts.folder}") from exc
     assembly = parts.assemble(source.ids)
     if assembly.duplicates_dropped:
         print(f"{assembly.duplicates_dropped} pairs were scored twice (a batch of a killed run finished late); "
               "each is written once", file=sys.stderr)
     return Path(out)
+
+
+def _run(model: str | Path, source: PairSource, parts: PartsFolder, done: set[str], settings: ScoreSettings) -> None:
+    from ray.data import ActorPoolStrategy, DataContext
+
+    ray_settings = settings.ray
+    with ray_cluster(ray_settings, quiet=not settings.progress):
+        DataContext.get_current().enable_progress_bars = False  # ours counts pairs, across runs
+        scored = pair_dataset(source).map_batches(
+            PairScorer,
+            batch_size=ray_settings.part_rows,
+            batch_format="pyarrow",
+            compute=ActorPoolStrategy(size=ray_settings.actors),  # a fixed pool: one model replica per actor
+            num_cpus=ray_settings.cpus_per_actor,
+            num_gpus=ray_settings.gpus_per_actor or None,
+            fn_constructor_kwargs={
+                "model": str(model), "scheme": source.scheme, "scheme_file": source.scheme_file,
+                "settings": settings.model_copy(update={"progress": False}), "parts": str(parts.folder),
+                "done": frozenset(done),
+            },
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=MAX_RESTARTS,
+        )
+        with progress_bar(len(source.ids), desc="score (ray)", unit="pair", initial=len(done),
+                          enabled=settings.progress) as bar:
+            for batch in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
+                bar.update(sum(batch.column("rows").to_pylist()))

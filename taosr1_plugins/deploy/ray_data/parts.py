@@ -8,7 +8,7 @@ Why this shape:
   ids and replaces the same file: a retry can never add a second copy of a pair.
 - A re-run reads the ids of the parts present and scores only the others; ``run.json`` records what the parts
   were scored with (model, scheme, thresholds, the input's ids), and a re-run with anything else is refused
-  instead of mixing two runs' numbers.
+  instead of mixing two runs' numbers (with overwrite, the other run's parts are deleted and scoring starts over).
 - At the end the parts are concatenated into ``OUT`` (the same file, rows and schema the local scorer writes,
   rows in part order rather than input order), each input id exactly once: an id missing fails the run (re-run
   resumes it), and an id found twice (a batch scored by a straggler of a killed run) is written once. Then
@@ -76,12 +76,13 @@ class PartsFolder:
         run_file = self.folder / RUN_FILE
         if run_file.exists():
             recorded = json.loads(run_file.read_text(encoding="utf-8"))
-            if recorded != identity:
+            if recorded == identity:
+                return  # resume
+            if not overwrite:
                 changed = sorted(k for k in {*recorded, *identity} if recorded.get(k) != identity.get(k))
-                raise OutputExistsError(
-                    f"{self.folder} holds parts of a run with other {', '.join(changed)}; delete it to start over"
-                )
-            return
+                raise OutputExistsError(f"{self.folder} holds parts of a run with other {', '.join(changed)}; "
+                                        "overwrite to start over")
+            self.remove()  # overwrite: another run's parts are not ours to resume
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(run_file) as fh:
             json.dump(identity, fh, indent=1, sort_keys=True)
