@@ -2,7 +2,7 @@
 each batch as an atomic part (parts.py), then assemble OUT with every pair exactly once.
 
 Ray does the scheduling and the fault tolerance: Ray Data's actor pool (``map_batches`` with a callable class and
-``concurrency``), actors restarted and their batch retried after a crash (``max_restarts``,
+``compute=ActorPoolStrategy``), actors restarted and their batch retried after a crash (``max_restarts``,
 ``max_task_retries``). Each actor builds the deployment adapter named by ``settings.backend`` (``hf`` on CPU,
 ``vllm`` on a GPU actor where vLLM is installed, or a plugin's) and scores with ``score_batch`` and
 ``score_row``, the code the local scorer runs, so a row is the same whichever executor wrote it.
@@ -69,7 +69,9 @@ def batch_records(batch: Any) -> list:
     from taosr1_plugins.deploy.pair_files import parquet_row
 
     if "text" in batch.column_names:  # Record has no `text` field: this is a JSON line
-        return [Record.model_validate(parse_json_line(line, "<ray batch>", 0)) for line in batch.column("text").to_pylist()]
+        # as the driver's reader took them: a leading byte-order mark dropped, blank lines skipped
+        lines = (line.lstrip("\ufeff") for line in batch.column("text").to_pylist())
+        return [Record.model_validate(parse_json_line(line, "<ray batch>", 0)) for line in lines if line.strip()]
     return [Record.model_validate(parquet_row(row)) for row in batch.to_pylist()]
 
 
