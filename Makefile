@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.taosr1-installed
-EXTRAS := llamafactory,trl,openai,serve,test
+EXTRAS := llamafactory,trl,openai,serve,ray,test
 
 # Models and prepared checkpoints live inside the checkout; recipes/llamafactory/*_tiny.yaml refer to them by relative path.
 export TAOSR1_CACHE_DIR ?= $(CURDIR)/.cache/taosr1
@@ -64,6 +64,9 @@ bench: install
 	$(BIN)/python benchmarks/bench_scoring.py --pairs 16 $$( [ -d runs/quickstart/grpo/model ] && echo --model runs/quickstart/grpo/model )
 	# seconds per SFT example / DPO pair / GRPO completion, pass@N prompts/s: the old recipe against the new default
 	$(BIN)/python benchmarks/bench_training.py
+	# pairs/s of the local scorer against Ray Data with 1 and 2 actors (local cluster of 2 CPUs), Ray's start-up,
+	# peak memory per actor, and an extrapolation to 10M pairs on N actors
+	$(BIN)/python benchmarks/bench_batch_scoring.py
 	# pairs/s of every stage of the finished runs found (make demo, taosr1 run configs/crowdflower.yaml, ...)
 	@runs="$$(ls -d runs/*/ 2>/dev/null | while read d; do [ -f $$d/manifest.json ] && echo $$d; done)"; \
 	if [ -n "$$runs" ]; then $(BIN)/python benchmarks/bench_pipeline.py $$runs; \

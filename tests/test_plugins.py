@@ -19,7 +19,7 @@ from plugin_helpers import installed_plugin_env
 from taosr1_plugins.data.samples import esci_sample_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "taosr1_plugin_example"
-HEAVY = ("torch", "transformers", "llamafactory", "openrlhf", "vllm", "deepspeed")
+HEAVY = ("torch", "transformers", "llamafactory", "openrlhf", "vllm", "deepspeed", "ray")
 
 
 def python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -44,6 +44,7 @@ def test_core_imports_no_training_framework():
         f"""
         import sys
         import taosr1_plugins, taosr1_plugins.plugins, taosr1_plugins.cli
+        import taosr1_plugins.cli.deploy, taosr1_plugins.deploy.ray_data.executor  # Ray only when a run starts
         from taosr1_plugins import plugins
         plugins.load_plugins()
         plugins.registered("scheme"); plugins.registered("importer"); plugins.registered("teacher")

@@ -8,13 +8,14 @@ import typer
 
 from taosr1_plugins.cli.options import finite, option
 from taosr1_plugins.deploy.serving.batching import MAX_WAIT_S
-from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, ScoringSettings
+from taosr1_plugins.deploy.config import CalibrationSettings, ExplainSettings, RaySettings, ScoringSettings
 
 
 def score(
     model: str = typer.Option(..., "--model", help="Answer-first checkpoint: folder, built-in model (smollm2, tiny) or "
                               "Hub id."),
-    data: Path = typer.Option(..., "--data", help="Records JSONL (labels optional; gold is copied when present)."),
+    data: Path = typer.Option(..., "--data", help="Records: a JSONL or Parquet file, or a folder of them (labels "
+                              "optional; gold is copied when present)."),
     out: Path = typer.Option(..., "--out", help="scores.jsonl: p(level) per pair, argmax label, tier, score."),
     backend: str = option(ScoringSettings, "backend"),
     batch_size: int = option(ScoringSettings, "batch_size", min=1),
@@ -30,13 +31,19 @@ def score(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Score only the first N records."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished OUT. An interrupted run is always resumed."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    executor: str = option(ScoringSettings, "executor"),
+    address: str | None = option(RaySettings, "address"),
+    actors: int = option(RaySettings, "actors", min=1),
+    cpus_per_actor: float = option(RaySettings, "cpus_per_actor", min=0.01),
+    gpus_per_actor: float = option(RaySettings, "gpus_per_actor", min=0),
+    part_rows: int = option(RaySettings, "part_rows", min=1),
 ) -> None:
     """Label probabilities in one forward pass per pair; rerun the same command to resume."""
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.core.model_scheme import choose_scheme
-    from taosr1_plugins.data.validation import read_checked_records
     from taosr1_plugins.deploy.calibration import load_cumpt
     from taosr1_plugins.deploy.config import ScoreSettings
+    from taosr1_plugins.deploy.pair_files import PairSource, read_pair_records
     from taosr1_plugins.deploy.scoring import ExplainPolicy, resolve_scoring_model, score_records
     from taosr1_plugins.errors import DataError, OutputExistsError
     from taosr1_plugins.cli import fail
@@ -44,6 +51,12 @@ def score(
     from taosr1_plugins.core.options import offered, validate_options
 
     check_outputs([out, out.with_name(out.name + ".partial")], [data, cumpt])
+    if executor not in ("local", "ray"):
+        fail(f"--executor must be local or ray, not {executor!r}", 2)
+    if address and executor != "ray":  # joining a cluster only to score in this process is surely a mistake
+        fail("--address names a Ray cluster: give --executor ray too", 2)
+    if data.is_dir() and out.parent.resolve() == data.resolve():  # the next run would read its own output as input
+        fail(f"--out {out} is inside the input folder {data}", 2)
     adapter = plugins.get("deployment_adapter", backend)  # cli.main() reports an unknown name
     # what the adapter will be given, checked by its options model before a file is read (vllm refuses --device cpu)
     validate_options(adapter, offered(adapter, {}, device=device, batch_size=batch_size,
@@ -57,26 +70,38 @@ def score(
         ExplainPolicy(mode, explain_margin, partition)
     except ValueError as exc:
         fail(str(exc), 2)
-    records = read_checked_records(data)[:limit]
+    if executor == "ray" and limit is None:
+        # every row checked here, before a cluster starts; Ray Data reads the files again on the cluster
+        source = PairSource.scan(data)
+    else:
+        records = read_pair_records(data)[:limit]
+        source = PairSource.of_records(records) if records else None
     model = resolve_scoring_model(model, backend)  # a built-in name, folder or Hub id; a served model's name as is
-    if records:  # a model trained for other levels would give numbers with no meaning
-        choose_scheme(model, given=records[0].scheme, given_by="the records")
+    if source is not None:  # a model trained for other levels would give numbers with no meaning
+        choose_scheme(model, given=source.scheme, given_by="the records")
+    ray_settings = RaySettings(address=address, actors=actors, cpus_per_actor=cpus_per_actor,
+                               gpus_per_actor=gpus_per_actor, part_rows=part_rows)
     settings = ScoreSettings(backend=backend, batch_size=batch_size, explain=mode, explain_margin=explain_margin,
                              cumpt=partition, max_explain_tokens=max_explain_tokens, device=device,
-                             overwrite=overwrite, progress=progress)
-    if cumpt_file is not None and records and records[0].scheme != cumpt_file.scheme:
+                             overwrite=overwrite, progress=progress, executor=executor, ray=ray_settings)
+    if cumpt_file is not None and source is not None and source.scheme != cumpt_file.scheme:
         # a DataError: the command group reports it (one line, status 2)
         raise DataError(str(cumpt), None, "scheme", f"is for scheme {cumpt_file.scheme!r}, the records "
-                        f"are {records[0].scheme!r}")
+                        f"are {source.scheme!r}")
     try:
-        score_records(model, records, out, settings)
+        if source is not None and source.records is None:
+            from taosr1_plugins.deploy.ray_data.executor import score_on_ray
+
+            score_on_ray(model, source, out, settings)
+        else:
+            score_records(model, source.records if source else [], out, settings)
     except OutputExistsError as exc:
         fail(f"{exc} (use --overwrite)", 2)
     except ValueError as exc:  # e.g. a bad option value (an unknown --backend is reported by cli.main())
         fail(str(exc), 2)
     except RuntimeError as exc:
         fail(str(exc))
-    typer.echo(f"wrote {len(records)} scores to {out}")
+    typer.echo(f"wrote {len(source.ids) if source else 0} scores to {out}")
 
 
 def calibrate(

@@ -12,6 +12,20 @@ from taosr1_plugins.deploy.cumpt import CumPT
 EXPLAIN_MODES = ("never", "always", "auto")
 
 
+class RaySettings(BaseModel):
+    """Where and how wide `--executor ray` scores (deploy/ray_data/): a Ray cluster, one model replica per actor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(None, description="Ray cluster to join (ray://host:10001, host:6379 or auto); "
+                                "default: a local cluster that starts and stops with the command.")
+    actors: int = Field(2, ge=1, description="Actors, each holding one model replica.")
+    cpus_per_actor: float = Field(1, gt=0, description="CPUs Ray reserves per actor (torch threads inside it).")
+    gpus_per_actor: float = Field(0, ge=0, description="GPUs Ray reserves per actor (1 for a vllm actor).")
+    part_rows: int = Field(256, ge=1, description="Pairs per output part: the unit that is written atomically, "
+                           "skipped on resume and retried when an actor dies.")
+
+
 class ScoringSettings(BaseModel):
     """What the run config's `deploy:` section and the scoring code share (the CLI offers backend and batch size)."""
 
@@ -19,6 +33,10 @@ class ScoringSettings(BaseModel):
 
     backend: str = Field("hf", description="Deployment adapter: hf (CPU/GPU), vllm (GPU), or a plugin's.")
     batch_size: int = Field(8, ge=1)
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: one process; ray: Ray Data actors on a cluster (the same rows, see "
+        "docs/deployment.md).")
+    ray: RaySettings = Field(default_factory=RaySettings)
     options: dict[str, Any] = Field(
         default_factory=dict, description="scoring backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization"
     )

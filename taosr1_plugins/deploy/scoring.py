@@ -243,9 +243,15 @@ def score_records(
 
     Rows are appended to ``out.partial`` batch by batch and the file is renamed to ``out`` at the end,
     so ``out`` exists only when complete. ``model`` is a checkpoint (loaded with ``settings.backend``)
-    or an already loaded scorer.
+    or an already loaded scorer. With ``settings.executor`` ray a checkpoint is scored on a Ray cluster
+    (deploy/ray_data/): the same rows, in another order.
     """
     settings = settings or ScoreSettings()
+    if settings.executor == "ray" and not hasattr(model, "probabilities"):
+        from taosr1_plugins.deploy.pair_files import PairSource
+        from taosr1_plugins.deploy.ray_data.executor import score_on_ray
+
+        return score_on_ray(model, PairSource.of_records(records), out, settings)
     policy = ExplainPolicy(settings.explain, settings.explain_margin, settings.cumpt)
     out = Path(out)
     if out.exists() and not settings.overwrite:

@@ -177,7 +177,7 @@ def _settings(config: RunConfig, name: str) -> Any:
         settings += [config.sft.model_dump(), config.baselines.direct_answer_overrides]
     if name == "direct_answer_cumpt":
         # what the direct-answer model is (its own fingerprint) and how it is decided
-        settings += [_settings(config, "direct_answer"), config.deploy.model_dump()]
+        settings += [_settings(config, "direct_answer"), config.deploy.fingerprint()]
     if name in ("zero_shot", "direct_answer"):
         # both prompt the LM with the run's prompt: its settings and what it renders to
         settings += [config.prompt.model_dump(), rendering_probe(config.prompt, config.format), config.baselines.batch_size]

@@ -391,7 +391,7 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
             "`post_cot.enabled: true` to convert the think-first policy after RL."
         )
     settings = ScoreSettings(backend=deploy.backend, batch_size=deploy.batch_size, overwrite=True, progress=True,
-                             options=deploy.options)
+                             options=deploy.options, executor=deploy.executor, ray=deploy.ray)
     final = served[-1]
     dev = _needs_records(ctx.split_path("dev"), read_jsonl(ctx.split_path("dev"), Record),
                          "the split stage left dev empty, and CumPT is fitted on dev")
@@ -525,7 +525,7 @@ STAGES = (
     Stage(
         "deploy",
         run_deploy,
-        lambda c: [c.deploy.model_dump(), trained_stages(c)],
+        lambda c: [c.deploy.fingerprint(), trained_stages(c)],
         lambda ctx: [ctx.split_path("dev"), ctx.split_path("test"), *_trained_weights(ctx)],
         enabled=lambda c: c.deploy.enabled,
     ),
