@@ -86,6 +86,22 @@ def assert_same_scores(ray_rows: dict[str, dict], local_rows: dict[str, dict]) -
         assert row["score"] == pytest.approx(local["score"], abs=PROB_TOLERANCE)
 
 
+def scoring_actors() -> list[int]:
+    """Pids of the processes of Ray scoring actors (Ray titles them after the class: MapWorker(...PairScorer))."""
+    import psutil
+
+    return [proc.info["pid"] for proc in psutil.process_iter(["pid", "cmdline"])
+            if "PairScorer" in " ".join(proc.info["cmdline"] or [])]
+
+
+def wait_until_no_scoring_actors(timeout: float = 120) -> None:
+    """Ray ends a finished (or killed) job's actors shortly after it: wait, so that what follows sees only its own."""
+    deadline = time.monotonic() + timeout
+    while scoring_actors():
+        assert time.monotonic() < deadline, "the actors of an earlier run are still alive"
+        time.sleep(0.2)
+
+
 def ray_cli(*args, address: str) -> list[str]:
     return [sys.executable, "-m", "taosr1_plugins.cli", "score", "--executor", "ray", "--address", address,
             "--device", "cpu", *map(str, args)]
@@ -133,28 +149,32 @@ def test_actor_killed_mid_run_is_retried_and_nothing_is_lost(tmp_path, ray_addre
     out = tmp_path / "scores.jsonl"
     parts = out.with_name(out.name + ".parts")
     killed: list[int] = []
+    seen: set[int] = set()  # every scoring actor process of the run, before and after the kill
+    finished = threading.Event()
+    wait_until_no_scoring_actors()  # an actor found from now on is this run's
 
     def kill_one_actor() -> None:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not killed:
-            if parts.is_dir() and any(parts.glob("part-*.jsonl")):
-                for proc in psutil.process_iter(["pid", "cmdline"]):
-                    if "PairScorer" in " ".join(proc.info["cmdline"] or []):
-                        os.kill(proc.info["pid"], signal.SIGKILL)
-                        killed.append(proc.info["pid"])
-                        return
+        while time.monotonic() < deadline and not finished.is_set():
+            actors = scoring_actors()
+            seen.update(actors)
+            if not killed and actors and parts.is_dir() and any(parts.glob("part-*.jsonl")):
+                os.kill(actors[0], signal.SIGKILL)
+                killed.append(actors[0])
             time.sleep(0.05)
 
-    killer = threading.Thread(target=kill_one_actor)
-    killer.start()
+    watcher = threading.Thread(target=kill_one_actor)
+    watcher.start()
     settings = ScoreSettings(device="cpu", progress=False, batch_size=4, executor="ray",
                              ray=RaySettings(actors=2, part_rows=10))
     try:
         score_records(tiny_model_dir, esci_pairs, out, settings)
     finally:
-        killer.join()
+        finished.set()
+        watcher.join()
     assert killed, "no scoring actor was found to kill"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
+    assert len(seen) > 2  # Ray started a process in place of the killed one (a pool of 2)
     assert_same_scores(rows_by_id(out), local_tiny[0])
 
 
@@ -175,7 +195,7 @@ def test_command_killed_mid_run_resumes_from_its_parts(tmp_path, ray_address, ti
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    time.sleep(1)  # Ray ends the killed job's actors; a straggler's late part would be written once anyway
+    wait_until_no_scoring_actors()  # Ray ends the killed job's actors; then no part lands behind our back
     kept = {}
     for part in parts.glob("part-*.jsonl"):
         kept.update(rows_by_id(part))
@@ -194,6 +214,7 @@ def test_command_killed_mid_run_resumes_from_its_parts(tmp_path, ray_address, ti
     assert third.returncode == 2 and "exists" in third.stderr
 
 
+@pytest.mark.slow  # a minute on 2 CPUs: SmolLM2 scores the pairs twice
 def test_smollm2_matches_local(tmp_path, ray_address, smollm2_dir, esci_pairs):
     pairs = esci_pairs[:32]
     local = score_records(smollm2_dir, pairs, tmp_path / "local.jsonl", ScoreSettings(device="cpu", progress=False))
