@@ -109,13 +109,13 @@ model: {base: $MODEL}
 sft:
   framework: $FRAMEWORK
   options: $([[ $FRAMEWORK == llamafactory ]] && echo "{launcher: module}" || echo "{}")
-  recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/sft_cot_smollm2.yaml || echo cpu/sft_cot_smollm2.yaml)
+  recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/sft_cot_smollm2.yaml || echo llamafactory/sft_cot_smollm2.yaml)
   overrides: {max_steps: 4, bf16: $BF16, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: $USE_CPU")}
 passn: {backend: $GEN_BACKEND, n: 4, max_new_tokens: 96, limit: 16, batch_size: 8, options: $([[ $GEN_BACKEND == vllm ]] && echo "$VLLM_OPTIONS" || echo "{device: $DEVICE}")}
 dpo:
   framework: $FRAMEWORK
   options: $([[ $FRAMEWORK == llamafactory ]] && echo "{launcher: module}" || echo "{}")
-  recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/dpo_smollm2.yaml || echo cpu/dpo_smollm2.yaml)
+  recipe: $REPO/recipes/$([[ $FRAMEWORK == trl ]] && echo trl/dpo_smollm2.yaml || echo llamafactory/dpo_smollm2.yaml)
   overrides: {max_steps: 2, bf16: $BF16, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, logging_steps: 1$([[ $FRAMEWORK == llamafactory ]] && echo ", use_cpu: $USE_CPU")}
 grpo: {framework: trl, recipe: $REPO/recipes/trl/grpo_tiny.yaml, overrides: {steps: 2}}
 eval: {limit: 16, max_new_tokens: 96, batch_size: 8, zero_shot_baseline: true}

@@ -85,9 +85,10 @@ def part_serve(model: str, out: Path) -> dict:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    log = open(out / "serve.log", "w")  # noqa: SIM115 (closed with the server, in the finally below)
     server = subprocess.Popen([sys.executable, "-m", "taosr1_plugins.cli", "serve", "--model", model, "--scheme", "esci",
                                "--device", device, "--port", str(port), "--exit-after", "300"],
-                              stdout=open(out / "serve.log", "w"), stderr=subprocess.STDOUT)
+                              stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -121,11 +122,17 @@ def part_serve(model: str, out: Path) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=60)
+        log.close()
 
 
 def part_sft(model: str, out: Path) -> dict:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+    )
 
     from taosr1_plugins.integrations.trl.finetune import tokenized_sft_row
 
@@ -143,7 +150,10 @@ def part_sft(model: str, out: Path) -> dict:
 
     def collate(batch):
         width = max(len(r["input_ids"]) for r in batch)
-        pad = lambda xs, v: xs + [v] * (width - len(xs))  # noqa: E731
+
+        def pad(values: list[int], fill: int) -> list[int]:
+            return values + [fill] * (width - len(values))
+
         return {"input_ids": torch.tensor([pad(r["input_ids"], tokenizer.pad_token_id) for r in batch]),
                 "attention_mask": torch.tensor([pad([1] * len(r["input_ids"]), 0) for r in batch]),
                 "labels": torch.tensor([pad(r["labels"], -100) for r in batch])}
@@ -186,7 +196,7 @@ def main() -> int:
     results, failed = [], False
     for name in PARTS:
         child = subprocess.run([sys.executable, __file__, "--part", name, "--model", args.model, "--out", str(args.out)],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, check=False)
         (args.out / f"{name}.log").write_text(child.stdout + child.stderr)
         lines = [line for line in child.stdout.splitlines() if line.startswith("RESULT ")]
         if child.returncode == 0 and lines:

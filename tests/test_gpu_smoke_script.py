@@ -30,6 +30,8 @@ def test_smoke_config_variants_load(tmp_path, tiny_model_dir, framework, backend
     assert result.returncode == 0, result.stdout + result.stderr
     config = load_config(tmp_path / "out" / "config.yaml")
     assert config.sft.framework == config.dpo.framework == framework
+    # the recipes it names exist (recipes/cpu/ was split into llamafactory/ and trl/)
+    assert all(Path(config.resolve(section.recipe)).is_file() for section in (config.sft, config.dpo, config.grpo))
     assert config.sft.overrides["bf16"] and config.dpo.overrides["bf16"]
     assert config.passn.backend == config.deploy.backend == backend
     assert config.isolate_stages is True

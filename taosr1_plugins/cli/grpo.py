@@ -86,7 +86,8 @@ def prepare(
         from taosr1_plugins.grpo.difficulty_mix import why_nothing_kept
 
         # the cause is the difficulty file or the sampling settings, whichever it is: named, not guessed
-        raise UserError(why_nothing_kept(selection.summary, rows, _settings_source(config)))
+        source = f"{run_config}'s grpo.recipe and grpo.overrides" if run_config else _settings_source(config)
+        raise UserError(why_nothing_kept(selection.summary, rows, source))
     if model is None:  # OpenRLHF cuts what does not fit from the prompt's left: nothing checks that here
         typer.secho("warning: without --model the prompts are not sized to the policy's tokenizer, and the prompt is "
                     "the default one, not the one the policy was trained with", fg="yellow", err=True)
