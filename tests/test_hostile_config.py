@@ -71,8 +71,8 @@ BAD_CONFIGS = {
         "grpo: {overrides: {sampler: nope}}\n", "field 'grpo.recipe': setting 'sampler': unknown prompt sampler 'nope'"
     ),
     # every plugin's options by the model that reads them, every numeric setting bounded (issue 32)
-    "unknown cot option": ("cot: {options: {nosuch_option: 1}}\n", "field 'cot.options.nosuch_option': teacher 'template': Extra inputs"),
-    "unknown deploy option": ("deploy: {options: {nosuch_option: 1}}\n", "field 'deploy.options.nosuch_option': deployment adapter 'hf'"),
+    "unknown cot option": ("cot: {options: {nosuch_option: 1}}\n", "field 'cot.options.nosuch_option': teacher 'template' option 'nosuch_option': Extra inputs"),
+    "unknown deploy option": ("deploy: {options: {nosuch_option: 1}}\n", "field 'deploy.options.nosuch_option': deployment adapter 'hf' option"),
     "negative eval.limit": ("eval: {limit: -5}\n", "field 'eval.limit': Input should be greater than or equal to 1"),
     "zero eval.batch_size": ("eval: {batch_size: 0}\n", "field 'eval.batch_size': Input should be greater than or equal to 1"),
     "negative eval.max_new_tokens": ("eval: {max_new_tokens: -1}\n", "field 'eval.max_new_tokens': Input should be greater"),

@@ -283,8 +283,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         field, message = first_problem(exc, whole="format")
         cause = (exc.errors()[0].get("ctx") or {}).get("error")
         if isinstance(cause, OptionError):  # a plugin's options model refused one key: name the key, not the section
-            field, message = f"{field}.options" + (f".{cause.option}" if cause.option != "options" else ""), cause.message
-            message = f"{cause.what}: {message}"
+            field, message = f"{field}.options" + (f".{cause.option}" if cause.option != "options" else ""), str(cause)
         raise DataError(str(path), None, field, message) from exc
     config.base_dir = path.resolve().parent
     return config
