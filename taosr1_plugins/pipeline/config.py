@@ -26,7 +26,7 @@ from taosr1_plugins.core import yaml_load
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN or inf setting poisons every number after it
 
 
 class DataSection(ImportOptions):
