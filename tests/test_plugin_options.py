@@ -190,9 +190,9 @@ def test_the_batch_size_goes_to_backends_that_take_one(options_plugin):
     ("override", "field", "words"),
     [
         # the field is the option's own path (issue 32), the message names the plugin
-        ({"passn.backend": "echo", "passn.options": {"repeet": 2}}, "passn.options.repeet", "generation backend 'echo': Extra"),
-        ({"passn.backend": "echo", "passn.options": {"model": "m"}}, "passn.options.model", "the stage passes this itself"),
-        ({"deploy.backend": "const", "deploy.options": {"levle": "S"}}, "deploy.options.levle", "deployment adapter 'const': Extra"),
+        ({"passn.backend": "echo", "passn.options": {"repeet": 2}}, "passn.options.repeet", "generation backend 'echo' option 'repeet'"),
+        ({"passn.backend": "echo", "passn.options": {"model": "m"}}, "passn.options.model", "option 'model': the stage passes"),
+        ({"deploy.backend": "const", "deploy.options": {"levle": "S"}}, "deploy.options.levle", "deployment adapter 'const' option 'levle'"),
     ],
 )
 def test_a_plugins_bad_option_stops_the_config_load(options_plugin, override, field, words):

@@ -10,7 +10,7 @@ from taosr1_plugins.core.formats import ResponseFormat
 class CotSettings(BaseModel):
     """What the command line and the run config both set."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     teacher: str = Field("template", description="Registered teacher: template, openai, hf, or a plugin's.")
     k: int = Field(3, ge=0, description="Similar labelled examples in each teacher prompt (0: none).")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -44,7 +44,7 @@ class SplitSettings(BaseModel):
 
     by: Literal["query", "id"] = Field("query", description="Keep each group in one split.")
     ratios: tuple[float, float, float] = Field((0.7, 0.1, 0.2), description="Relative split sizes, in records.")
-    max_pairs: dict[Literal["train", "dev", "test"], int] = Field(
+    max_pairs: dict[Literal["train", "dev", "test"], Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,
         description="keep at most this many pairs of a split (a seeded random sample, after the split by query)",
     )

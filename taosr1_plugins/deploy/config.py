@@ -29,7 +29,7 @@ class RaySettings(BaseModel):
 class ScoringSettings(BaseModel):
     """What the run config's `deploy:` section and the scoring code share (the CLI offers backend and batch size)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     backend: str = Field("hf", description="Deployment adapter: hf (CPU/GPU), vllm (GPU), or a plugin's.")
     batch_size: int = Field(8, ge=1)
@@ -43,7 +43,7 @@ class ScoringSettings(BaseModel):
 
 
 class CalibrationSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     objective: Literal["macro_f1", "precision"] = Field(
         "macro_f1", description="macro_f1, or precision (needs --precision-targets)."
@@ -57,7 +57,7 @@ class CalibrationSettings(BaseModel):
 class ExplainSettings(BaseModel):
     """The reasoning decoded after the label, as `taosr1 score` and `taosr1 serve` both offer it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     explain_margin: float = Field(
         0.1, ge=0, le=1, description="With --explain-mode auto: explain pairs whose tier margin is below this."

@@ -21,7 +21,7 @@ TRL_TRAINER_ARGUMENTS = ("steps", "prompts_per_step", "num_generations", "temper
 
 
 class GrpoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     format: ResponseFormat = ResponseFormat.THINK_ANSWER
     reward: RewardSettings = Field(default_factory=RewardSettings)

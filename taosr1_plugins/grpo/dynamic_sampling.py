@@ -17,7 +17,7 @@ ZERO_STD_TOLERANCE = 1e-6
 
 
 class DynamicSamplingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     enabled: bool = True
     max_extra_rollouts: int = Field(

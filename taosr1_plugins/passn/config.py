@@ -11,7 +11,7 @@ from taosr1_plugins.core.formats import ResponseFormat
 class PassnSettings(BaseModel):
     """What the command line and the run config both set about *what* is sampled."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     backend: str = Field("hf", description="Registered generation backend: hf, vllm, openai, or a plugin's.")
     n: int = Field(8, ge=1, description="Samples per prompt.")
@@ -29,7 +29,7 @@ class PassnRunSettings(PassnSettings):
 class PassnShardSettings(PassnSettings):
     """Everything that decides *what* is sampled; recorded in the shard metadata and checked on resume."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     seed: int = Field(0, description="Shard k is sampled with seed + k.")
     shard_size: int = Field(
@@ -41,7 +41,7 @@ class PassnShardSettings(PassnSettings):
 class PairSettings(BaseModel):
     """DPO pair building, set by `taosr1 passn pairs` and the run config's `dpo:` section."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_pairs_per_prompt: int = Field(2, ge=1)
     skip_all_correct: bool = Field(True, description="Skip prompts whose samples all name the gold label.")

@@ -26,7 +26,7 @@ from taosr1_plugins.core import yaml_load
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN or inf setting poisons every number after it
 
 
 class DataSection(ImportOptions):
@@ -313,8 +313,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         field, message = first_problem(exc, whole="format")
         cause = (exc.errors()[0].get("ctx") or {}).get("error")
         if isinstance(cause, OptionError):  # a plugin's options model refused one key: name the key, not the section
-            field, message = f"{field}.options" + (f".{cause.option}" if cause.option != "options" else ""), cause.message
-            message = f"{cause.what}: {message}"
+            field, message = f"{field}.options" + (f".{cause.option}" if cause.option != "options" else ""), str(cause)
         raise DataError(str(path), None, field, message) from exc
     config.base_dir = path.resolve().parent
     return config

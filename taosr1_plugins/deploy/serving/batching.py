@@ -4,11 +4,12 @@ one batch of up to ``max_batch``."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 
@@ -111,17 +112,21 @@ class MicroBatcher:
                 for entry in batch:
                     self._run([entry])
                 return
-            if not batch[0][1].done():
-                batch[0][1].set_exception(exc)
+            _fail(batch[0][1], exc)
             return
         self.batches += 1
         self.items += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
         for (_, future), result in zip(batch, results):
             if not future.done():  # a client that went away cancelled its future
-                future.set_result(result)
+                _resolve(future, result)
 
 
 def _fail(future: Future, exc: BaseException) -> None:
-    if not future.done():
+    with contextlib.suppress(InvalidStateError):  # cancelled meanwhile (a client that went away, a shutdown)
         future.set_exception(exc)
+
+
+def _resolve(future: Future, result: Any) -> None:
+    with contextlib.suppress(InvalidStateError):  # cancelled between the check and the set: not the thread's death
+        future.set_result(result)

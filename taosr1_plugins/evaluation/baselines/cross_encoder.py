@@ -35,7 +35,7 @@ def minilm_dir() -> Path:
 class CrossEncoderSettings(BaseModel):
     """The MiniLM baseline's training: the run config's `baselines.cross_encoder:` section, declared once."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_train: int | None = Field(None, ge=1, description="train on the first N training pairs; null = all of train")
     epochs: float = Field(2.0, gt=0)
