@@ -232,7 +232,7 @@ class BaselinesSection(_Section):
 
 class RunConfig(_Section):
     run_dir: str = "runs/quickstart"
-    seed: int = Field(0, ge=0, lt=2**32, description="numpy's and torch's seeds alike take [0, 2^32)")
+    seed: int = Field(0, ge=0, lt=2**32, description="in [0, 2^32), the range numpy's seeding takes")
     format: ResponseFormat = ResponseFormat.THINK_ANSWER
     prompt: PromptStyle = Field(default_factory=PromptStyle, description="the student's prompt, in every stage")
     isolate_stages: bool | None = Field(
