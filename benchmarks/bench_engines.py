@@ -1,11 +1,11 @@
 """HF (transformers) against vLLM on one model and the same pairs, in one run; prints vLLM/HF ratios.
 
-    .venv-vllm/bin/python benchmarks/bench_engines.py [--model DIR] [--pairs 32]
+    .venv-vllm/bin/python benchmarks/bench_engines.py [--model DIR] [--pairs 16] [--new-tokens 16]
 
 Runs in the vLLM environment (it has both engines; `make bench` runs it there). Measures, in this order:
 - engine start seconds (HF: load_chat_model; vLLM: the engine's start, workers included);
 - pass@N prompts/s: each backend's ``sample`` (n=4, 48 new tokens, temperature 1) on ``--pairs`` chat prompts;
-- generation tokens/s at batch 1, 8 and 64: greedy, 32 new tokens, counted from what each engine returns;
+- generation tokens/s at batch 1, 8 and 64: greedy, ``--new-tokens`` (16), counted from what each engine returns;
 - scoring pairs/s (label probabilities, one forward pass per pair): HF at batch 16; vLLM with and without
   prefix caching (a second engine: the answer-first prompts share their system prompt);
 - explanation tokens/s: greedy reasoning after the label, 48 tokens at most.
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="checkpoint (default: SmolLM2-135M-Instruct, prepared offline)")
     parser.add_argument("--data", default=str(SHARED_ESCI), help="ESCI CSV (default: ../shared/data sample)")
-    parser.add_argument("--pairs", type=int, default=32)
+    parser.add_argument("--pairs", type=int, default=16, help="pass@N prompts and scored pairs (a few minutes on 2 cores)")
+    parser.add_argument("--new-tokens", type=int, default=16, help="greedy tokens per prompt in the generation rows")
     args = parser.parse_args(argv)
 
     import torch
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     from taosr1_plugins.data.importing import import_records
     from taosr1_plugins.deploy.scorers.hf import HFLabelScorer
     from taosr1_plugins.deploy.scorers.vllm import VLLMLabelScorer
-    from taosr1_plugins.core.vllm.engine import close_engine, open_engine
+    from taosr1_plugins.core.vllm.engine import close_engine
     from taosr1_plugins.passn.backends.hf import HFBackend
     from taosr1_plugins.passn.backends.vllm import VLLMBackend
     from taosr1_plugins.passn.generation import SamplingParams
@@ -76,13 +77,14 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()}", flush=True)
 
     chat, hf_start = timed(lambda: load_chat_model(model, device="cpu", dtype="float32"))
-    llm, vllm_start = timed(lambda: open_engine(model, **VLLM_OPTIONS, enable_prefix_caching=True))
+    # the engine as the pass@N stage starts it; the scorers below use the same one
+    vllm_backend, vllm_start = timed(lambda: VLLMBackend(model=model, **VLLM_OPTIONS,
+                                                         engine_args={"enable_prefix_caching": True}))
+    llm = vllm_backend.llm
     row("engine start", hf_start, vllm_start, "s")
 
     # pass@N: each backend's sample(), as the pass@N stage calls it
     hf_backend = HFBackend(model=model, device="cpu", dtype="float32", batch_size=8)
-    vllm_backend = VLLMBackend(model=model, **VLLM_OPTIONS, engine_args={"enable_prefix_caching": True})
-    assert vllm_backend.llm is llm
     params = SamplingParams(n=4, temperature=1.0, max_new_tokens=48, seed=0)
     _, hf_s = timed(lambda: hf_backend.sample(conversations[: len(pairs)], params))
     _, vllm_s = timed(lambda: vllm_backend.sample(conversations[: len(pairs)], params))
@@ -93,9 +95,9 @@ def main(argv: list[str] | None = None) -> None:
 
     for batch in (1, 8, 64):
         chosen = conversations[:batch]
-        replies, hf_s = timed(lambda: generate_chat(chat, chosen, max_new_tokens=32, batch_size=batch))
+        replies, hf_s = timed(lambda: generate_chat(chat, chosen, max_new_tokens=args.new_tokens, batch_size=batch))
         hf_tokens = sum(r.completion_tokens for r in replies)
-        outputs, vllm_s = timed(lambda: llm.chat([list(c) for c in chosen], vllm.SamplingParams(max_tokens=32, temperature=0),
+        outputs, vllm_s = timed(lambda: llm.chat([list(c) for c in chosen], vllm.SamplingParams(max_tokens=args.new_tokens, temperature=0),
                                                  use_tqdm=False))
         vllm_tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
         row(f"generation tokens/s, batch {batch}", hf_tokens / hf_s, vllm_tokens / vllm_s, "tokens/s")
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         sum(len(tokens.encode(t)) for t in vllm_texts) / vllm_s, "tokens/s")
 
     close_engine()
-    llm, start = timed(lambda: open_engine(model, **VLLM_OPTIONS, enable_prefix_caching=False))
+    llm, start = timed(lambda: VLLMBackend(model=model, **VLLM_OPTIONS, engine_args={"enable_prefix_caching": False}).llm)
     uncached = VLLMLabelScorer(llm, llm.get_tokenizer(), scheme, style=style)
     _, plain_s = timed(lambda: uncached.probabilities(pairs))
     row("scoring pairs/s, no prefix caching", len(pairs) / hf_score_s, len(pairs) / plain_s, "pairs/s")

@@ -341,6 +341,12 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
     return {label: {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "n": m.n} for label, m in results.items()}
 
 
+def _eval_settings(config: RunConfig) -> dict[str, Any]:
+    # an hf eval dumps as before eval.backend existed, so finished runs keep their fingerprints
+    hf = config.eval.backend == "hf" and not config.eval.options
+    return config.eval.model_dump(exclude={"backend", "options"} if hf else None)
+
+
 def trained_stages(config: RunConfig) -> list[str]:
     """The enabled training stages, in order; the last one trains the model that gets deployed."""
     return [stage for stage, _ in TRAINED_MODELS if stage_enabled(config, stage)]
@@ -485,7 +491,7 @@ STAGES = (
     Stage(
         "eval",
         run_eval,
-        lambda c: [c.eval.model_dump(), trained_stages(c)],
+        lambda c: [_eval_settings(c), trained_stages(c)],
         lambda ctx: [ctx.split_path(ctx.config.eval.split), *_trained_weights(ctx)],
     ),
     Stage(
