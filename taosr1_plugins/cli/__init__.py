@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import subprocess
+import sys
 from collections.abc import Iterator, MutableMapping
 
 import typer
@@ -139,9 +141,10 @@ class _Commands(TyperGroup):
             return TyperCommand(name=cmd_name, help=_TABLE[cmd_name][1])
         return self.commands.get(cmd_name)
 
-    def main(self, *args, **kwargs):
+    def main(self, args=None, *rest, **kwargs):
+        _invoked[:] = sys.argv[1:] if args is None else list(args)
         try:
-            return super().main(*args, **kwargs)
+            return super().main(args, *rest, **kwargs)
         except UserError as exc:  # the one place user errors become a line on stderr and status 2
             _bad_input(str(exc))
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
@@ -172,6 +175,24 @@ def file_errors() -> Iterator[None]:
         if exc.filename is None:
             raise UserError(exc.strerror or str(exc)) from exc
         raise DataError(str(exc.filename), None, None, exc.strerror or str(exc)) from exc
+
+
+_invoked: list[str] = []  # this run's arguments, for a command handed on to the vLLM environment
+
+
+def in_vllm_environment(backend: str) -> None:
+    """A command run with ``--backend vllm`` where this environment has no vLLM (the main one never imports it)
+    runs again, whole, in the vLLM environment's interpreter (core/vllm/env.py), which is checked first
+    (status 2 naming what is missing); this process ends with its status. Returns at once otherwise."""
+    if backend != "vllm":
+        return
+    from taosr1_plugins.core.vllm.env import check_vllm_env, child_env, vllm_importable, vllm_python
+
+    if vllm_importable():
+        return
+    python = vllm_python()
+    check_vllm_env(python)
+    raise typer.Exit(subprocess.run([python, "-m", "taosr1_plugins.cli", *_invoked], env=child_env(python)).returncode)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -46,7 +46,7 @@ def score(
     from taosr1_plugins.deploy.pair_files import PairSource, read_pair_records
     from taosr1_plugins.deploy.scoring import ExplainPolicy, resolve_scoring_model, score_records
     from taosr1_plugins.errors import DataError, OutputExistsError
-    from taosr1_plugins.cli import fail
+    from taosr1_plugins.cli import fail, in_vllm_environment
     from taosr1_plugins import plugins
     from taosr1_plugins.core.options import offered, validate_options
 
@@ -61,6 +61,7 @@ def score(
     # what the adapter will be given, checked by its options model before a file is read (vllm refuses --device cpu)
     validate_options(adapter, offered(adapter, {}, device=device, batch_size=batch_size,
                                       max_explain_tokens=max_explain_tokens), what=f"deployment adapter {backend!r}")
+    in_vllm_environment(backend)  # the options are fine: vLLM's own environment does the rest
     cumpt_file = load_cumpt(cumpt) if cumpt else None
     partition = cumpt_file.to_cumpt() if cumpt_file else None
     if explain and explain_mode not in (None, "always"):
@@ -175,8 +176,9 @@ def serve(
     """Serve POST /v1/score (pairs -> probs, label, tier, score[, margin][, explanation]) and GET /healthz."""
     from taosr1_plugins.deploy.serving.score_server import Limits
     from taosr1_plugins.deploy.serving.score_server import serve as run_server
-    from taosr1_plugins.cli import fail
+    from taosr1_plugins.cli import fail, in_vllm_environment
 
+    in_vllm_environment(backend)
     try:
         run_server(model, cumpt_path=str(cumpt) if cumpt else None, scheme=scheme, backend=backend, host=host,
                    port=port, device=device, max_batch=max_batch, max_wait=max_wait,

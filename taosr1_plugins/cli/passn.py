@@ -42,7 +42,7 @@ def sample(
     from taosr1_plugins.passn.generation import GenerationError
     from taosr1_plugins.core.jsonl import check_outputs
     from taosr1_plugins.passn.sample import SettingsMismatchError, sample_passn
-    from taosr1_plugins.cli import fail, file_errors
+    from taosr1_plugins.cli import fail, file_errors, in_vllm_environment
     from taosr1_plugins import plugins
     from taosr1_plugins.core.models import resolve_model
     from taosr1_plugins.core.options import loads_checkpoint, offered, validate_options
@@ -58,6 +58,7 @@ def sample(
     # a backend that declares its options model names a bad option now, before a file is read or a model loads
     validate_options(factory, backend_options, what=f"generation backend {backend!r}", given={"model": model},
                      given_by="--model")
+    in_vllm_environment(backend)
     with file_errors():
         check_outputs([out], [data])
         records = read_checked_records(data, require_label=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from taosr1_plugins.evaluation.metrics import Metrics, compute_metrics
 from taosr1_plugins.core.formats import ResponseFormat, parse_response
@@ -23,14 +24,25 @@ def evaluate_model(
     max_new_tokens: int = 256,
     batch_size: int = 8,
     style: PromptStyle | None = None,
+    backend: str = "hf",
+    options: dict[str, Any] | None = None,
 ) -> Metrics:
-    """``style``: the prompt; None = the one ``model`` was trained with (``prompts.prompt_style_of``)."""
-    from taosr1_plugins.core.hf_chat import generate_chat, load_chat_model
-
-    chat = load_chat_model(str(model))
+    """``style``: the prompt; None = the one ``model`` was trained with (``prompts.prompt_style_of``).
+    ``backend``: hf (transformers, batches of ``batch_size``) or another generation backend (vllm), which
+    decodes greedily, one completion per pair, with its ``options``."""
     style = style or prompt_style_of(model)
     conversations = [build_messages(record, scheme, fmt, style) for record in records]
-    replies = generate_chat(chat, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    if backend == "hf":
+        from taosr1_plugins.core.hf_chat import generate_chat, load_chat_model
+
+        replies = generate_chat(load_chat_model(str(model)), conversations, max_new_tokens=max_new_tokens,
+                                batch_size=batch_size)
+    else:
+        from taosr1_plugins.passn.generation import SamplingParams, get_generation_backend
+
+        generator = get_generation_backend(backend, model=str(model), **(options or {}))
+        greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens)
+        replies = [row[0] for row in generator.sample(conversations, greedy)]
     parsed = [parse_response(reply.text, scheme, fmt) for reply in replies]
     write_jsonl(
         predictions_path,

@@ -216,6 +216,11 @@ class EvalSection(_Section):
     limit: int | None = Field(None, ge=1, description="evaluate only the first N pairs (null = all)")
     max_new_tokens: int = Field(256, ge=1)
     batch_size: int = Field(8, ge=1)
+    backend: Literal["hf", "vllm"] = Field("hf", description="what generates the responses: hf (transformers) or "
+                                           "vllm (greedy, one completion per pair, in the vLLM environment)")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="vllm generation backend options (as passn.options), e.g. max_model_len"
+    )
     zero_shot_baseline: bool = Field(True, description="also evaluate the base model before SFT")
 
 
@@ -238,6 +243,11 @@ class RunConfig(_Section):
     isolate_stages: bool | None = Field(
         None, description="run each model stage (SFT/DPO/GRPO with TRL, pass@N, eval, deploy) in its own process so "
         "the GPU is empty for the next; null = when CUDA is available"
+    )
+    vllm_python: str | None = Field(
+        None, description="the vLLM environment's interpreter, where a stage whose backend is vllm runs (its own "
+        "process) when this one has no vLLM: a path (relative to the config) or a command on PATH; null = "
+        "$TAOSR1_VLLM_PYTHON, else the checkout's .venv-vllm (make install builds it)"
     )
     data: DataSection = Field(default_factory=DataSection)
     split: SplitSection = Field(default_factory=SplitSection)

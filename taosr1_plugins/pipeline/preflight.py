@@ -91,6 +91,22 @@ def check_run_config(config: RunConfig, source: str | Path | None = None, stages
         fail("model.base", str(exc))
     # last: a backend may import its framework or probe another environment, seconds the checks above do not cost
     check_training_backends(config, training, where)
+    check_vllm_stages(config, [stage for stage in ("passn", "eval", "deploy") if runs(stage)], where)
+
+
+def check_vllm_stages(config: RunConfig, stages: Collection[str], where: str) -> None:
+    """The vLLM environment, when a stage to run uses vLLM and this process has none: probed once, every missing
+    piece named (status 2), before the first stage rather than when that stage starts."""
+    from taosr1_plugins.core.vllm.env import VLLMEnvironmentError, check_vllm_env
+    from taosr1_plugins.pipeline.stage_process import stage_python
+    from taosr1_plugins.pipeline.stages import stage_enabled
+
+    pythons = {stage_python(config, stage) for stage in stages if stage_enabled(config, stage)} - {None}
+    for python in pythons:
+        try:
+            check_vllm_env(python)
+        except VLLMEnvironmentError as exc:
+            raise DataError(where, None, "vllm_python", str(exc)) from None
 
 
 def _check_plugins_named(config: RunConfig, stage: str, fail) -> None:

