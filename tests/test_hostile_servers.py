@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hostile_helpers import run_main
 from loopback import free_port, wait_until_up
 from taosr1_plugins.core.schemes import get_scheme
-from taosr1_plugins.deploy.serving.http_guard import make_server
+from taosr1_plugins.deploy.serving.http_guard import SHUTDOWN_GRACE_S, make_server
 from taosr1_plugins.deploy.serving.score_server import Limits
 from taosr1_plugins.deploy.serving.score_server import create_app as score_app
 
@@ -257,7 +257,7 @@ def test_chat_server_answers_in_flight_requests_and_exits_cleanly_on_sigterm(tin
     assert "Traceback" not in log and "graceful shutdown exceeded" not in log, log
     (answer,) = answers
     assert isinstance(answer, httpx.Response), answer
-    assert answer.status_code == 503 and answer.headers["retry-after"] == "5", answer.text
+    assert answer.status_code == 503 and answer.headers["retry-after"] == str(SHUTDOWN_GRACE_S), answer.text
     assert "shutting down" in answer.json()["error"]["message"]
 
 
