@@ -5,6 +5,10 @@ which `make test` runs); elsewhere it skips. One engine serves the whole file (c
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +17,9 @@ from conftest import VLLM_OPTIONS
 from loopback import serve_in_thread
 from taosr1_plugins import plugins
 from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.core.jsonl import write_jsonl
 from taosr1_plugins.core.schemes import get_scheme
-from taosr1_plugins.deploy.calibration import load_cumpt
+from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
 from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
 
 pytest.importorskip("vllm", reason="vLLM runs in its own environment (.venv-vllm); make test runs this file there")
@@ -164,14 +169,6 @@ def test_ray_executor_scores_with_our_vllm_scorer_in_an_actor(vllm_scorer, smoll
     """`taosr1 score --executor ray --backend vllm` on CPU: Ray's own vLLM processor (ray.data.llm) needs GPUs, so
     here one Ray actor builds our vLLM scorer (its own engine, 1 CPU) in a local cluster the command starts and
     stops; its rows are the local vLLM scorer's, tiers included, every pair exactly once."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from taosr1_plugins.core.jsonl import write_jsonl
-    from taosr1_plugins.deploy.calibration import fit_cumpt, write_cumpt
-
     records = esci_records[:48]
     data = tmp_path / "pairs.jsonl"
     write_jsonl(data, records)
