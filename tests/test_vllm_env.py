@@ -62,6 +62,29 @@ def test_the_main_environment_is_refused_naming_vllm(tmp_path, esci_records):
     assert run.returncode == 2 and "vllm_python" in run.stderr and "no_such_python" in run.stderr, run.stderr
 
 
+@pytest.mark.skipif(HERE_HAS_VLLM, reason="this environment has vLLM: nothing is handed off")
+def test_ray_scoring_with_vllm_checks_ray_in_the_vllm_environment(tmp_path, esci_records):
+    """`score --executor ray --backend vllm` starts Ray from the vLLM interpreter (its actors run there): an
+    environment without Ray is refused before any work, naming it; without --executor ray Ray is not asked for."""
+    import venv
+
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)  # an interpreter with no packages at all
+    python = str(bare / "bin" / "python")
+    data = tmp_path / "records.jsonl"
+    write_jsonl(data, esci_records[:2])
+    out = tmp_path / "s.jsonl"
+    result = subprocess.run([sys.executable, "-m", "taosr1_plugins.cli", "score", "--model", "smollm2", "--data",
+                             str(data), "--out", str(out), "--backend", "vllm", "--executor", "ray"],
+                            capture_output=True, text=True, env={**os.environ, ENV_VAR: python}, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "ray is not installed" in result.stderr and "vllm is not installed" in result.stderr, result.stderr
+    assert not out.exists() and not out.with_name(out.name + ".parts").exists()
+    with pytest.raises(VLLMEnvironmentError) as local_only:
+        check_vllm_env(python)
+    assert "vllm is not installed" in str(local_only.value) and "ray is not" not in str(local_only.value)
+
+
 @pytest.mark.slow
 def test_score_cli_runs_in_the_vllm_environment(vllm_env, smollm2_dir, esci_records, tmp_path):
     """From the main environment: the command runs again in the vLLM one and agrees with the hf backend here."""

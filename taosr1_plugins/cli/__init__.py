@@ -180,18 +180,19 @@ def file_errors() -> Iterator[None]:
 _invoked: list[str] = []  # this run's arguments, for a command handed on to the vLLM environment
 
 
-def in_vllm_environment(backend: str) -> None:
+def in_vllm_environment(backend: str, executor: str = "local") -> None:
     """A command run with ``--backend vllm`` where this environment has no vLLM (the main one never imports it)
     runs again, whole, in the vLLM environment's interpreter (core/vllm/env.py), which is checked first
-    (status 2 naming what is missing); this process ends with its status. Returns at once otherwise."""
+    (status 2 naming what is missing: Ray too for ``--executor ray``, whose actors run in that interpreter); this
+    process ends with its status. Returns at once otherwise."""
     if backend != "vllm":
         return
-    from taosr1_plugins.core.vllm.env import check_vllm_env, child_env, vllm_importable, vllm_python
+    from taosr1_plugins.core.vllm.env import RAY_PACKAGES, check_vllm_env, child_env, vllm_importable, vllm_python
 
     if vllm_importable():
         return
     python = vllm_python()
-    check_vllm_env(python)
+    check_vllm_env(python, RAY_PACKAGES if executor == "ray" else ())
     raise typer.Exit(subprocess.run([python, "-m", "taosr1_plugins.cli", *_invoked], env=child_env(python)).returncode)
 
 

@@ -61,7 +61,9 @@ def score(
     # what the adapter will be given, checked by its options model before a file is read (vllm refuses --device cpu)
     validate_options(adapter, offered(adapter, {}, device=device, batch_size=batch_size,
                                       max_explain_tokens=max_explain_tokens), what=f"deployment adapter {backend!r}")
-    in_vllm_environment(backend)  # the options are fine: vLLM's own environment does the rest
+    # the options are fine: vLLM's own environment does the rest, Ray included (it is started from there, below, so
+    # its actors run that interpreter)
+    in_vllm_environment(backend, executor)
     cumpt_file = load_cumpt(cumpt) if cumpt else None
     partition = cumpt_file.to_cumpt() if cumpt_file else None
     if explain and explain_mode not in (None, "always"):

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ ENV_VAR = "TAOSR1_VLLM_PYTHON"
 DEFAULT_VENV = ".venv-vllm"
 # what the vLLM paths import there besides our own package
 PACKAGES = ("vllm", "torch", "transformers")
+# what `--executor ray` needs there besides: the driver starts Ray from that interpreter, so its actors (our vLLM
+# scorer, one engine each) run in it too
+RAY_PACKAGES = ("ray",)
 INSTALL = "make install (it builds .venv-vllm; see README, Environments)"
 
 # Imports vLLM for real: a broken environment fails there (e.g. "operator torchvision::nms does not exist" when
@@ -83,9 +87,9 @@ def child_env(python: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, ENV_VAR: python}
 
 
-def probe(python: str) -> dict[str, Any]:
+def probe(python: str, packages: Sequence[str] = PACKAGES) -> dict[str, Any]:
     try:
-        result = subprocess.run([python, "-c", _PROBE, ",".join(PACKAGES)], capture_output=True, text=True,
+        result = subprocess.run([python, "-c", _PROBE, ",".join(packages)], capture_output=True, text=True,
                                 env=child_env(python), timeout=300)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise VLLMEnvironmentError(f"the vLLM environment's interpreter {python!r} cannot be run ({exc}); "
@@ -106,9 +110,9 @@ def problems(report: dict[str, Any]) -> list[str]:
     return found
 
 
-def check_vllm_env(python: str) -> dict[str, Any]:
-    """The probe's report; raises VLLMEnvironmentError listing every problem."""
-    report = probe(python)
+def check_vllm_env(python: str, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """The probe's report on :data:`PACKAGES` and ``extra``; raises VLLMEnvironmentError listing every problem."""
+    report = probe(python, (*PACKAGES, *extra))
     found = problems(report)
     if found:
         raise VLLMEnvironmentError(f"the vLLM environment {python} is not ready:\n  - " + "\n  - ".join(found)

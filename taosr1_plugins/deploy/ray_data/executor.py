@@ -4,7 +4,8 @@ each batch as an atomic part (parts.py), then assemble OUT with every pair exact
 Ray does the scheduling and the fault tolerance: Ray Data's actor pool (``map_batches`` with a callable class and
 ``compute=ActorPoolStrategy``), actors restarted and their batch retried after a crash (``max_restarts``,
 ``max_task_retries``). Each actor builds the deployment adapter named by ``settings.backend`` (``hf`` on CPU,
-``vllm`` on a GPU actor where vLLM is installed, or a plugin's) and scores with ``score_batch`` and
+``vllm`` where vLLM is installed: on a GPU actor, or on CPU actors with the vLLM CPU build, the command then
+running in the vLLM environment; or a plugin's) and scores with ``score_batch`` and
 ``score_row``, the code the local scorer runs, so a row is the same whichever executor wrote it.
 
 Ray is imported only inside these functions.
@@ -43,6 +44,9 @@ class PairScorer:
 
         # torch sizes its thread pool from this when it loads: the CPUs Ray reserved, not every core of the node
         os.environ["OMP_NUM_THREADS"] = str(max(1, math.floor(settings.ray.cpus_per_actor)))
+        # vLLM's CPU build binds its threads to every core of the NUMA node unless told not to: actors sharing a
+        # node would then all run on the same cores. Unbound, its engine takes OMP_NUM_THREADS threads as torch does.
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         self.scheme = get_scheme(scheme, scheme_file)
         self.settings, self.parts, self.done = settings, parts, done
         self.policy = ExplainPolicy(settings.explain, settings.explain_margin, settings.cumpt)
