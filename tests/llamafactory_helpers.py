@@ -53,3 +53,13 @@ def assert_trained(result, out: Path, steps: int) -> None:
     logged = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     losses = [entry["loss"] for entry in logged if "loss" in entry]
     assert len(losses) == steps and all(math.isfinite(loss) and loss > 0 for loss in losses), losses
+
+
+def esci_lf_dataset(folder: Path, limit: int = 32) -> Path:
+    """The first ``limit`` ESCI records with a templated CoT, exported as LLaMA-Factory dataset ``esci_cot`` in
+    ``folder/lf`` (returned)."""
+    from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
+
+    data = write_records(folder / "esci_cot.jsonl", esci_records_with_cot(limit=limit))
+    export_llamafactory(data, folder / "lf", name="esci_cot")
+    return folder / "lf"

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llamafactory_helpers import ESCI_SAMPLE, esci_records_with_cot, write_records
+from llamafactory_helpers import ESCI_SAMPLE, esci_lf_dataset
 
-from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
 from taosr1_plugins.integrations.llamafactory.launch import resumable_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,10 +27,7 @@ pytestmark = pytest.mark.skipif(not ESCI_SAMPLE.is_file(), reason="shared ESCI s
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("lf_launch_data")
-    data = write_records(tmp / "esci_cot.jsonl", esci_records_with_cot(limit=32))
-    export_llamafactory(data, tmp / "lf", name="esci_cot")
-    return tmp / "lf"
+    return esci_lf_dataset(tmp_path_factory.mktemp("lf_launch_data"))
 
 
 def recipe_args(model: Path, dataset_dir: Path, out: Path, **overrides) -> dict:

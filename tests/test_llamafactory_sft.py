@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_records_with_cot, write_records
+from llamafactory_helpers import ESCI_SAMPLE, assert_trained, esci_lf_dataset
 
-from taosr1_plugins.integrations.llamafactory.export import export_llamafactory
 from taosr1_plugins.core.prompts import system_prompt
 from taosr1_plugins.core.schemes import get_scheme
 
@@ -37,10 +36,7 @@ def patched_llamafactory():
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("lf_data")
-    data = write_records(tmp / "esci_cot.jsonl", esci_records_with_cot(limit=32))
-    export_llamafactory(data, tmp / "lf", name="esci_cot")
-    return tmp / "lf"
+    return esci_lf_dataset(tmp_path_factory.mktemp("lf_data"))
 
 
 def train(command: list[str], model_dir: Path, dataset_dir: Path, out: Path, env: dict[str, str] | None = None):
