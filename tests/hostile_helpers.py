@@ -9,8 +9,8 @@ from pathlib import Path
 from taosr1_plugins.cli import main
 
 
-def run_main(capsys, monkeypatch, *args) -> tuple[int, str]:
-    """(exit status, stderr) of `taosr1 ARGS` through cli.main(), the console script's function."""
+def run_cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `taosr1 ARGS` through cli.main(), the console script's function."""
     monkeypatch.setattr(sys, "argv", ["taosr1", *map(str, args)])
     monkeypatch.setenv("COLUMNS", "1000")  # usage errors are boxed by rich: keep long paths on one line
     capsys.readouterr()
@@ -19,7 +19,14 @@ def run_main(capsys, monkeypatch, *args) -> tuple[int, str]:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return code, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_main(capsys, monkeypatch, *args) -> tuple[int, str]:
+    """(exit status, stderr) of `taosr1 ARGS`."""
+    code, _, err = run_cli(capsys, monkeypatch, *args)
+    return code, err
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from hostile_helpers import run_cli
 
-from taosr1_plugins.cli import main
 from taosr1_plugins.core.formats import ResponseFormat, render_response
 from taosr1_plugins.core.jsonl import read_jsonl, write_jsonl
 from taosr1_plugins.core.records import Record
@@ -36,19 +35,7 @@ QUERIES = ["red running shoes", "usb-c cable", "espresso cups", "wireless mouse"
            "water bottle", "hiking backpack"]
 
 
-def taosr1(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of `taosr1 ARGS` through the console script's main(), each output on one
-    line per message (no wrapping at a terminal width)."""
-    monkeypatch.setattr(sys, "argv", ["taosr1", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "1000")
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+taosr1 = run_cli  # (exit status, stdout, stderr), each message on one line (no wrapping at a terminal width)
 
 
 @pytest.fixture

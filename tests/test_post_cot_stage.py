@@ -75,3 +75,18 @@ def test_post_cot_of_an_answer_first_run_is_refused_before_any_stage(tmp_path, t
     assert result.returncode == 2
     assert "format" in result.stderr and "post_cot" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_deploy_reruns_on_the_model_it_serves_not_on_the_think_first_ones(tmp_path, tiny_model_dir):
+    """With post_cot on, a changed think-first model re-runs eval (which generates it) and post_cot, but deploy only
+    through the converted model it scores: its inputs are the served models' weights."""
+    from taosr1_plugins.pipeline.config import RunConfig
+    from taosr1_plugins.pipeline.context import RunContext
+    from taosr1_plugins.pipeline.stages import STAGES
+
+    ctx = RunContext(RunConfig.model_validate(_config(tmp_path, tiny_model_dir)))
+    inputs = {stage.name: {str(path) for path in stage.inputs(ctx)} for stage in STAGES}
+    sft, post = str(ctx.model_dir("sft") / "model.safetensors"), str(ctx.model_dir("post_cot") / "model.safetensors")
+    assert sft in inputs["eval"] and post in inputs["eval"]
+    assert sft in inputs["post_cot"]
+    assert post in inputs["deploy"] and sft not in inputs["deploy"]

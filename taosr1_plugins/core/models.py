@@ -65,6 +65,22 @@ def _publish(tmp: Path, out: Path, info: dict) -> Path:
     return out
 
 
+def _save(model, tokenizer, out: Path, info: dict) -> Path:
+    """Write model and tokenizer beside ``out`` and publish them there in one rename (``_publish``)."""
+    from taosr1_plugins.core.jsonl import make_shareable
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    make_shareable(tmp, directory=True)  # mkdtemp makes it 0700: the user's umask instead
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        return _publish(tmp, out, info)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def prepare_smollm2(out: str | Path | None = None, *, force: bool = False, progress: bool = True) -> Path:
     """Convert the shipped GGUF to a safetensors checkpoint (idempotent)."""
     out = Path(out) if out else cache_dir() / "models" / SMOLLM2_NAME
@@ -90,19 +106,10 @@ def prepare_smollm2(out: str | Path | None = None, *, force: bool = False, progr
     model.config.eos_token_id = model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.config.pad_token_id = model.generation_config.pad_token_id = tokenizer.pad_token_id
     steps.update()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    from taosr1_plugins.core.jsonl import make_shareable
-
-    make_shareable(tmp, directory=True)  # mkdtemp makes it 0700: the user's umask instead
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        prepared = _save(model, tokenizer, out, {"source": str(gguf), "kind": "smollm2"})
         steps.update()
-        return _publish(tmp, out, {"source": str(gguf), "kind": "smollm2"})
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        return prepared
     finally:
         steps.close()
 
@@ -135,18 +142,7 @@ def prepare_tiny(
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    from taosr1_plugins.core.jsonl import make_shareable
-
-    make_shareable(tmp, directory=True)  # mkdtemp makes it 0700: the user's umask instead
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        return _publish(tmp, out, {"base": str(base), "kind": "tiny", "seed": seed})
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return _save(model, tokenizer, out, {"base": str(base), "kind": "tiny", "seed": seed})
 
 
 # The checkpoints the package prepares itself, by the name a config or command uses for them: the one list.

@@ -157,11 +157,6 @@ class PassnSection(PassnRunSettings):
         default_factory=dict, description="backend options, e.g. vllm: tensor_parallel_size, gpu_memory_utilization, engine_args"
     )
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What the deploy stage's numbers depend on: where the pairs are scored (executor, ray) is left out, so
-        moving a run's scoring onto a cluster re-runs nothing."""
-        return self.model_dump(exclude={"executor", "ray"})
-
     @model_validator(mode="after")
     def _backend_takes_options(self):
         from taosr1_plugins.core.options import RUN_MODEL, check_options

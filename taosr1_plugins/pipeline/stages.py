@@ -387,8 +387,8 @@ def trained_stages(config: RunConfig) -> list[str]:
     return [stage for stage, _ in TRAINED_MODELS if stage_enabled(config, stage)]
 
 
-def _trained_weights(ctx: RunContext) -> list[Path]:
-    return [weights for stage in trained_stages(ctx.config) for weights in _weights(ctx, stage)]
+def _model_weights(ctx: RunContext, stages: list[str]) -> list[Path]:
+    return [weights for stage in stages for weights in _weights(ctx.model_dir(stage))]
 
 
 def run_deploy(ctx: RunContext) -> dict[str, Any]:
@@ -469,9 +469,9 @@ def _recipe(ctx: RunContext, stage: str) -> list[Path]:
     return [ctx.config.resolve(recipe)] if recipe else []
 
 
-def _weights(ctx: RunContext, stage: str) -> list[Path]:
-    """A stage model's weight files: one for small models, shards (model-0000k-of-0000n) for large ones."""
-    return sorted(ctx.model_dir(stage).glob("*.safetensors")) or [ctx.model_dir(stage) / "model.safetensors"]
+def _weights(model_dir: Path) -> list[Path]:
+    """A model's weight files: one for small models, shards (model-0000k-of-0000n) for large ones."""
+    return sorted(model_dir.glob("*.safetensors")) or [model_dir / "model.safetensors"]
 
 
 STAGES = (
@@ -496,7 +496,7 @@ STAGES = (
         "passn",
         run_passn,
         lambda c: [c.passn.model_dump(), str(c.format), c.seed],
-        lambda ctx: [ctx.path("cot", "train.jsonl"), *_weights(ctx, "sft")],
+        lambda ctx: [ctx.path("cot", "train.jsonl"), *_weights(ctx.model_dir("sft"))],
         enabled=lambda c: c.passn.enabled or c.dpo.enabled,
     ),
     Stage(
@@ -510,7 +510,7 @@ STAGES = (
         "dpo",
         run_dpo,
         lambda c: [c.dpo.model_dump(), c.seed],
-        lambda ctx: [ctx.path("pairs"), *_recipe(ctx, "dpo"), *_weights(ctx, "sft")],
+        lambda ctx: [ctx.path("pairs"), *_recipe(ctx, "dpo"), *_weights(ctx.model_dir("sft"))],
         enabled=lambda c: c.dpo.enabled,
     ),
     Stage(
@@ -521,7 +521,7 @@ STAGES = (
             ctx.path("cot", "train.jsonl"),
             ctx.path("passn", "difficulty.jsonl"),
             ctx.config.resolve(ctx.config.grpo.recipe),
-            *sorted(grpo_start_model(ctx).glob("*.safetensors")),
+            *_weights(grpo_start_model(ctx)),
         ],
         enabled=lambda c: c.grpo.enabled,
     ),
@@ -530,20 +530,21 @@ STAGES = (
         run_post_cot,
         lambda c: [c.post_cot.model_dump(), c.sft.model_dump(), c.prompt.model_dump(),
                    rendering_probe(c.prompt, ResponseFormat.ANSWER_FIRST), c.seed],
-        lambda ctx: [ctx.path("cot", "train.jsonl"), *_recipe(ctx, "sft"), *sorted(post_cot_start_model(ctx).glob("*.safetensors"))],
+        lambda ctx: [ctx.path("cot", "train.jsonl"), *_recipe(ctx, "sft"), *_weights(post_cot_start_model(ctx))],
         enabled=lambda c: c.post_cot.enabled,
     ),
     Stage(
         "eval",
         run_eval,
         lambda c: [_eval_settings(c), trained_stages(c)],
-        lambda ctx: [ctx.split_path(ctx.config.eval.split), *_trained_weights(ctx)],
+        lambda ctx: [ctx.split_path(ctx.config.eval.split), *_model_weights(ctx, trained_stages(ctx.config))],
     ),
     Stage(
         "deploy",
         run_deploy,
-        lambda c: [c.deploy.fingerprint(), trained_stages(c)],
-        lambda ctx: [ctx.split_path("dev"), ctx.split_path("test"), *_trained_weights(ctx)],
+        # the models it scores: with post_cot on, the think-first ones are evaluated (eval) but not served
+        lambda c: [c.deploy.fingerprint(), served_stages(c)],
+        lambda ctx: [ctx.split_path("dev"), ctx.split_path("test"), *_model_weights(ctx, served_stages(ctx.config))],
         enabled=lambda c: c.deploy.enabled,
     ),
 )
