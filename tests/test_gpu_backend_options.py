@@ -80,3 +80,17 @@ def test_bad_option_exits_2_from_taosr1_run():
     )
     assert result.returncode == 2 and "gpu_qwen.yaml" in result.stderr and "tensor_paralel_size" in result.stderr
 
+
+
+def test_the_run_seed_reaches_an_engine_seeded_once():
+    """vLLM's CPU sampler refuses per-request seeds, so its engine is seeded once: the pass@N stage hands it the
+    run's seed, a backend without a seed option gets none, and a seed given twice is refused."""
+    from taosr1_plugins.passn.backends.vllm import VLLMBackendOptions
+
+    assert generation_options("vllm", 6, {}, seed=7) == {"seed": 7}
+    assert generation_options("vllm", 6, {"seed": 3}, seed=7) == {"seed": 3}  # the options' own wins
+    assert "seed" not in generation_options("hf", 6, {}, seed=7)  # seeds each request itself
+    assert "seed" not in generation_options("openai", 6, {}, seed=7)
+    assert VLLMBackendOptions(model="m", **generation_options("vllm", 6, {}, seed=7)).seed == 7
+    with pytest.raises(ValueError, match="seed"):
+        VLLMBackendOptions(model="m", seed=1, engine_args={"seed": 2})

@@ -58,14 +58,20 @@ def get_generation_backend(name: str, **options: Any) -> GenerationBackend:
     return plugins.get("generation_backend", name)(**options)
 
 
-def generation_options(backend: str, batch_size: int, options: dict[str, Any]) -> dict[str, Any]:
+def generation_options(backend: str, batch_size: int, options: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
     """What the pass@N stage hands backend ``backend`` besides the model: ``options``, plus ``batch_size`` for a
-    backend that takes one (its options model has it, or it declares none). vLLM schedules its own batches and
-    refuses the key."""
+    backend that takes one (its options model has it, or it declares none; vLLM schedules its own batches and
+    refuses the key), plus the run's ``seed`` for a backend whose options model names one: an engine seeded once
+    (vLLM on CPU refuses per-request seeds) would otherwise ignore the run's."""
     from taosr1_plugins import plugins
-    from taosr1_plugins.core.options import offered
+    from taosr1_plugins.core.options import offered, options_model
 
-    return offered(plugins.get("generation_backend", backend), options, batch_size=batch_size)
+    factory = plugins.get("generation_backend", backend)
+    built = offered(factory, options, batch_size=batch_size)
+    model = options_model(factory)
+    if seed is not None and model is not None and "seed" in model.model_fields:
+        built.setdefault("seed", seed)
+    return built
 
 
 def check_shape(results: list[list[Completion]], prompts: int, n: int, backend: str) -> list[list[Completion]]:

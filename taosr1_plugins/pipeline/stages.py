@@ -206,7 +206,7 @@ def run_passn(ctx: RunContext) -> dict[str, Any]:
         prompts,
         ctx.path("passn", "samples.jsonl"),
         settings,
-        backend_options=generation_options(passn.backend, passn.batch_size, passn.options),
+        backend_options=generation_options(passn.backend, passn.batch_size, passn.options, seed=ctx.config.seed),
         # a re-run of this stage means its settings or inputs changed: the old samples are stale
         overwrite=True,
         progress=True,
@@ -230,7 +230,8 @@ def _one_pass_difficulty(ctx: RunContext) -> dict[str, Any]:
     if passn.backend == "vllm":  # the engine pass@N sampled with (core/vllm/engine.py keeps it open)
         from taosr1_plugins.passn.generation import generation_options, get_generation_backend
 
-        options = generation_options(passn.backend, passn.batch_size, passn.options)
+        # the same options as pass@N's, seed included, so that the engine it left open is the one asked for
+        options = generation_options(passn.backend, passn.batch_size, passn.options, seed=ctx.config.seed)
         scorer = get_generation_backend("vllm", model=str(ctx.model_dir("sft")), **options).label_scorer(ctx.scheme)
     else:
         scorer = load_scorer(ctx.model_dir("sft"), ctx.scheme, ScoreSettings(batch_size=passn.batch_size))

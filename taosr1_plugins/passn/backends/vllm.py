@@ -51,6 +51,10 @@ class VLLMBackendOptions(BaseModel):
     max_model_len: int | None = Field(None, ge=1, description="prompt + completion tokens; None: the model's")
     enforce_eager: bool = False
     trust_remote_code: bool = False
+    seed: int | None = Field(
+        None, ge=0, description="the engine's seed (None: vLLM's default, 0); on CPU, where requests carry none, the "
+        "samples' only seed: the pass@N stage sets the run's"
+    )
     engine_args: dict[str, Any] = Field(
         default_factory=dict,
         description="further vllm.LLM keyword arguments (vLLM's EngineArgs), e.g. {enable_prefix_caching: true}",
@@ -77,7 +81,7 @@ class VLLMBackend:
         vllm = require_vllm()
         self._vllm = vllm
         # vLLM's CPU sampler refuses per-request seeds ("CPU Generator does not use offset" kills the worker):
-        # there the engine is seeded once (engine_args seed, else vLLM's default 0) and requests carry none
+        # there the engine is seeded once (the seed option, else vLLM's default 0) and requests carry none
         self.per_request_seeds = not on_cpu()
         self.model = resolve_model(opts.model)  # a built-in name or cached Hub id as the folder to load
         self.llm = open_engine(
@@ -88,6 +92,7 @@ class VLLMBackend:
             max_model_len=opts.max_model_len,
             enforce_eager=opts.enforce_eager,
             trust_remote_code=opts.trust_remote_code,
+            **({} if opts.seed is None else {"seed": opts.seed}),
             **opts.engine_args,
         )
 
